@@ -1,0 +1,243 @@
+//! `rtdyld`: load, link and run relocatable objects from the command line.
+
+mod host_data;
+
+use rtdyld::{DefaultMemoryManager, Linker};
+use std::ffi::{c_char, c_int, CString};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "usage:
+  rtdyld run [--entry SYMBOL] [-l NAME]... [--dylib PATH]... [--remap] FILE.o... [-- ARGS...]
+  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] FILE.o...
+  rtdyld --version";
+
+/// Exit status for rtdyld's own failures in `run` (the program's own
+/// statuses pass through unchanged).
+const RUN_FAILURE: u8 = 125;
+
+struct Options {
+    entry: String,
+    libs: Vec<String>,
+    dylibs: Vec<String>,
+    remap: bool,
+    repeat: usize,
+    times: bool,
+    objects: Vec<String>,
+    args: Vec<String>,
+}
+
+fn parse(args: &[String], run: bool) -> Result<Options, String> {
+    let mut o = Options {
+        entry: "main".into(),
+        libs: vec![],
+        dylibs: vec![],
+        remap: false,
+        repeat: 1,
+        times: false,
+        objects: vec![],
+        args: vec![],
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        match a.as_str() {
+            "--" if run => {
+                o.args = it.cloned().collect();
+                break;
+            }
+            "--entry" if run => o.entry = value("--entry")?,
+            "--remap" if run => o.remap = true,
+            "--repeat" if !run => {
+                o.repeat = value("--repeat")?.parse().map_err(|_| "--repeat needs a positive number".to_string())?;
+                if o.repeat == 0 {
+                    return Err("--repeat needs a positive number".into());
+                }
+            }
+            "--times" if !run => o.times = true,
+            "-l" => o.libs.push(value("-l")?),
+            "--dylib" => o.dylibs.push(value("--dylib")?),
+            s if s.starts_with("-l") && s.len() > 2 => o.libs.push(s[2..].to_string()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s => o.objects.push(s.to_string()),
+        }
+    }
+    if o.objects.is_empty() {
+        return Err("no object files given".into());
+    }
+    Ok(o)
+}
+
+fn load_libraries(o: &Options) -> Result<(), String> {
+    for l in &o.libs {
+        rtdyld::host::open_library(l)?;
+    }
+    for d in &o.dylibs {
+        rtdyld::host::open_path(std::path::Path::new(d)).map_err(|e| format!("cannot load {d}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn read_objects(o: &Options) -> Result<Vec<(String, Vec<u8>)>, String> {
+    o.objects
+        .iter()
+        .map(|p| std::fs::read(p).map(|d| (p.clone(), d)).map_err(|e| format!("cannot read {p}: {e}")))
+        .collect()
+}
+
+fn link(objects: &[(String, Vec<u8>)]) -> Result<Linker, String> {
+    let mut linker = Linker::new();
+    linker.set_process_symbols(true);
+    for (name, data) in objects {
+        linker.load_object(data, name).map_err(|e| e.to_string())?;
+    }
+    linker.finalize().map_err(|e| e.to_string())?;
+    Ok(linker)
+}
+
+/// Maps every region a second time and moves every section to its alias.
+fn remap(linker: &mut Linker) -> Result<(), String> {
+    let mut aliases = Vec::new();
+    for id in 0..linker.section_count() {
+        let s = linker.section(id).map_err(|e| e.to_string())?;
+        let local = s.local;
+        let mm = linker.memory_manager_mut::<DefaultMemoryManager>().ok_or("not the default memory manager")?;
+        let alias = match aliases.iter().find(|a: &&rtdyld::memory::RegionAlias| {
+            (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len
+        }) {
+            Some(a) => *a,
+            None => {
+                let a = mm.alias(local)?;
+                aliases.push(a);
+                a
+            }
+        };
+        let target = alias.alias_base as u64 + (local as u64 - alias.local_base as u64);
+        linker.map_section(id, target).map_err(|e| e.to_string())?;
+    }
+    linker.finalize().map_err(|e| e.to_string())?;
+    linker.memory_manager_mut::<DefaultMemoryManager>().ok_or("not the default memory manager")?.seal_local_views()
+}
+
+fn run(args: &[String]) -> Result<u8, String> {
+    let o = parse(args, true)?;
+    load_libraries(&o)?;
+    let objects = read_objects(&o)?;
+    let mut linker = link(&objects)?;
+    if o.remap {
+        remap(&mut linker)?;
+    }
+    let entry = linker.lookup(&o.entry).map_err(|e| e.to_string())?;
+    let mut argv_owned: Vec<CString> = Vec::new();
+    for a in std::iter::once(&o.objects[0]).chain(o.args.iter()) {
+        argv_owned.push(CString::new(a.as_str()).map_err(|_| "argument contains NUL".to_string())?);
+    }
+    let mut argv: Vec<*mut c_char> = argv_owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+    argv.push(std::ptr::null_mut());
+    extern "C" {
+        static mut environ: *mut *mut c_char;
+    }
+    // SAFETY: the entry symbol is JIT-linked code the user asked to run as
+    // `int main(int, char **, char **)`; argv outlives the call.
+    let status = unsafe {
+        let f: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int = std::mem::transmute(entry as usize);
+        f(argv_owned.len() as c_int, argv.as_mut_ptr(), environ)
+    };
+    // exit() flushes the program's stdio buffers and runs its atexit handlers.
+    // SAFETY: plain process exit.
+    unsafe { libc::exit(status) }
+}
+
+fn median(v: &mut [u128]) -> u128 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn link_command(args: &[String]) -> Result<u8, String> {
+    let o = parse(args, false)?;
+    load_libraries(&o)?;
+    let objects = read_objects(&o)?;
+    let (mut load_us, mut fin_us, mut total_us) = (vec![], vec![], vec![]);
+    let mut last = None;
+    for _ in 0..o.repeat {
+        let t0 = Instant::now();
+        let mut linker = Linker::new();
+        linker.set_process_symbols(true);
+        for (name, data) in &objects {
+            linker.load_object(data, name).map_err(|e| e.to_string())?;
+        }
+        let t1 = Instant::now();
+        linker.finalize().map_err(|e| e.to_string())?;
+        let t2 = Instant::now();
+        load_us.push((t1 - t0).as_micros());
+        fin_us.push((t2 - t1).as_micros());
+        total_us.push((t2 - t0).as_micros());
+        last = Some(linker);
+    }
+    let linker = last.expect("at least one repetition");
+    if o.times {
+        println!("load_us={}", median(&mut load_us));
+        println!("finalize_us={}", median(&mut fin_us));
+        println!("total_us={}", median(&mut total_us));
+        return Ok(0);
+    }
+    for obj in 0..linker.object_count() {
+        println!("object {obj}: {}", linker.object_name(obj).unwrap_or("?"));
+        for &sid in linker.object_sections(obj).map_err(|e| e.to_string())? {
+            let s = linker.section(sid).map_err(|e| e.to_string())?;
+            println!(
+                "  section {:>4} {:<24} {:<6} size {:#8x} local {:p} target {:#x}",
+                sid,
+                s.name.to_string_lossy(),
+                s.kind.name(),
+                s.size,
+                s.local,
+                s.target
+            );
+        }
+        for k in 0..linker.object_symbol_count(obj).map_err(|e| e.to_string())? {
+            let sym = linker.object_symbol(obj, k).map_err(|e| e.to_string())?;
+            println!(
+                "  symbol {:#018x} {:<4} {}{}",
+                sym.target,
+                if sym.is_function { "func" } else { "data" },
+                sym.name.to_string_lossy(),
+                if sym.is_active { "" } else { " (overridden)" }
+            );
+        }
+    }
+    println!("retained relocations: {} ({} bytes)", linker.retained_relocation_count(), linker.retained_relocation_bytes());
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    std::hint::black_box(host_data::anchor());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cmd {
+        "--version" | "-V" => {
+            println!("rtdyld {}", rtdyld::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        "--help" | "-h" | "help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        "run" => run(rest).map_err(|e| (e, RUN_FAILURE)),
+        "link" => link_command(rest).map_err(|e| (e, 1)),
+        other => Err((format!("unknown command `{other}`\n{USAGE}"), 2)),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err((msg, code)) => {
+            eprintln!("rtdyld: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The host process as a symbol source: its own symbols and the shared
+//! libraries it has loaded, through the dynamic loader.
+
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+
+/// The address of `name` in the host process (the executable and every
+/// library loaded with global visibility), if any.
+pub fn lookup(name: &CStr) -> Option<u64> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p as u64)
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated string owned by libc.
+    let e = unsafe { libc::dlerror() };
+    if e.is_null() {
+        "unknown error".into()
+    } else {
+        // SAFETY: see above; copied before any other dl call.
+        unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+    }
+}
+
+/// Loads a shared library by path with global visibility, so that
+/// [`lookup`] finds its symbols. The library stays loaded for the life of
+/// the process.
+pub fn open_path(path: &Path) -> Result<(), String> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| format!("{}: path contains NUL", path.display()))?;
+    // SAFETY: dlopen with a NUL-terminated path; the handle is deliberately
+    // never closed, as the JIT'd code may refer into the library.
+    let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if h.is_null() {
+        return Err(dl_error());
+    }
+    Ok(())
+}
+
+/// Directories the dynamic loader searches by default, plus LD_LIBRARY_PATH.
+fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    for d in [
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/local/lib",
+        "/lib64",
+        "/usr/lib64",
+        "/lib",
+        "/usr/lib",
+    ] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
+/// Loads `libNAME.so` as `-lNAME` would. When the plain name is missing or
+/// is a linker script (the development symlink may be absent, or be text),
+/// falls back to the highest versioned file `libNAME.so.N...` on the
+/// loader's path.
+pub fn open_library(name: &str) -> Result<(), String> {
+    let plain = format!("lib{name}.so");
+    let first = match open_path(Path::new(&plain)) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let prefix = format!("{plain}.");
+    let mut best: Option<(Vec<u64>, PathBuf)> = None;
+    for dir in search_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let file = e.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let Some(ver) = file.strip_prefix(&prefix) else { continue };
+            let Ok(v) = ver.split('.').map(str::parse::<u64>).collect::<Result<Vec<_>, _>>() else { continue };
+            if best.as_ref().is_none_or(|(b, _)| v > *b) {
+                best = Some((v, e.path()));
+            }
+        }
+        if best.is_some() {
+            break;
+        }
+    }
+    match best {
+        Some((_, path)) => open_path(&path),
+        None => Err(format!("cannot load library {name}: {first}")),
+    }
+}

@@ -1,0 +1,738 @@
+//! The linker: loads objects into memory from a memory manager, keeps one
+//! symbol table across them, and (re)applies relocations at every finalize
+//! against the sections' target addresses.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::host;
+use crate::load::{self, GlobalPlace, ParsedSymbol};
+use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
+use crate::reloc::{x86_64, Reloc};
+use crate::symbols::{Definition, Strength, SymbolTable};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::ptr;
+
+/// Answers a symbol name with an address, or `None` when it does not know it.
+pub type Resolver = Box<dyn FnMut(&str) -> Option<u64>>;
+
+/// Names of the sections rtdyld creates itself.
+pub const GOT_SECTION: &str = "__rtdyld_got";
+pub const STUB_SECTION: &str = "__rtdyld_stubs";
+pub const COMMON_SECTION: &str = "__rtdyld_common";
+
+#[derive(Debug)]
+struct Section {
+    name: CString,
+    object: u32,
+    kind: SectionKind,
+    local: *mut u8,
+    target: u64,
+    size: u64,
+    /// The memory manager finalized this section and it has not been made
+    /// writable since.
+    protected: bool,
+}
+
+/// What a symbol of an object stands for.
+#[derive(Debug, Clone, Copy)]
+enum SymTarget {
+    Absolute(u64),
+    Section { section: u32, offset: u64, size: u64 },
+    Global(u32),
+    GotBase,
+}
+
+#[derive(Debug)]
+struct RelocGroup {
+    section: u32,
+    relocs: Vec<Reloc>,
+}
+
+#[derive(Debug)]
+struct LoadedObject {
+    name: String,
+    sections: Vec<u32>,
+    symbols: Vec<SymTarget>,
+    local_names: HashMap<u32, Box<str>>,
+    relocs: Vec<RelocGroup>,
+    wide_addends: Vec<i64>,
+    got: Option<u32>,
+    got_symbols: Vec<u32>,
+    /// Slot of each symbol (u32::MAX = none); empty when there is no GOT.
+    got_index: Vec<u32>,
+    stubs: Option<u32>,
+    stub_symbols: Vec<u32>,
+    stub_index: Vec<u32>,
+    /// Global definitions this object made, whether or not they won.
+    defined: Vec<(u32, Definition)>,
+    /// Relocations were applied and then dropped; the object cannot be relinked.
+    relocations_dropped: bool,
+}
+
+impl LoadedObject {
+    fn display(&self, id: u32) -> String {
+        format!("obj {id} ({})", self.name)
+    }
+}
+
+/// A loaded section, as seen from outside.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionInfo<'a> {
+    pub id: u32,
+    pub object: u32,
+    pub name: &'a CStr,
+    pub kind: SectionKind,
+    /// Where rtdyld writes.
+    pub local: *mut u8,
+    /// Where the code runs.
+    pub target: u64,
+    pub size: u64,
+}
+
+/// A symbol an object defines.
+#[derive(Debug, Clone, Copy)]
+pub struct SymbolInfo<'a> {
+    pub name: &'a CStr,
+    pub target: u64,
+    pub local: *mut u8,
+    pub size: u64,
+    /// `None` for absolute symbols.
+    pub section: Option<u32>,
+    pub is_function: bool,
+    pub is_weak: bool,
+    /// This definition is the one the linker uses (a strong one elsewhere may override a weak one).
+    pub is_active: bool,
+}
+
+/// A runtime linker for relocatable objects. See the crate documentation.
+pub struct Linker {
+    mm: Box<dyn MemoryManager>,
+    objects: Vec<LoadedObject>,
+    sections: Vec<Section>,
+    by_local: HashMap<usize, u32>,
+    symbols: SymbolTable,
+    resolver: Option<Resolver>,
+    process_symbols: bool,
+    retain_relocations: bool,
+}
+
+impl Default for Linker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn align_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+/// Lays sections out one after another; returns (total size, max alignment).
+fn sequential_size<'a>(items: impl Iterator<Item = &'a (u64, u64)>) -> (usize, usize) {
+    let (mut end, mut max_align) = (0u64, 1u64);
+    for &(size, align) in items {
+        end = align_up(end, align) + size;
+        max_align = max_align.max(align);
+    }
+    (end as usize, max_align as usize)
+}
+
+impl Linker {
+    /// A linker with the [`DefaultMemoryManager`].
+    pub fn new() -> Self {
+        Self::with_memory_manager(Box::new(DefaultMemoryManager::new()))
+    }
+
+    pub fn with_memory_manager(mm: Box<dyn MemoryManager>) -> Self {
+        Linker {
+            mm,
+            objects: Vec::new(),
+            sections: Vec::new(),
+            by_local: HashMap::new(),
+            symbols: SymbolTable::default(),
+            resolver: None,
+            process_symbols: false,
+            retain_relocations: true,
+        }
+    }
+
+    /// Sets the resolver asked, at finalize, for symbols no loaded object
+    /// defines. It may also be asked while loading, for placement hints.
+    pub fn set_resolver(&mut self, resolver: Option<Resolver>) {
+        self.resolver = resolver;
+    }
+
+    /// Whether symbols not found by the resolver are looked up in the host
+    /// process (its executable and loaded libraries). Off by default.
+    pub fn set_process_symbols(&mut self, enable: bool) {
+        self.process_symbols = enable;
+    }
+
+    /// Whether relocations are kept after finalize so that later finalizes
+    /// can re-apply them (on by default). When off, each object's
+    /// relocations are dropped after its first successful finalize, and its
+    /// sections can no longer be remapped.
+    pub fn set_retain_relocations(&mut self, retain: bool) {
+        self.retain_relocations = retain;
+    }
+
+    /// The memory manager, if it is of type `T`.
+    pub fn memory_manager_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.mm.as_any_mut()?.downcast_mut::<T>()
+    }
+
+    pub fn object_count(&self) -> u32 {
+        self.objects.len() as u32
+    }
+
+    fn object(&self, id: u32) -> Result<&LoadedObject> {
+        self.objects
+            .get(id as usize)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no object with id {id} (there are {})", self.objects.len())))
+    }
+
+    pub fn object_name(&self, id: u32) -> Result<&str> {
+        Ok(&self.object(id)?.name)
+    }
+
+    /// Looks a name up outside the loaded objects: resolver, then process.
+    fn lookup_external(resolver: &mut Option<Resolver>, process: bool, name: &CStr) -> Option<u64> {
+        if let Some(r) = resolver.as_mut() {
+            if let Some(a) = r(&name.to_string_lossy()) {
+                return Some(a);
+            }
+        }
+        if process {
+            return host::lookup(name);
+        }
+        None
+    }
+
+    /// Loads an ELF x86-64 relocatable object. `data` is only borrowed for
+    /// the call. On error nothing of the object stays in the symbol table.
+    pub fn load_object(&mut self, data: &[u8], name: &str) -> Result<u32> {
+        let id = self.objects.len() as u32;
+        let display = format!("obj {id} ({name})");
+        let parsed = load::parse(data, &display)?;
+
+        // Duplicate strong definitions.
+        for sym in &parsed.symbols {
+            if let ParsedSymbol::Global { name: sname, definition: Some((_, Strength::Strong)), .. } = sym {
+                if let Some(other) = self.symbols.clash(sname, Strength::Strong) {
+                    return Err(Error::new(
+                        ErrorKind::DuplicateSymbol,
+                        format!(
+                            "duplicate definition of `{}`: in {display} and in {}",
+                            String::from_utf8_lossy(sname),
+                            self.objects[other as usize].display(other)
+                        ),
+                    ));
+                }
+            }
+        }
+
+        // Commons.
+        let mut common_size = 0u64;
+        let mut common_align = 1u64;
+        let mut common_offset = vec![0u64; parsed.symbols.len()];
+        for (i, sym) in parsed.symbols.iter().enumerate() {
+            if let ParsedSymbol::Global { definition: Some((GlobalPlace::Common { size, align }, _)), .. } = sym {
+                common_size = align_up(common_size, *align);
+                common_offset[i] = common_size;
+                common_size += size;
+                common_align = common_align.max(*align);
+            }
+        }
+
+        // What to allocate, in order.
+        struct Plan<'a> {
+            name: String,
+            kind: SectionKind,
+            size: u64,
+            align: u64,
+            data: Option<&'a [u8]>,
+        }
+        let mut plan: Vec<Plan> = parsed
+            .sections
+            .iter()
+            .map(|s| Plan { name: s.name.clone(), kind: s.kind, size: s.size, align: s.align, data: s.data })
+            .collect();
+        let common_slot = (common_size > 0).then(|| {
+            plan.push(Plan { name: COMMON_SECTION.into(), kind: SectionKind::ZeroFill, size: common_size, align: common_align, data: None });
+            plan.len() - 1
+        });
+        let got_slot = parsed.needs_got.then(|| {
+            let size = (parsed.got_symbols.len() as u64 * 8).max(8);
+            plan.push(Plan { name: GOT_SECTION.into(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None });
+            plan.len() - 1
+        });
+        let stub_slot = (!parsed.stub_symbols.is_empty()).then(|| {
+            let size = (parsed.stub_symbols.len() * x86_64::STUB_SIZE) as u64;
+            plan.push(Plan { name: STUB_SECTION.into(), kind: SectionKind::Code, size, align: 16, data: None });
+            plan.len() - 1
+        });
+
+        // Reservation.
+        let class = |k: SectionKind| match k {
+            SectionKind::Code => 0,
+            SectionKind::ReadOnlyData => 1,
+            _ => 2,
+        };
+        let mut by_class: [Vec<(u64, u64)>; 3] = Default::default();
+        for p in &plan {
+            by_class[class(p.kind)].push((p.size, p.align));
+        }
+        let (code_size, code_align) = sequential_size(by_class[0].iter());
+        let (ro_size, ro_align) = sequential_size(by_class[1].iter());
+        let (rw_size, rw_align) = sequential_size(by_class[2].iter());
+        let mut near = None;
+        for &sym in parsed.near_symbols.iter().take(8) {
+            if let ParsedSymbol::Global { name: sname, .. } = parsed.symbols[sym as usize] {
+                let Ok(cname) = CString::new(sname) else { continue };
+                let defined = self.symbols.find(sname).and_then(|g| self.symbols.get(g).definition);
+                near = match defined {
+                    Some(d) => d.section.map(|s| self.sections[s as usize].target + d.value),
+                    None => Self::lookup_external(&mut self.resolver, self.process_symbols, &cname),
+                };
+                if near.is_some() {
+                    break;
+                }
+            }
+        }
+        let request = ReserveRequest {
+            code_size,
+            code_align,
+            ro_size,
+            ro_align,
+            rw_size,
+            rw_align,
+            wants_low_memory: parsed.wants_low_memory,
+            near,
+        };
+        self.mm
+            .reserve(&request)
+            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("{display}: the memory manager refused to reserve {code_size} bytes of code, {ro_size} of read-only and {rw_size} of read-write data: {e}")))?;
+
+        // Allocation and copy.
+        let first_id = self.sections.len() as u32;
+        let mut new_sections = Vec::with_capacity(plan.len());
+        for (k, p) in plan.iter().enumerate() {
+            let sid = first_id + k as u32;
+            let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: &p.name, kind: p.kind };
+            let fail = |why: String| {
+                Error::new(
+                    ErrorKind::MemoryManager,
+                    format!("{display}: allocating section {} ({} bytes, align {}, {}): {why}", p.name, p.size, p.align, p.kind.name()),
+                )
+            };
+            let local = self.mm.allocate(&req).map_err(fail)?;
+            if local.is_null() {
+                return Err(fail("the memory manager returned NULL".into()));
+            }
+            if (local as u64) % p.align != 0 {
+                return Err(fail(format!("the memory manager returned misaligned memory {local:p}")));
+            }
+            // SAFETY: the memory manager promised `size` writable bytes at
+            // `local`; `data` has exactly `size` bytes (checked at parse).
+            unsafe {
+                match p.data {
+                    Some(d) => ptr::copy_nonoverlapping(d.as_ptr(), local, d.len()),
+                    None => ptr::write_bytes(local, 0, p.size as usize),
+                }
+            }
+            new_sections.push(Section {
+                name: CString::new(p.name.replace('\0', "")).unwrap_or_default(),
+                object: id,
+                kind: p.kind,
+                local,
+                target: local as u64,
+                size: p.size,
+                protected: false,
+            });
+        }
+
+        // Commit: from here on nothing fails.
+        for s in new_sections {
+            self.by_local.insert(s.local as usize, self.sections.len() as u32);
+            self.sections.push(s);
+        }
+        let sid = |slot: usize| first_id + slot as u32;
+        let mut symbols = Vec::with_capacity(parsed.symbols.len());
+        let mut defined = Vec::new();
+        for (i, sym) in parsed.symbols.iter().enumerate() {
+            symbols.push(match *sym {
+                ParsedSymbol::Absolute(v) => SymTarget::Absolute(v),
+                ParsedSymbol::Local { section, value, size } => SymTarget::Section { section: sid(section), offset: value, size },
+                ParsedSymbol::GotBase => SymTarget::GotBase,
+                ParsedSymbol::Global { name: sname, definition, size, is_function, weak } => {
+                    let g = self.symbols.intern(sname);
+                    match definition {
+                        None => {
+                            let e = self.symbols.get_mut(g);
+                            e.referenced = true;
+                            e.strong_reference |= !weak;
+                        }
+                        Some((place, strength)) => {
+                            let (section, value) = match place {
+                                GlobalPlace::Section { section, value } => (Some(sid(section)), value),
+                                GlobalPlace::Absolute(v) => (None, v),
+                                GlobalPlace::Common { .. } => (common_slot.map(sid), common_offset[i]),
+                            };
+                            let def = Definition { object: id, section, value, size, strength, is_function };
+                            self.symbols.define(g, def);
+                            defined.push((g, def));
+                        }
+                    }
+                    SymTarget::Global(g)
+                }
+            });
+        }
+        let index_of = |list: &[u32]| {
+            if list.is_empty() {
+                return Vec::new();
+            }
+            let mut v = vec![u32::MAX; parsed.symbols.len()];
+            for (k, &s) in list.iter().enumerate() {
+                v[s as usize] = k as u32;
+            }
+            v
+        };
+        let mut relocs: Vec<RelocGroup> =
+            parsed.relocs.into_iter().map(|g| RelocGroup { section: sid(g.section), relocs: g.relocs }).collect();
+        for g in &mut relocs {
+            g.relocs.shrink_to_fit();
+        }
+        self.objects.push(LoadedObject {
+            name: name.to_owned(),
+            sections: (first_id..first_id + plan.len() as u32).collect(),
+            symbols,
+            local_names: parsed.local_names.into_iter().map(|(i, n)| (i, n.into_boxed_str())).collect(),
+            relocs,
+            wide_addends: parsed.wide_addends,
+            got: got_slot.map(sid),
+            got_index: index_of(&parsed.got_symbols),
+            got_symbols: parsed.got_symbols,
+            stubs: stub_slot.map(sid),
+            stub_index: index_of(&parsed.stub_symbols),
+            stub_symbols: parsed.stub_symbols,
+            defined,
+            relocations_dropped: false,
+        });
+        Ok(id)
+    }
+
+    /// Resolves every symbol no loaded object defines; fails naming all the
+    /// unresolved ones (weak references resolve to 0).
+    fn resolve_externals(&mut self) -> Result<()> {
+        let mut unresolved = Vec::new();
+        for id in 0..self.symbols.len() as u32 {
+            let s = self.symbols.get(id);
+            if !s.referenced || s.definition.is_some() {
+                continue;
+            }
+            let name = s.name.clone();
+            let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &name);
+            let s = self.symbols.get_mut(id);
+            s.external = addr;
+            if addr.is_none() && s.strong_reference {
+                unresolved.push(id);
+            }
+        }
+        if unresolved.is_empty() {
+            return Ok(());
+        }
+        let mut msg = format!("{} unresolved symbol{}:", unresolved.len(), if unresolved.len() == 1 { "" } else { "s" });
+        for (k, &g) in unresolved.iter().enumerate() {
+            let users: Vec<String> = self
+                .objects
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.symbols.iter().any(|t| matches!(t, SymTarget::Global(x) if *x == g)))
+                .map(|(i, o)| o.display(i as u32))
+                .take(3)
+                .collect();
+            msg.push_str(&format!(
+                "{} `{}` (referenced by {})",
+                if k == 0 { "" } else { "," },
+                self.symbols.get(g).name_str(),
+                users.join(", ")
+            ));
+        }
+        Err(Error::new(ErrorKind::UnresolvedSymbol, msg))
+    }
+
+    /// Resolves symbols, applies every relocation whose value changed since
+    /// the last finalize (all of them the first time), writes GOT slots and
+    /// stubs, and lets the memory manager finalize. May be called any number
+    /// of times. After an error the linker stays usable.
+    pub fn finalize(&mut self) -> Result<()> {
+        self.resolve_externals()?;
+        let Linker { objects, sections, symbols, mm, .. } = self;
+        let mut w = Writer { sections, mm: &mut **mm };
+        for (oi, obj) in objects.iter().enumerate() {
+            if !obj.relocations_dropped {
+                apply_object(oi as u32, obj, symbols, &mut w)?;
+            }
+        }
+        self.mm
+            .finalize()
+            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
+        for s in &mut self.sections {
+            s.protected = true;
+        }
+        if !self.retain_relocations {
+            for o in &mut self.objects {
+                o.relocs = Vec::new();
+                o.wide_addends = Vec::new();
+                o.relocations_dropped = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the address at which the section starting at local address
+    /// `local` will run. Takes effect at the next finalize.
+    pub fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
+        let id = *self.by_local.get(&(local as usize)).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("no section starts at local address {local:p}"))
+        })?;
+        self.map_section(id, target)
+    }
+
+    /// Sets the address at which section `id` will run. Takes effect at the
+    /// next finalize.
+    pub fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
+        let s = self.section_ref(id)?;
+        let obj = &self.objects[s.object as usize];
+        if obj.relocations_dropped {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "{}: its relocations were dropped after finalize (relocation retention is off), so its sections cannot be moved",
+                    obj.display(s.object)
+                ),
+            ));
+        }
+        self.sections[id as usize].target = target;
+        Ok(())
+    }
+
+    fn section_ref(&self, id: u32) -> Result<&Section> {
+        self.sections
+            .get(id as usize)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no section with id {id} (there are {})", self.sections.len())))
+    }
+
+    pub fn section_count(&self) -> u32 {
+        self.sections.len() as u32
+    }
+
+    pub fn section(&self, id: u32) -> Result<SectionInfo<'_>> {
+        let s = self.section_ref(id)?;
+        Ok(SectionInfo { id, object: s.object, name: &s.name, kind: s.kind, local: s.local, target: s.target, size: s.size })
+    }
+
+    /// Section ids of an object, in allocation order.
+    pub fn object_sections(&self, object: u32) -> Result<&[u32]> {
+        Ok(&self.object(object)?.sections)
+    }
+
+    pub fn object_symbol_count(&self, object: u32) -> Result<u32> {
+        Ok(self.object(object)?.defined.len() as u32)
+    }
+
+    /// The `index`th global symbol that `object` defines.
+    pub fn object_symbol(&self, object: u32, index: u32) -> Result<SymbolInfo<'_>> {
+        let obj = self.object(object)?;
+        let &(g, def) = obj.defined.get(index as usize).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("{} defines {} symbols, no symbol {index}", obj.display(object), obj.defined.len()))
+        })?;
+        let (target, local) = match def.section {
+            Some(s) => {
+                let s = &self.sections[s as usize];
+                (s.target + def.value, s.local.wrapping_add(def.value as usize))
+            }
+            None => (def.value, ptr::null_mut()),
+        };
+        let g = self.symbols.get(g);
+        Ok(SymbolInfo {
+            name: &g.name,
+            target,
+            local,
+            size: def.size,
+            section: def.section,
+            is_function: def.is_function,
+            is_weak: def.strength != Strength::Strong,
+            is_active: g.definition == Some(def),
+        })
+    }
+
+    fn definition(&self, name: &str) -> Result<Definition> {
+        self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).definition).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("symbol `{name}` is not defined by any loaded object"))
+        })
+    }
+
+    /// The address at which symbol `name` runs (its target address).
+    pub fn lookup(&self, name: &str) -> Result<u64> {
+        let d = self.definition(name)?;
+        Ok(match d.section {
+            Some(s) => self.sections[s as usize].target + d.value,
+            None => d.value,
+        })
+    }
+
+    /// The address at which rtdyld wrote symbol `name` (its local address).
+    pub fn lookup_local(&self, name: &str) -> Result<*mut u8> {
+        let d = self.definition(name)?;
+        match d.section {
+            Some(s) => Ok(self.sections[s as usize].local.wrapping_add(d.value as usize)),
+            None => Err(Error::new(ErrorKind::NotFound, format!("symbol `{name}` is absolute and has no local address"))),
+        }
+    }
+
+    /// Bytes held to re-apply relocations at later finalizes.
+    pub fn retained_relocation_bytes(&self) -> usize {
+        self.objects
+            .iter()
+            .map(|o| {
+                o.relocs.iter().map(|g| g.relocs.capacity() * std::mem::size_of::<Reloc>()).sum::<usize>()
+                    + o.wide_addends.capacity() * 8
+            })
+            .sum()
+    }
+
+    /// Number of relocations held for re-finalize.
+    pub fn retained_relocation_count(&self) -> usize {
+        self.objects.iter().map(|o| o.relocs.iter().map(|g| g.relocs.len()).sum::<usize>()).sum()
+    }
+}
+
+/// Writes into section memory, asking the memory manager to make finalized
+/// sections writable first, and skipping writes that change nothing.
+struct Writer<'a> {
+    sections: &'a mut [Section],
+    mm: &'a mut dyn MemoryManager,
+}
+
+impl Writer<'_> {
+    fn write(&mut self, section: u32, offset: u64, bytes: &[u8]) -> Result<()> {
+        let s = &mut self.sections[section as usize];
+        debug_assert!(offset + bytes.len() as u64 <= s.size);
+        // SAFETY: `offset + len <= size` (checked when the relocation or
+        // table entry was created) and the section's local memory is
+        // readable while the memory manager lives.
+        let dst = unsafe { s.local.add(offset as usize) };
+        let current = unsafe { std::slice::from_raw_parts(dst, bytes.len()) };
+        if current == bytes {
+            return Ok(());
+        }
+        if s.protected {
+            self.mm.make_writable(s.local, s.size as usize, section).map_err(|e| {
+                Error::new(
+                    ErrorKind::MemoryManager,
+                    format!("the memory manager could not make section {} (id {section}) writable: {e}", s.name.to_string_lossy()),
+                )
+            })?;
+            s.protected = false;
+        }
+        // SAFETY: as above; the memory manager made the range writable.
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        Ok(())
+    }
+}
+
+/// The target address and size of symbol `sym` of `obj`.
+fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &SymbolTable) -> (u64, u64) {
+    match obj.symbols[sym as usize] {
+        SymTarget::Absolute(v) => (v, 0),
+        SymTarget::Section { section, offset, size } => (sections[section as usize].target.wrapping_add(offset), size),
+        SymTarget::Global(g) => {
+            let gs = symbols.get(g);
+            match gs.definition {
+                Some(d) => (d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)), d.size),
+                None => (gs.external.unwrap_or(0), 0),
+            }
+        }
+        SymTarget::GotBase => (obj.got.map_or(0, |g| sections[g as usize].target), 0),
+    }
+}
+
+fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &SymbolTable) -> String {
+    match obj.symbols[sym as usize] {
+        SymTarget::Global(g) => format!("`{}`", symbols.get(g).name_str()),
+        SymTarget::GotBase => "`_GLOBAL_OFFSET_TABLE_`".into(),
+        SymTarget::Absolute(v) => format!("absolute {v:#x}"),
+        SymTarget::Section { section, offset, .. } => match obj.local_names.get(&sym) {
+            Some(n) => format!("`{n}`"),
+            None => format!("{}+{offset:#x}", sections[section as usize].name.to_string_lossy()),
+        },
+    }
+}
+
+fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, w: &mut Writer<'_>) -> Result<()> {
+    if let Some(got) = obj.got {
+        for (k, &sym) in obj.got_symbols.iter().enumerate() {
+            let (v, _) = symbol_value(obj, sym, w.sections, symbols);
+            w.write(got, k as u64 * 8, &v.to_le_bytes())?;
+        }
+    }
+    if let Some(stubs) = obj.stubs {
+        for (k, &sym) in obj.stub_symbols.iter().enumerate() {
+            let (v, _) = symbol_value(obj, sym, w.sections, symbols);
+            w.write(stubs, (k * x86_64::STUB_SIZE) as u64, &x86_64::stub_bytes(v))?;
+        }
+    }
+    let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);
+    let stub_base = obj.stubs.map_or(0, |s| w.sections[s as usize].target);
+    for g in &obj.relocs {
+        let p_base = w.sections[g.section as usize].target;
+        for r in &g.relocs {
+            let (s, z) = symbol_value(obj, r.symbol, w.sections, symbols);
+            let slot = match obj.got_index.get(r.symbol as usize) {
+                Some(&k) if k != u32::MAX => got_base + u64::from(k) * 8,
+                _ => 0,
+            };
+            let stub = match obj.stub_index.get(r.symbol as usize) {
+                Some(&k) if k != u32::MAX => Some(stub_base + u64::from(k) * x86_64::STUB_SIZE as u64),
+                _ => None,
+            };
+            let mut inputs = x86_64::Inputs {
+                s,
+                a: r.addend(&obj.wide_addends),
+                p: p_base.wrapping_add(u64::from(r.offset)),
+                z,
+                got: got_base,
+                slot,
+                l: stub.unwrap_or(s),
+            };
+            let r_type = u32::from(r.r_type);
+            let (mut value, field) = x86_64::compute(r_type, &inputs);
+            if r.is_branch() && !field.fits(value) {
+                if let Some(stub) = stub {
+                    inputs.s = stub;
+                    value = x86_64::compute(r_type, &inputs).0;
+                }
+            }
+            if !field.fits(value) {
+                return Err(Error::new(
+                    ErrorKind::RelocationOverflow,
+                    format!(
+                        "{} {}+{:#x}: {} to {} overflows: value {:#x} (target {:#x}, place {:#x}) does not fit in a {}",
+                        obj.display(oi),
+                        w.sections[g.section as usize].name.to_string_lossy(),
+                        r.offset,
+                        x86_64::type_name(r_type),
+                        symbol_name(obj, r.symbol, w.sections, symbols),
+                        value,
+                        s,
+                        inputs.p,
+                        field.describe()
+                    ),
+                ));
+            }
+            let (bytes, n) = field.encode(value);
+            w.write(g.section, u64::from(r.offset), &bytes[..n])?;
+        }
+    }
+    Ok(())
+}

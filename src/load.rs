@@ -1,0 +1,368 @@
+//! Reading an ELF x86-64 relocatable object: every check that can fail is
+//! done here, before any memory is allocated or any symbol is published, so
+//! that a bad object leaves the linker exactly as it was.
+
+use crate::error::{Error, Result};
+use crate::memory::SectionKind;
+use crate::reloc::{x86_64, Reloc};
+use crate::symbols::Strength;
+use object::elf;
+use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
+use object::{Endianness, SectionIndex};
+
+/// An allocatable section of the object.
+#[derive(Debug)]
+pub struct ParsedSection<'a> {
+    pub elf_index: usize,
+    pub name: String,
+    pub kind: SectionKind,
+    pub size: u64,
+    pub align: u64,
+    /// The bytes to copy; `None` for `SHT_NOBITS`.
+    pub data: Option<&'a [u8]>,
+}
+
+/// Where a global symbol of the object is defined.
+#[derive(Debug, Clone, Copy)]
+pub enum GlobalPlace {
+    /// In allocated section `section` (an index into `ParsedObject::sections`).
+    Section { section: usize, value: u64 },
+    Absolute(u64),
+    /// A `COMMON` symbol: storage laid out by the linker.
+    Common { size: u64, align: u64 },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ParsedSymbol<'a> {
+    /// The null symbol, file symbols, absolute locals and symbols of
+    /// sections that are not loaded.
+    Absolute(u64),
+    /// A local symbol in allocated section `section`.
+    Local { section: usize, value: u64, size: u64 },
+    /// A global or weak symbol, defined here or not.
+    Global { name: &'a [u8], definition: Option<(GlobalPlace, Strength)>, size: u64, is_function: bool, weak: bool },
+    /// `_GLOBAL_OFFSET_TABLE_`: the object's own GOT.
+    GotBase,
+}
+
+/// Relocations of one allocated section.
+#[derive(Debug)]
+pub struct ParsedRelocs {
+    pub section: usize,
+    pub relocs: Vec<Reloc>,
+}
+
+/// Everything the linker needs from one object, validated.
+#[derive(Debug)]
+pub struct ParsedObject<'a> {
+    pub sections: Vec<ParsedSection<'a>>,
+    pub symbols: Vec<ParsedSymbol<'a>>,
+    /// Names of named local symbols, for messages.
+    pub local_names: Vec<(u32, String)>,
+    pub relocs: Vec<ParsedRelocs>,
+    pub wide_addends: Vec<i64>,
+    /// Symbols that need a GOT slot, in slot order.
+    pub got_symbols: Vec<u32>,
+    /// Symbols that need a stub, in stub order.
+    pub stub_symbols: Vec<u32>,
+    pub needs_got: bool,
+    pub wants_low_memory: bool,
+    /// Undefined symbols referred to by 32-bit PC-relative data references.
+    pub near_symbols: Vec<u32>,
+}
+
+fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
+    if flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+        SectionKind::Code
+    } else if flags & u64::from(elf::SHF_WRITE) != 0 {
+        if sh_type == elf::SHT_NOBITS {
+            SectionKind::ZeroFill
+        } else {
+            SectionKind::ReadWriteData
+        }
+    } else {
+        SectionKind::ReadOnlyData
+    }
+}
+
+/// Parses and validates `data` as an ELF64 x86-64 relocatable object.
+pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
+    let bad = |m: &dyn std::fmt::Display| Error::malformed(object, m);
+    if data.len() < 4 || &data[..4] != b"\x7fELF" {
+        return Err(bad(&"not an ELF file (bad magic)"));
+    }
+    if data.len() >= 5 && data[4] != elf::ELFCLASS64 {
+        return Err(Error::unsupported(object, "only 64-bit ELF objects are supported"));
+    }
+    let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| bad(&format!("ELF header: {e}")))?;
+    let endian = header.endian().map_err(|e| bad(&e))?;
+    if header.e_machine(endian) != elf::EM_X86_64 {
+        return Err(Error::unsupported(
+            object,
+            format!("wrong architecture: ELF machine {} ({}), expected x86-64", header.e_machine(endian), machine_name(header.e_machine(endian))),
+        ));
+    }
+    if header.e_type(endian) != elf::ET_REL {
+        return Err(Error::unsupported(
+            object,
+            format!("not a relocatable object (ELF type {}); rtdyld loads ET_REL .o files", header.e_type(endian)),
+        ));
+    }
+    if header.is_big_endian() {
+        return Err(Error::unsupported(object, "big-endian x86-64 object"));
+    }
+    let table = header.sections(endian, data).map_err(|e| bad(&format!("section table: {e}")))?;
+
+    // Allocatable sections.
+    let mut sections = Vec::new();
+    let mut section_slot = vec![usize::MAX; table.len()];
+    for (index, sh) in table.enumerate() {
+        let flags = sh.sh_flags(endian);
+        if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 {
+            continue;
+        }
+        let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        if flags & u64::from(elf::SHF_TLS) != 0 {
+            return Err(Error::unsupported(object, format!("section {name} (index {}): thread-local storage is not supported yet", index.0)));
+        }
+        let sh_type = sh.sh_type(endian);
+        let size = sh.sh_size(endian);
+        let align = sh.sh_addralign(endian).max(1);
+        if !align.is_power_of_two() || align > 1 << 30 {
+            return Err(bad(&format!("section {name} (index {}): alignment {align} is not a power of two up to 1 GiB", index.0)));
+        }
+        if size > u64::from(u32::MAX) {
+            return Err(Error::unsupported(object, format!("section {name} (index {}): size {size} exceeds 4 GiB", index.0)));
+        }
+        let bytes = if sh_type == elf::SHT_NOBITS {
+            None
+        } else {
+            let d = sh.data(endian, data).map_err(|_| bad(&format!("section {name} (index {}): contents lie outside the file", index.0)))?;
+            if d.len() as u64 != size {
+                return Err(bad(&format!("section {name} (index {}): contents are truncated", index.0)));
+            }
+            Some(d)
+        };
+        section_slot[index.0] = sections.len();
+        sections.push(ParsedSection { elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
+    }
+
+    // Symbols.
+    let symtab = table.symbols(endian, data, elf::SHT_SYMTAB).map_err(|e| bad(&format!("symbol table: {e}")))?;
+    let mut symbols = Vec::with_capacity(symtab.len());
+    let mut local_names = Vec::new();
+    let mut needs_got = false;
+    for (index, sym) in symtab.enumerate() {
+        if index.0 == 0 {
+            symbols.push(ParsedSymbol::Absolute(0));
+            continue;
+        }
+        let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?;
+        let shndx = sym.st_shndx(endian);
+        let bind = sym.st_bind();
+        let st_type = sym.st_type();
+        let value = sym.st_value(endian);
+        let size = sym.st_size(endian);
+        let section = symtab
+            .symbol_section(endian, sym, index)
+            .map_err(|e| bad(&format!("symbol {} ({}): {e}", index.0, String::from_utf8_lossy(name))))?;
+        if let Some(s) = section {
+            if s.0 >= table.len() {
+                return Err(bad(&format!(
+                    "symbol {} ({}): section index {} out of range (the object has {} sections)",
+                    index.0,
+                    String::from_utf8_lossy(name),
+                    s.0,
+                    table.len()
+                )));
+            }
+        }
+        if st_type == elf::STT_GNU_IFUNC && section.is_some() {
+            return Err(Error::unsupported(
+                object,
+                format!("symbol {} ({}): IFUNC symbols are not supported yet", index.0, String::from_utf8_lossy(name)),
+            ));
+        }
+        if st_type == elf::STT_TLS {
+            // Only TLS relocations refer to these, and those are rejected.
+            symbols.push(ParsedSymbol::Absolute(0));
+            continue;
+        }
+        let place = match (shndx, section) {
+            (elf::SHN_ABS, _) => Some(GlobalPlace::Absolute(value)),
+            (elf::SHN_COMMON, _) => {
+                let align = value.max(1);
+                if !align.is_power_of_two() || align > 1 << 30 || size > u64::from(u32::MAX) {
+                    return Err(bad(&format!("common symbol {}: size {size} or alignment {align} is invalid", String::from_utf8_lossy(name))));
+                }
+                Some(GlobalPlace::Common { size, align })
+            }
+            (_, Some(s)) => match section_slot[s.0] {
+                usize::MAX => None,
+                slot => {
+                    if value > sections[slot].size {
+                        return Err(bad(&format!(
+                            "symbol {} ({}): value {value:#x} lies beyond its section {} of {} bytes",
+                            index.0,
+                            String::from_utf8_lossy(name),
+                            sections[slot].name,
+                            sections[slot].size
+                        )));
+                    }
+                    Some(GlobalPlace::Section { section: slot, value })
+                }
+            },
+            _ => None,
+        };
+        let parsed = if bind == elf::STB_LOCAL {
+            match place {
+                Some(GlobalPlace::Section { section, value }) => {
+                    if !name.is_empty() && st_type != elf::STT_SECTION {
+                        local_names.push((index.0 as u32, String::from_utf8_lossy(name).into_owned()));
+                    }
+                    ParsedSymbol::Local { section, value, size }
+                }
+                Some(GlobalPlace::Absolute(v)) => ParsedSymbol::Absolute(v),
+                _ => ParsedSymbol::Absolute(0),
+            }
+        } else if shndx == elf::SHN_UNDEF && name == b"_GLOBAL_OFFSET_TABLE_" {
+            needs_got = true;
+            ParsedSymbol::GotBase
+        } else {
+            let weak = bind == elf::STB_WEAK;
+            let strength = match place {
+                Some(GlobalPlace::Common { .. }) => Strength::Common,
+                _ if weak => Strength::Weak,
+                _ => Strength::Strong,
+            };
+            if name.is_empty() {
+                return Err(bad(&format!("symbol {}: global symbol without a name", index.0)));
+            }
+            // A global defined in a section that is not loaded (debug info)
+            // cannot be referred to from loaded code; treat it as undefined.
+            let definition = if shndx != elf::SHN_UNDEF { place.map(|p| (p, strength)) } else { None };
+            ParsedSymbol::Global { name, definition, size, is_function: st_type == elf::STT_FUNC, weak }
+        };
+        symbols.push(parsed);
+    }
+
+    // Relocations of allocated sections.
+    let mut relocs = Vec::new();
+    let mut wide_addends = Vec::new();
+    let mut got_index = vec![u32::MAX; symbols.len()];
+    let mut stub_index = vec![u32::MAX; symbols.len()];
+    let mut got_symbols = Vec::new();
+    let mut stub_symbols = Vec::new();
+    let mut wants_low_memory = false;
+    let mut near_symbols = Vec::new();
+    for (index, sh) in table.enumerate() {
+        let sh_type = sh.sh_type(endian);
+        if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
+            continue;
+        }
+        let target = sh.sh_info(endian) as usize;
+        if target >= table.len() {
+            return Err(bad(&format!("relocation section {}: target section {target} out of range", index.0)));
+        }
+        let slot = section_slot[target];
+        if slot == usize::MAX {
+            continue; // relocations of debug info and other unloaded sections
+        }
+        let sec_name = sections[slot].name.clone();
+        if sh_type == elf::SHT_REL {
+            return Err(Error::unsupported(object, format!("section {sec_name}: SHT_REL relocations are not used on x86-64")));
+        }
+        if sh.sh_link(endian) as usize != symtab.section().0 && !symbols.is_empty() {
+            return Err(bad(&format!("relocation section for {sec_name}: linked to section {} instead of the symbol table", sh.sh_link(endian))));
+        }
+        let (entries, _) = sh
+            .rela(endian, data)
+            .map_err(|e| bad(&format!("relocations for {sec_name}: {e}")))?
+            .unwrap_or((&[], SectionIndex(0)));
+        let section = &sections[slot];
+        let mut list = Vec::with_capacity(entries.len());
+        for (i, rela) in entries.iter().enumerate() {
+            let info = rela.r_info(endian, false);
+            let r_type = (info & 0xffff_ffff) as u32;
+            let sym = (info >> 32) as usize;
+            let offset = rela.r_offset(endian);
+            let addend = rela.r_addend(endian);
+            let where_ = || format!("{sec_name}+{offset:#x} (relocation {i})");
+            if r_type == x86_64::R_NONE {
+                continue;
+            }
+            let needs = x86_64::needs(r_type).map_err(|why| {
+                Error::unsupported(object, format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type)))
+            })?;
+            if sym >= symbols.len() {
+                return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), symbols.len())));
+            }
+            let zero = x86_64::Inputs { s: 0, a: 0, p: 0, z: 0, got: 0, slot: 0, l: 0 };
+            let field = x86_64::compute(r_type, &zero).1;
+            if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
+                return Err(bad(&format!("{}: {} field lies outside the section of {} bytes", where_(), x86_64::type_name(r_type), section.size)));
+            }
+            if section.data.is_none() {
+                return Err(bad(&format!("{}: relocation in a section without contents", where_())));
+            }
+            let mut flags = 0;
+            let same_section = matches!(symbols[sym], ParsedSymbol::Local { section: s, .. } if s == slot);
+            let mut wants_stub = needs.stub;
+            if r_type == x86_64::R_PC32
+                && section.kind.is_code()
+                && x86_64::is_branch_displacement(section.data.unwrap_or(&[]), offset as usize)
+            {
+                wants_stub = true;
+            }
+            if wants_stub && !same_section && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase) {
+                flags |= Reloc::BRANCH;
+                if stub_index[sym] == u32::MAX {
+                    stub_index[sym] = stub_symbols.len() as u32;
+                    stub_symbols.push(sym as u32);
+                }
+            } else if needs.near_symbol {
+                if let ParsedSymbol::Global { definition: None, .. } = symbols[sym] {
+                    near_symbols.push(sym as u32);
+                }
+            }
+            if needs.got_slot && got_index[sym] == u32::MAX {
+                got_index[sym] = got_symbols.len() as u32;
+                got_symbols.push(sym as u32);
+            }
+            needs_got |= needs.got_slot || needs.got_base;
+            if needs.low_memory && !matches!(symbols[sym], ParsedSymbol::Absolute(_)) {
+                wants_low_memory = true;
+            }
+            list.push(Reloc::new(offset as u32, sym as u32, r_type as u16, flags, addend, &mut wide_addends));
+        }
+        if !list.is_empty() {
+            relocs.push(ParsedRelocs { section: slot, relocs: list });
+        }
+    }
+    Ok(ParsedObject {
+        sections,
+        symbols,
+        local_names,
+        relocs,
+        wide_addends,
+        got_symbols,
+        stub_symbols,
+        needs_got,
+        wants_low_memory,
+        near_symbols,
+    })
+}
+
+fn machine_name(m: u16) -> &'static str {
+    match m {
+        elf::EM_386 => "i386",
+        elf::EM_AARCH64 => "AArch64",
+        elf::EM_ARM => "ARM",
+        elf::EM_RISCV => "RISC-V",
+        elf::EM_PPC64 => "PowerPC64",
+        elf::EM_S390 => "s390",
+        elf::EM_X86_64 => "x86-64",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,337 @@
+//! The default memory manager: one contiguous region per object, W^X.
+//!
+//! Each object gets one mapping split into three page-aligned parts: code,
+//! read-only data (with the GOT) and read-write data. Keeping an object's
+//! sections together means every 32-bit reference between them reaches, and
+//! its stubs and GOT are always within reach of its code. Pages stay
+//! read+write while linking; [`MemoryManager::finalize`] makes code
+//! read+execute and read-only data read-only. No page is ever writable and
+//! executable at once: to re-apply relocations, a part is switched from
+//! read+execute to read+write and back.
+//!
+//! Regions are backed by a memfd where the kernel has one, so that the same
+//! pages can be mapped a second time at another address
+//! ([`DefaultMemoryManager::alias`]): write at one address, run at another.
+
+use super::{AllocationRequest, MemoryManager, ReserveRequest, SectionKind};
+use std::any::Any;
+use std::ptr;
+
+const CODE: usize = 0;
+const RO: usize = 1;
+const RW: usize = 2;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Part {
+    /// Offset of the part from the region base (page-aligned).
+    offset: usize,
+    /// Length in bytes (whole pages).
+    len: usize,
+    /// Bytes handed out so far.
+    cursor: usize,
+}
+
+#[derive(Debug)]
+struct Region {
+    base: *mut u8,
+    len: usize,
+    /// memfd backing the region, or -1 for anonymous private memory.
+    fd: i32,
+    parts: [Part; 3],
+    low: bool,
+    aliases: Vec<*mut u8>,
+    /// Protections must be applied at the next finalize.
+    dirty: bool,
+}
+
+/// A second mapping of one region: `alias_base + (p - local_base)` runs what
+/// was written at `p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionAlias {
+    pub local_base: *mut u8,
+    pub alias_base: *mut u8,
+    pub len: usize,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct DefaultMemoryManager {
+    regions: Vec<Region>,
+    /// The region that the current object's allocations come from.
+    current: Option<usize>,
+    page: usize,
+    use_memfd: bool,
+}
+
+// SAFETY: the manager exclusively owns its mappings; the raw pointers are
+// addresses of those mappings, not shared references.
+unsafe impl Send for DefaultMemoryManager {}
+
+impl Default for DefaultMemoryManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn align_up(v: usize, a: usize) -> usize {
+    v.div_ceil(a) * a
+}
+
+fn part_index(kind: SectionKind) -> usize {
+    match kind {
+        SectionKind::Code => CODE,
+        SectionKind::ReadOnlyData => RO,
+        SectionKind::ReadWriteData | SectionKind::ZeroFill => RW,
+    }
+}
+
+fn final_protection(part: usize) -> region::Protection {
+    match part {
+        CODE => region::Protection::READ_EXECUTE,
+        RO => region::Protection::READ,
+        _ => region::Protection::READ_WRITE,
+    }
+}
+
+fn os_error(what: &str) -> String {
+    format!("{what}: {}", std::io::Error::last_os_error())
+}
+
+impl DefaultMemoryManager {
+    pub fn new() -> Self {
+        DefaultMemoryManager { regions: Vec::new(), current: None, page: region::page::size(), use_memfd: true }
+    }
+
+    /// Number of regions (one per loaded object).
+    pub fn region_count(&self) -> usize {
+        self.regions.len()
+    }
+
+    /// Maps the region holding `local` a second time at another address,
+    /// with the same protections it has now (and gets at each finalize).
+    /// Fails when the region is not backed by a memfd.
+    pub fn alias(&mut self, local: *const u8) -> Result<RegionAlias, String> {
+        let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+        let r = &self.regions[idx];
+        if r.fd < 0 {
+            return Err("the region is not backed by a memfd and cannot be mapped twice".into());
+        }
+        let low = r.low || (r.base as u64) < (1 << 31);
+        let flags = libc::MAP_SHARED | if low { libc::MAP_32BIT } else { 0 };
+        let near = if low { None } else { Some(r.base as u64) };
+        let alias = map_placed(r.len, r.fd, flags, near, self.page)?;
+        let finalized = !r.dirty;
+        let r = &mut self.regions[idx];
+        r.aliases.push(alias);
+        if finalized {
+            Self::protect_view(alias, &r.parts)?;
+        }
+        Ok(RegionAlias { local_base: r.base, alias_base: alias, len: r.len })
+    }
+
+    /// Makes every local view inaccessible, so that code can only run (and
+    /// data only be reached) through aliases made by [`Self::alias`]. Used
+    /// to prove that nothing still refers to the local addresses after a
+    /// remap. The next finalize makes the local views accessible again.
+    pub fn seal_local_views(&mut self) -> Result<(), String> {
+        for r in &mut self.regions {
+            // SAFETY: the region is a mapping this manager owns.
+            unsafe { region::protect(r.base, r.len, region::Protection::NONE) }.map_err(|e| format!("mprotect failed: {e}"))?;
+            r.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn region_of(&self, p: *const u8) -> Option<usize> {
+        let a = p as usize;
+        self.regions.iter().position(|r| a >= r.base as usize && a < r.base as usize + r.len)
+    }
+
+    fn protect_view(view: *mut u8, parts: &[Part; 3]) -> Result<(), String> {
+        for (i, part) in parts.iter().enumerate() {
+            if part.len == 0 {
+                continue;
+            }
+            // SAFETY: the part lies inside a mapping this manager owns.
+            unsafe { region::protect(view.add(part.offset), part.len, final_protection(i)) }
+                .map_err(|e| format!("mprotect failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn new_region(&mut self, sizes: [(usize, usize); 3], low: bool, near: Option<u64>) -> Result<usize, String> {
+        let mut parts = [Part::default(); 3];
+        let mut offset = 0;
+        for (i, &(size, align)) in sizes.iter().enumerate() {
+            // Alignment beyond a page needs slack: the part starts page-aligned.
+            let slack = if align > self.page { align - self.page } else { 0 };
+            let len = if size == 0 { 0 } else { align_up(size + slack, self.page) };
+            parts[i] = Part { offset, len, cursor: 0 };
+            offset += len;
+        }
+        let len = offset.max(self.page);
+        let mut fd = -1;
+        if self.use_memfd {
+            // SAFETY: plain syscalls on a fd we own.
+            unsafe {
+                fd = libc::memfd_create(c"rtdyld".as_ptr(), libc::MFD_CLOEXEC);
+                if fd >= 0 && libc::ftruncate(fd, len as libc::off_t) != 0 {
+                    libc::close(fd);
+                    fd = -1;
+                }
+            }
+            if fd < 0 {
+                self.use_memfd = false;
+            }
+        }
+        let flags = if fd >= 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE | libc::MAP_ANONYMOUS };
+        // Placement: objects with 32-bit absolute references go low; an
+        // object that refers to host data goes near it; any other object
+        // goes next to the previous one, so that references between objects
+        // reach; the first one goes low when it can, so that later -fno-pic
+        // objects can reach it.
+        let previous = self.regions.last().map(|r| r.base as u64);
+        let placed = if low {
+            map_placed(len, fd, flags | libc::MAP_32BIT, None, self.page)
+        } else if near.is_some() || previous.is_some() {
+            map_placed(len, fd, flags, near.or(previous), self.page)
+        } else {
+            map_placed(len, fd, flags | libc::MAP_32BIT, None, self.page)
+        };
+        let base = match placed.or_else(|_| map_placed(len, fd, flags, None, self.page)) {
+            Ok(b) => b,
+            Err(e) => {
+                if fd >= 0 {
+                    // SAFETY: closing the fd we opened.
+                    unsafe { libc::close(fd) };
+                }
+                return Err(e);
+            }
+        };
+        self.regions.push(Region { base, len, fd, parts, low, aliases: Vec::new(), dirty: true });
+        Ok(self.regions.len() - 1)
+    }
+}
+
+/// Maps `len` bytes read+write, near `near` when given (within reach of
+/// 32-bit displacements), else wherever the kernel (and `flags`) put it.
+fn map_placed(len: usize, fd: i32, flags: i32, near: Option<u64>, page: usize) -> Result<*mut u8, String> {
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    if let Some(near) = near {
+        const MIB: i64 = 1 << 20;
+        for delta in [-64 * MIB, 64 * MIB, -256 * MIB, 256 * MIB, -768 * MIB, 768 * MIB, -1400 * MIB, 1400 * MIB] {
+            let hint = (near as i64).wrapping_add(delta) & !(page as i64 - 1);
+            if hint <= 0 || hint.checked_add(len as i64).is_none() {
+                continue;
+            }
+            // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping;
+            // on kernels that ignore it the hint is only a hint and we check.
+            let p = unsafe { libc::mmap(hint as *mut libc::c_void, len, prot, flags | libc::MAP_FIXED_NOREPLACE, fd, 0) };
+            if p == libc::MAP_FAILED {
+                continue;
+            }
+            if p as i64 == hint {
+                return Ok(p as *mut u8);
+            }
+            // SAFETY: unmapping what we just mapped.
+            unsafe { libc::munmap(p, len) };
+        }
+    }
+    // SAFETY: a fresh mapping at an address of the kernel's choosing.
+    let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(os_error(&format!("mmap of {len} bytes failed")));
+    }
+    Ok(p as *mut u8)
+}
+
+impl MemoryManager for DefaultMemoryManager {
+    fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
+        let idx = self.new_region(
+            [(r.code_size, r.code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)],
+            r.wants_low_memory,
+            r.near,
+        )?;
+        self.current = Some(idx);
+        Ok(())
+    }
+
+    fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
+        let pi = part_index(req.kind);
+        let align = req.align.max(1);
+        if self.current.is_none() {
+            // Used without a reservation: a region of its own.
+            let mut sizes = [(0, 1); 3];
+            sizes[pi] = (req.size, align);
+            self.current = Some(self.new_region(sizes, false, None)?);
+        }
+        let r = &mut self.regions[self.current.unwrap()];
+        let part = &mut r.parts[pi];
+        let start = r.base as usize + part.offset;
+        let addr = align_up(start + part.cursor, align);
+        let end = addr + req.size;
+        if end > start + part.len {
+            return Err(format!(
+                "section {} ({} bytes, align {}) does not fit in the reserved {} part of {} bytes",
+                req.name,
+                req.size,
+                align,
+                req.kind.name(),
+                part.len
+            ));
+        }
+        part.cursor = end - start;
+        r.dirty = true;
+        Ok(addr as *mut u8)
+    }
+
+    fn make_writable(&mut self, local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
+        let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+        let page = self.page;
+        let r = &mut self.regions[idx];
+        let off = local as usize - r.base as usize;
+        if let Some(part) = r.parts.iter().find(|p| off >= p.offset && off < p.offset + p.len) {
+            let _ = page;
+            // SAFETY: the part lies inside the region's mapping. Code becomes
+            // read+write (not executable) until the next finalize.
+            unsafe { region::protect(r.base.add(part.offset), part.len, region::Protection::READ_WRITE) }
+                .map_err(|e| format!("mprotect failed: {e}"))?;
+            r.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn finalize(&mut self) -> Result<(), String> {
+        self.current = None;
+        for r in self.regions.iter_mut().filter(|r| r.dirty) {
+            Self::protect_view(r.base, &r.parts)?;
+            for &a in &r.aliases {
+                Self::protect_view(a, &r.parts)?;
+            }
+            r.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        Some(self)
+    }
+}
+
+impl Drop for DefaultMemoryManager {
+    fn drop(&mut self) {
+        for r in &self.regions {
+            // SAFETY: unmapping mappings this manager created; nothing refers
+            // to them once the linker that owns the manager is gone.
+            unsafe {
+                for &a in &r.aliases {
+                    libc::munmap(a as *mut libc::c_void, r.len);
+                }
+                libc::munmap(r.base as *mut libc::c_void, r.len);
+                if r.fd >= 0 {
+                    libc::close(r.fd);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The memory-manager protocol: how rtdyld obtains memory for sections and
+//! how that memory changes protection across (repeated) finalizes.
+//!
+//! For each loaded object the linker calls, in this order:
+//! 1. [`MemoryManager::reserve`] once, with the totals of what follows;
+//! 2. [`MemoryManager::allocate`] once per section (object sections, then the
+//!    common-symbol area, the GOT and the stubs that rtdyld builds);
+//!
+//! and on every finalize:
+//! 3. [`MemoryManager::make_writable`] for each section that an earlier
+//!    finalize already finalized and that must be written again (after a
+//!    remap or when a symbol's address changed);
+//! 4. [`MemoryManager::finalize`], which applies the final protections.
+
+mod default;
+
+pub use default::{DefaultMemoryManager, RegionAlias};
+
+use std::any::Any;
+
+/// What a section will hold, which decides its final protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum SectionKind {
+    /// Executable code: read + execute after finalize.
+    Code = 0,
+    /// Read-only data (also the GOT): read-only after finalize.
+    ReadOnlyData = 1,
+    /// Writable data: read + write.
+    ReadWriteData = 2,
+    /// Zero-initialised writable data (`SHT_NOBITS`, commons): read + write.
+    ZeroFill = 3,
+}
+
+impl SectionKind {
+    pub fn is_code(self) -> bool {
+        self == SectionKind::Code
+    }
+    pub fn is_read_only(self) -> bool {
+        self == SectionKind::ReadOnlyData
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            SectionKind::Code => "code",
+            SectionKind::ReadOnlyData => "rodata",
+            SectionKind::ReadWriteData => "data",
+            SectionKind::ZeroFill => "bss",
+        }
+    }
+}
+
+/// Totals for one object, passed to [`MemoryManager::reserve`] before any of
+/// its allocations. Each size is what a bump allocator needs when it places
+/// that class's sections one after another, in the order they are requested,
+/// each at its alignment, starting at an address aligned to the class's
+/// alignment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReserveRequest {
+    pub code_size: usize,
+    pub code_align: usize,
+    pub ro_size: usize,
+    pub ro_align: usize,
+    /// Read-write and zero-fill data.
+    pub rw_size: usize,
+    pub rw_align: usize,
+    /// The object uses 32-bit absolute relocations (`-fno-pic` code), so its
+    /// memory should lie in the low 2 GiB of the address space.
+    pub wants_low_memory: bool,
+    /// An address the object refers to with 32-bit PC-relative relocations
+    /// that cannot go through a stub (data in the host): memory within
+    /// ±2 GiB of it lets those references reach.
+    pub near: Option<u64>,
+}
+
+/// One section allocation.
+#[derive(Debug, Clone)]
+pub struct AllocationRequest<'a> {
+    pub size: usize,
+    pub align: usize,
+    pub section_id: u32,
+    pub name: &'a str,
+    pub kind: SectionKind,
+}
+
+/// Provides memory for sections and controls its protection.
+///
+/// Memory handed out must stay valid and at the same local address until the
+/// memory manager is dropped (the linker drops it last).
+pub trait MemoryManager {
+    /// Called once per object before its allocations. The default accepts.
+    fn reserve(&mut self, _request: &ReserveRequest) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Returns writable memory of at least `size` bytes at `align`.
+    fn allocate(&mut self, request: &AllocationRequest<'_>) -> Result<*mut u8, String>;
+
+    /// Called before rtdyld writes again into a section that an earlier
+    /// finalize finalized. The default does nothing, which is right when the
+    /// local addresses always stay writable (a writable alias).
+    fn make_writable(&mut self, _local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Applies the final protections. Called at the end of every finalize.
+    fn finalize(&mut self) -> Result<(), String>;
+
+    /// Allows [`crate::Linker::memory_manager_mut`] to downcast.
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        None
+    }
+}

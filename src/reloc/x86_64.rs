@@ -1,0 +1,179 @@
+//! ELF x86-64 relocations: which types exist, what each needs (a GOT slot, a
+//! stub, the GOT base), and the value each computes (System V x86-64 psABI,
+//! section 4.4).
+
+use super::Field;
+
+pub const R_NONE: u32 = 0;
+pub const R_64: u32 = 1;
+pub const R_PC32: u32 = 2;
+pub const R_GOT32: u32 = 3;
+pub const R_PLT32: u32 = 4;
+pub const R_GOTPCREL: u32 = 9;
+pub const R_32: u32 = 10;
+pub const R_32S: u32 = 11;
+pub const R_16: u32 = 12;
+pub const R_PC16: u32 = 13;
+pub const R_8: u32 = 14;
+pub const R_PC8: u32 = 15;
+pub const R_PC64: u32 = 24;
+pub const R_GOTOFF64: u32 = 25;
+pub const R_GOTPC32: u32 = 26;
+pub const R_GOT64: u32 = 27;
+pub const R_GOTPCREL64: u32 = 28;
+pub const R_GOTPC64: u32 = 29;
+pub const R_GOTPLT64: u32 = 30;
+pub const R_PLTOFF64: u32 = 31;
+pub const R_SIZE32: u32 = 32;
+pub const R_SIZE64: u32 = 33;
+pub const R_GOTPCRELX: u32 = 41;
+pub const R_REX_GOTPCRELX: u32 = 42;
+
+/// The name of a relocation type, for messages.
+pub fn type_name(r_type: u32) -> &'static str {
+    match r_type {
+        0 => "R_X86_64_NONE",
+        1 => "R_X86_64_64",
+        2 => "R_X86_64_PC32",
+        3 => "R_X86_64_GOT32",
+        4 => "R_X86_64_PLT32",
+        5 => "R_X86_64_COPY",
+        6 => "R_X86_64_GLOB_DAT",
+        7 => "R_X86_64_JUMP_SLOT",
+        8 => "R_X86_64_RELATIVE",
+        9 => "R_X86_64_GOTPCREL",
+        10 => "R_X86_64_32",
+        11 => "R_X86_64_32S",
+        12 => "R_X86_64_16",
+        13 => "R_X86_64_PC16",
+        14 => "R_X86_64_8",
+        15 => "R_X86_64_PC8",
+        16 => "R_X86_64_DTPMOD64",
+        17 => "R_X86_64_DTPOFF64",
+        18 => "R_X86_64_TPOFF64",
+        19 => "R_X86_64_TLSGD",
+        20 => "R_X86_64_TLSLD",
+        21 => "R_X86_64_DTPOFF32",
+        22 => "R_X86_64_GOTTPOFF",
+        23 => "R_X86_64_TPOFF32",
+        24 => "R_X86_64_PC64",
+        25 => "R_X86_64_GOTOFF64",
+        26 => "R_X86_64_GOTPC32",
+        27 => "R_X86_64_GOT64",
+        28 => "R_X86_64_GOTPCREL64",
+        29 => "R_X86_64_GOTPC64",
+        30 => "R_X86_64_GOTPLT64",
+        31 => "R_X86_64_PLTOFF64",
+        32 => "R_X86_64_SIZE32",
+        33 => "R_X86_64_SIZE64",
+        34 => "R_X86_64_GOTPC32_TLSDESC",
+        35 => "R_X86_64_TLSDESC_CALL",
+        36 => "R_X86_64_TLSDESC",
+        37 => "R_X86_64_IRELATIVE",
+        38 => "R_X86_64_RELATIVE64",
+        41 => "R_X86_64_GOTPCRELX",
+        42 => "R_X86_64_REX_GOTPCRELX",
+        43 => "R_X86_64_CODE_4_GOTPCRELX",
+        44 => "R_X86_64_CODE_4_GOTTPOFF",
+        45 => "R_X86_64_CODE_4_GOTPC32_TLSDESC",
+        _ => "unknown x86-64 relocation",
+    }
+}
+
+/// What a relocation type needs from the linker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// A GOT slot holding the symbol's address.
+    pub got_slot: bool,
+    /// The object's GOT base address.
+    pub got_base: bool,
+    /// A stub (PLT entry) when the symbol may be out of reach.
+    pub stub: bool,
+    /// A 32-bit absolute field: the object's memory should be in the low 2 GiB.
+    pub low_memory: bool,
+    /// A 32-bit PC-relative data reference: memory should be near the symbol.
+    pub near_symbol: bool,
+}
+
+/// Classifies a relocation type, or explains why it is not supported.
+pub fn needs(r_type: u32) -> Result<Needs, &'static str> {
+    let n = Needs::default();
+    Ok(match r_type {
+        R_NONE | R_64 | R_PC64 | R_SIZE32 | R_SIZE64 | R_PC16 | R_PC8 => n,
+        R_PC32 => Needs { near_symbol: true, ..n },
+        R_PLT32 => Needs { stub: true, ..n },
+        R_32 | R_32S | R_16 | R_8 => Needs { low_memory: true, ..n },
+        R_GOTPCREL | R_GOTPCRELX | R_REX_GOTPCRELX | R_GOTPCREL64 => Needs { got_slot: true, ..n },
+        R_GOT32 | R_GOT64 | R_GOTPLT64 => Needs { got_slot: true, got_base: true, ..n },
+        R_GOTOFF64 | R_GOTPC32 | R_GOTPC64 => Needs { got_base: true, ..n },
+        R_PLTOFF64 => Needs { got_base: true, stub: true, ..n },
+        16..=23 | 34..=36 | 44 | 45 => {
+            return Err("thread-local storage relocations are not supported yet")
+        }
+        5..=8 | 37 | 38 => return Err("dynamic relocation types do not belong in a relocatable object"),
+        _ => return Err("unknown relocation type"),
+    })
+}
+
+/// The inputs of one relocation, all as target (run-time) addresses.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs {
+    /// S: the symbol's address.
+    pub s: u64,
+    /// A: the addend.
+    pub a: i64,
+    /// P: the address of the field.
+    pub p: u64,
+    /// Z: the symbol's size.
+    pub z: u64,
+    /// GOT: the GOT base.
+    pub got: u64,
+    /// G + GOT: the address of the symbol's GOT slot.
+    pub slot: u64,
+    /// L: the address of the symbol's stub (S when there is none).
+    pub l: u64,
+}
+
+/// Computes a relocation's value and the field it goes into.
+pub fn compute(r_type: u32, i: &Inputs) -> (u64, Field) {
+    let a = i.a as u64;
+    match r_type {
+        R_64 => (i.s.wrapping_add(a), Field::Word64),
+        R_PC32 | R_PLT32 => (i.s.wrapping_add(a).wrapping_sub(i.p), Field::Signed32),
+        R_32 => (i.s.wrapping_add(a), Field::Unsigned32),
+        R_32S => (i.s.wrapping_add(a), Field::Signed32),
+        R_16 => (i.s.wrapping_add(a), Field::Bits16),
+        R_8 => (i.s.wrapping_add(a), Field::Bits8),
+        R_PC16 => (i.s.wrapping_add(a).wrapping_sub(i.p), Field::Signed16),
+        R_PC8 => (i.s.wrapping_add(a).wrapping_sub(i.p), Field::Signed8),
+        R_PC64 => (i.s.wrapping_add(a).wrapping_sub(i.p), Field::Word64),
+        R_GOTPCREL | R_GOTPCRELX | R_REX_GOTPCRELX => (i.slot.wrapping_add(a).wrapping_sub(i.p), Field::Signed32),
+        R_GOTPCREL64 => (i.slot.wrapping_add(a).wrapping_sub(i.p), Field::Word64),
+        R_GOT32 => (i.slot.wrapping_sub(i.got).wrapping_add(a), Field::Signed32),
+        R_GOT64 | R_GOTPLT64 => (i.slot.wrapping_sub(i.got).wrapping_add(a), Field::Word64),
+        R_GOTOFF64 => (i.s.wrapping_add(a).wrapping_sub(i.got), Field::Word64),
+        R_GOTPC32 => (i.got.wrapping_add(a).wrapping_sub(i.p), Field::Signed32),
+        R_GOTPC64 => (i.got.wrapping_add(a).wrapping_sub(i.p), Field::Word64),
+        R_PLTOFF64 => (i.l.wrapping_add(a).wrapping_sub(i.got), Field::Word64),
+        R_SIZE32 => (i.z.wrapping_add(a), Field::Unsigned32),
+        R_SIZE64 => (i.z.wrapping_add(a), Field::Word64),
+        // R_NONE and anything `needs` rejected never reach here.
+        _ => (0, Field::Word64),
+    }
+}
+
+/// Bytes of one stub: `jmp *0(%rip)` followed by the 8-byte target.
+pub const STUB_SIZE: usize = 16;
+
+pub fn stub_bytes(target: u64) -> [u8; STUB_SIZE] {
+    let mut b = [0xcc; STUB_SIZE];
+    b[..6].copy_from_slice(&[0xff, 0x25, 0, 0, 0, 0]);
+    b[6..14].copy_from_slice(&target.to_le_bytes());
+    b
+}
+
+/// Is the 4-byte field at `offset` of `code` the displacement of a direct
+/// `call rel32` or `jmp rel32`?
+pub fn is_branch_displacement(code: &[u8], offset: usize) -> bool {
+    offset >= 1 && matches!(code.get(offset - 1), Some(0xe8) | Some(0xe9))
+}
