@@ -13,7 +13,6 @@ use object::{Endianness, SectionIndex};
 /// An allocatable section of the object.
 #[derive(Debug)]
 pub struct ParsedSection<'a> {
-    pub elf_index: usize,
     pub name: String,
     pub kind: SectionKind,
     pub size: u64,
@@ -145,7 +144,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
             Some(d)
         };
         section_slot[index.0] = sections.len();
-        sections.push(ParsedSection { elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
+        sections.push(ParsedSection { name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
 
     // Symbols.

@@ -88,14 +88,6 @@ impl SymbolTable {
         self.symbols.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.symbols.is_empty()
-    }
-
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut GlobalSymbol> {
-        self.symbols.iter_mut()
-    }
-
     /// Would a new definition of `name` with `strength` clash with a strong
     /// one already present? Returns the defining object of the clash.
     pub fn clash(&self, name: &[u8], strength: Strength) -> Option<u32> {

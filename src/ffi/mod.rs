@@ -1,1 +1,693 @@
+//! The C API. This module only converts: C pointers to Rust references,
+//! C callbacks to [`MemoryManager`] and [`Resolver`], Rust errors to result
+//! codes. No panic crosses it: every entry point catches unwinding and
+//! returns `RTDYLD_RESULT_PANIC`.
+//!
+//! The header `include/rtdyld.h` is generated from this file by cbindgen
+//! (see build.rs), so the doc comments here are written for C readers.
+#![allow(non_camel_case_types)]
 
+use crate::error::{Error, ErrorKind};
+use crate::linker::{Linker, SectionInfo};
+use crate::memory::{AllocationRequest, MemoryManager, ReserveRequest, SectionKind};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+/// Result of every rtdyld call. The values are fixed and never renumbered.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum rtdyld_result {
+    /// Success.
+    Ok = 0,
+    /// A NULL pointer or an argument out of range.
+    InvalidArgument = 1,
+    /// The object is truncated, garbage or internally inconsistent.
+    MalformedObject = 2,
+    /// Well-formed input rtdyld does not handle: another architecture or
+    /// file type, an unsupported relocation or symbol type.
+    Unsupported = 3,
+    /// Two strong definitions of one symbol.
+    DuplicateSymbol = 4,
+    /// Symbols nothing could resolve at finalize; the message names each.
+    UnresolvedSymbol = 5,
+    /// A relocation value does not fit its field.
+    RelocationOverflow = 6,
+    /// The memory manager failed to reserve, allocate, make writable or finalize.
+    MemoryManager = 7,
+    /// An unknown symbol name, section id or object id.
+    NotFound = 8,
+    /// An internal error was caught at the API boundary (a bug in rtdyld).
+    Panic = 9,
+    /// The call is not possible in the linker's current state.
+    InvalidState = 10,
+}
+
+/// What a section holds, which decides its protection after finalize.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum rtdyld_section_kind {
+    /// Executable code (read + execute after finalize).
+    Code = 0,
+    /// Read-only data, including the GOT (read-only after finalize).
+    RoData = 1,
+    /// Writable data.
+    RwData = 2,
+    /// Zero-initialised writable data.
+    ZeroFill = 3,
+}
+
+/// A linker: loaded objects, their memory and symbols. Create with
+/// `rtdyld_linker_new` or `rtdyld_linker_new_with_memory_manager`, free with
+/// `rtdyld_linker_free`. A linker must not be used by two threads at once.
+pub struct rtdyld_linker {
+    linker: Linker,
+    last_error: CString,
+}
+
+/// Memory-manager callbacks, in MCJIT's argument order. The struct is copied
+/// by `rtdyld_linker_new_with_memory_manager`; set `struct_size` to
+/// `sizeof(rtdyld_memory_manager)` so that later versions can add members.
+///
+/// For each object rtdyld calls `reserve` (if set) once, then `allocate_code`
+/// or `allocate_data` once per section (including its own GOT and stub
+/// sections). Every `rtdyld_linker_finalize` ends with `finalize` (if set);
+/// before writing again into a section that an earlier finalize finalized,
+/// it calls `make_writable` (if set).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct rtdyld_memory_manager {
+    /// `sizeof(rtdyld_memory_manager)` as the client compiled it.
+    pub struct_size: u32,
+    /// Passed first to every callback.
+    pub ctx: *mut c_void,
+    /// Required. Returns `size` writable (and readable) bytes aligned to
+    /// `alignment` for a code section, or NULL on failure. The memory must
+    /// stay valid until `destroy`.
+    pub allocate_code: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, size: usize, alignment: u32, section_id: u32, section_name: *const c_char) -> *mut u8,
+    >,
+    /// Required. As `allocate_code`, for data; `is_read_only` is true for
+    /// data that should be read-only after finalize (and for the GOT).
+    pub allocate_data: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            size: usize,
+            alignment: u32,
+            section_id: u32,
+            section_name: *const c_char,
+            is_read_only: bool,
+        ) -> *mut u8,
+    >,
+    /// Optional. Called once per object before its allocations with the
+    /// bytes a bump allocator needs for each class (sections placed one
+    /// after another in request order, each at its alignment, from a start
+    /// aligned to the class alignment; stubs and GOT included). Return 0 to
+    /// accept, nonzero to refuse (the load then fails).
+    pub reserve: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            code_size: usize,
+            code_alignment: u32,
+            ro_data_size: usize,
+            ro_data_alignment: u32,
+            rw_data_size: usize,
+            rw_data_alignment: u32,
+        ) -> c_int,
+    >,
+    /// Optional. Called at the end of every finalize to apply the final
+    /// protections. Return 0 on success; on failure write a NUL-terminated
+    /// message of at most `error_buf_len` bytes to `error_buf` and return
+    /// nonzero.
+    pub finalize: Option<unsafe extern "C" fn(ctx: *mut c_void, error_buf: *mut c_char, error_buf_len: usize) -> c_int>,
+    /// Optional. Called during a later finalize before rtdyld writes again
+    /// into a section that an earlier finalize finalized: make
+    /// `[local_address, local_address + size)` writable (never writable and
+    /// executable at once); `finalize` follows. NULL means the local
+    /// addresses stay writable (for example the client writes through a
+    /// writable alias and runs the code at the target address). Return 0 on
+    /// success.
+    pub make_writable: Option<unsafe extern "C" fn(ctx: *mut c_void, local_address: *mut u8, size: usize, section_id: u32) -> c_int>,
+    /// Optional. Called once when the linker is freed, after which no
+    /// memory it handed out is used.
+    pub destroy: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+}
+
+/// Resolves a symbol that no loaded object defines: return nonzero and
+/// store its address in `*address_out` when `name` is known, 0 otherwise.
+/// `name` is valid only during the call.
+pub type rtdyld_resolve_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char, address_out: *mut u64) -> c_int>;
+
+/// A loaded section. `name` stays valid while the linker lives.
+#[repr(C)]
+pub struct rtdyld_section_info {
+    pub name: *const c_char,
+    /// Unique within the linker.
+    pub section_id: u32,
+    pub object_id: u32,
+    /// Where rtdyld writes the section.
+    pub local_address: *mut u8,
+    /// Where the section runs (the local address until remapped).
+    pub target_address: u64,
+    pub size: u64,
+    /// An `RTDYLD_SECTION_KIND_*` value.
+    pub kind: u32,
+}
+
+/// A global symbol defined by a loaded object. `name` stays valid while the
+/// linker lives.
+#[repr(C)]
+pub struct rtdyld_symbol_info {
+    pub name: *const c_char,
+    /// Where the symbol runs.
+    pub target_address: u64,
+    /// Where rtdyld wrote it (NULL for absolute symbols).
+    pub local_address: *mut u8,
+    pub size: u64,
+    /// `UINT32_MAX` for absolute symbols.
+    pub section_id: u32,
+    pub is_function: bool,
+    /// Weak or common.
+    pub is_weak: bool,
+    /// False when a strong definition in another object overrides this one.
+    pub is_active: bool,
+}
+
+fn code_of(kind: ErrorKind) -> rtdyld_result {
+    match kind {
+        ErrorKind::InvalidArgument => rtdyld_result::InvalidArgument,
+        ErrorKind::MalformedObject => rtdyld_result::MalformedObject,
+        ErrorKind::Unsupported => rtdyld_result::Unsupported,
+        ErrorKind::DuplicateSymbol => rtdyld_result::DuplicateSymbol,
+        ErrorKind::UnresolvedSymbol => rtdyld_result::UnresolvedSymbol,
+        ErrorKind::RelocationOverflow => rtdyld_result::RelocationOverflow,
+        ErrorKind::MemoryManager => rtdyld_result::MemoryManager,
+        ErrorKind::NotFound => rtdyld_result::NotFound,
+        ErrorKind::InvalidState => rtdyld_result::InvalidState,
+    }
+}
+
+fn invalid(what: &str) -> Error {
+    Error::new(ErrorKind::InvalidArgument, format!("{what} must not be NULL"))
+}
+
+/// Runs `f` with no unwinding across the boundary.
+pub(crate) fn boundary(f: impl FnOnce() -> rtdyld_result) -> rtdyld_result {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(rtdyld_result::Panic)
+}
+
+/// Runs `f` on the linker behind `handle`, recording its error message.
+fn with_linker(handle: *mut rtdyld_linker, f: impl FnOnce(&mut Linker) -> Result<(), Error>) -> rtdyld_result {
+    // SAFETY: the caller passes NULL or a pointer from rtdyld_linker_new that
+    // it has not freed, and does not use it from two threads at once.
+    let Some(h) = (unsafe { handle.as_mut() }) else {
+        return rtdyld_result::InvalidArgument;
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut h.linker)));
+    let (code, message) = match outcome {
+        Ok(Ok(())) => (rtdyld_result::Ok, String::new()),
+        Ok(Err(e)) => (code_of(e.kind()), e.message().to_owned()),
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            (rtdyld_result::Panic, format!("internal error in rtdyld (please report): {what}"))
+        }
+    };
+    if code != rtdyld_result::Ok {
+        h.last_error = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    }
+    code
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(invalid(what));
+    }
+    // SAFETY: per the function contract.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("{what} is not valid UTF-8")))
+}
+
+fn out<T>(p: *mut T, what: &str) -> Result<&mut T, Error> {
+    // SAFETY: the caller passes NULL or a pointer to writable storage for T.
+    unsafe { p.as_mut() }.ok_or_else(|| invalid(what))
+}
+
+/// The library version as "MAJOR.MINOR.PATCH", equal to
+/// `RTDYLD_VERSION_STRING` of the header it was built with. Static storage.
+#[no_mangle]
+pub extern "C" fn rtdyld_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The name of a result code, e.g. "RTDYLD_RESULT_OK"; "RTDYLD_RESULT_UNKNOWN"
+/// for values rtdyld does not define. Static storage.
+#[no_mangle]
+pub extern "C" fn rtdyld_result_name(result: u32) -> *const c_char {
+    let s: &'static CStr = match result {
+        0 => c"RTDYLD_RESULT_OK",
+        1 => c"RTDYLD_RESULT_INVALID_ARGUMENT",
+        2 => c"RTDYLD_RESULT_MALFORMED_OBJECT",
+        3 => c"RTDYLD_RESULT_UNSUPPORTED",
+        4 => c"RTDYLD_RESULT_DUPLICATE_SYMBOL",
+        5 => c"RTDYLD_RESULT_UNRESOLVED_SYMBOL",
+        6 => c"RTDYLD_RESULT_RELOCATION_OVERFLOW",
+        7 => c"RTDYLD_RESULT_MEMORY_MANAGER",
+        8 => c"RTDYLD_RESULT_NOT_FOUND",
+        9 => c"RTDYLD_RESULT_PANIC",
+        10 => c"RTDYLD_RESULT_INVALID_STATE",
+        _ => c"RTDYLD_RESULT_UNKNOWN",
+    };
+    s.as_ptr()
+}
+
+fn new_handle(linker: Linker, linker_out: *mut *mut rtdyld_linker) {
+    let h = Box::new(rtdyld_linker { linker, last_error: CString::default() });
+    // SAFETY: checked non-NULL by the caller.
+    unsafe { *linker_out = Box::into_raw(h) };
+}
+
+/// Creates a linker with the default memory manager (one contiguous region
+/// per object, W^X). On success `*linker_out` owns a new linker; free it
+/// with `rtdyld_linker_free`.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_new(linker_out: *mut *mut rtdyld_linker) -> rtdyld_result {
+    boundary(|| {
+        if linker_out.is_null() {
+            return rtdyld_result::InvalidArgument;
+        }
+        new_handle(Linker::new(), linker_out);
+        rtdyld_result::Ok
+    })
+}
+
+/// Creates a linker whose memory comes from the callbacks in `*memory_manager`
+/// (copied; `allocate_code` and `allocate_data` are required). On success
+/// `*linker_out` owns a new linker and `destroy(ctx)` will be called once
+/// when it is freed; on failure `destroy` is not called.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_new_with_memory_manager(
+    memory_manager: *const rtdyld_memory_manager,
+    linker_out: *mut *mut rtdyld_linker,
+) -> rtdyld_result {
+    boundary(|| {
+        if memory_manager.is_null() || linker_out.is_null() {
+            return rtdyld_result::InvalidArgument;
+        }
+        // SAFETY: non-NULL; the client promises `struct_size` readable bytes.
+        let size = unsafe { ptr::addr_of!((*memory_manager).struct_size).read_unaligned() } as usize;
+        let required = std::mem::offset_of!(rtdyld_memory_manager, reserve);
+        if size < required {
+            return rtdyld_result::InvalidArgument;
+        }
+        let mut mm = rtdyld_memory_manager {
+            struct_size: 0,
+            ctx: ptr::null_mut(),
+            allocate_code: None,
+            allocate_data: None,
+            reserve: None,
+            finalize: None,
+            make_writable: None,
+            destroy: None,
+        };
+        let n = size.min(std::mem::size_of::<rtdyld_memory_manager>());
+        // SAFETY: copies the first `n` bytes the client declared; members it
+        // did not declare stay NULL.
+        unsafe { ptr::copy_nonoverlapping(memory_manager.cast::<u8>(), ptr::addr_of_mut!(mm).cast::<u8>(), n) };
+        if mm.allocate_code.is_none() || mm.allocate_data.is_none() {
+            return rtdyld_result::InvalidArgument;
+        }
+        new_handle(Linker::with_memory_manager(Box::new(CallbackMemoryManager { cb: mm })), linker_out);
+        rtdyld_result::Ok
+    })
+}
+
+/// Frees a linker: its memory manager is destroyed and all code and data it
+/// loaded become invalid. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
+    let _ = boundary(|| {
+        if !linker.is_null() {
+            // SAFETY: a pointer from rtdyld_linker_new*, freed once.
+            drop(unsafe { Box::from_raw(linker) });
+        }
+        rtdyld_result::Ok
+    });
+}
+
+/// The message of the last failed call on `linker` ("" if none, or if
+/// `linker` is NULL). Valid until the next call on `linker`.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_last_error(linker: *const rtdyld_linker) -> *const c_char {
+    // SAFETY: NULL or a live linker.
+    match unsafe { linker.as_ref() } {
+        Some(h) => h.last_error.as_ptr(),
+        None => c"".as_ptr(),
+    }
+}
+
+/// Sets the function asked, at finalize, for symbols that no loaded object
+/// defines (and, while loading, for placement hints). `ctx` is passed
+/// through and must stay valid while the linker uses it. NULL `resolve`
+/// removes the resolver.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_set_resolver(linker: *mut rtdyld_linker, resolve: rtdyld_resolve_fn, ctx: *mut c_void) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.set_resolver(resolve.map(|f| {
+            Box::new(move |name: &str| {
+                let cname = CString::new(name).ok()?;
+                let mut addr = 0u64;
+                // SAFETY: the client's callback, with its own ctx and a
+                // name valid for the call.
+                let found = unsafe { f(ctx, cname.as_ptr(), &mut addr) };
+                (found != 0).then_some(addr)
+            }) as crate::Resolver
+        }));
+        Ok(())
+    })
+}
+
+/// Whether symbols the resolver does not know are looked up in the host
+/// process (its executable and the libraries it loaded). Off by default.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_set_process_symbols(linker: *mut rtdyld_linker, enable: bool) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.set_process_symbols(enable);
+        Ok(())
+    })
+}
+
+/// Whether relocations are kept after finalize so that later finalizes can
+/// re-apply them after a remap or a changed symbol address (on by default,
+/// 16 bytes per relocation). When off, relocations are dropped after each
+/// successful finalize and the sections loaded so far can no longer be
+/// remapped.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_set_retain_relocations(linker: *mut rtdyld_linker, retain: bool) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.set_retain_relocations(retain);
+        Ok(())
+    })
+}
+
+/// Loads an ELF x86-64 relocatable object from `data[0..len)`, which is
+/// only borrowed for the call. `name` (may be NULL) appears in messages.
+/// On success stores the object's id in `*object_id_out` (may be NULL). On
+/// failure nothing of the object is added.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_load_object(
+    linker: *mut rtdyld_linker,
+    data: *const u8,
+    len: usize,
+    name: *const c_char,
+    object_id_out: *mut u32,
+) -> rtdyld_result {
+    with_linker(linker, |l| {
+        if data.is_null() {
+            return Err(invalid("data"));
+        }
+        // SAFETY: the client passes `len` readable bytes at `data`.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        let name = if name.is_null() {
+            "<memory>".to_string()
+        } else {
+            // SAFETY: NUL-terminated per the contract.
+            unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned()
+        };
+        let id = l.load_object(bytes, &name)?;
+        if !object_id_out.is_null() {
+            // SAFETY: non-NULL, writable per the contract.
+            unsafe { *object_id_out = id };
+        }
+        Ok(())
+    })
+}
+
+/// Resolves symbols, applies every relocation whose value changed since the
+/// last finalize (all of them the first time), and calls the memory
+/// manager's finalize. May be called any number of times; after a failure
+/// the linker stays usable and a later finalize may succeed.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_finalize(linker: *mut rtdyld_linker) -> rtdyld_result {
+    with_linker(linker, |l| l.finalize())
+}
+
+/// Sets the address at which the section whose local address (where rtdyld
+/// wrote it) is `local_address` will run. Takes effect at the next finalize.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_map_section_address(
+    linker: *mut rtdyld_linker,
+    local_address: *const c_void,
+    target_address: u64,
+) -> rtdyld_result {
+    with_linker(linker, |l| l.map_section_address(local_address.cast(), target_address))
+}
+
+/// Sets the address at which section `section_id` will run. Takes effect at
+/// the next finalize.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_map_section_id(linker: *mut rtdyld_linker, section_id: u32, target_address: u64) -> rtdyld_result {
+    with_linker(linker, |l| l.map_section(section_id, target_address))
+}
+
+/// Stores in `*target_address_out` the address at which the symbol `name`,
+/// defined by a loaded object, runs.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_lookup(linker: *mut rtdyld_linker, name: *const c_char, target_address_out: *mut u64) -> rtdyld_result {
+    with_linker(linker, |l| {
+        // SAFETY: NUL-terminated per the contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        let out = out(target_address_out, "target_address_out")?;
+        *out = l.lookup(name)?;
+        Ok(())
+    })
+}
+
+/// Stores in `*local_address_out` the address at which rtdyld wrote the
+/// symbol `name`. Valid while the linker lives.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_lookup_local(
+    linker: *mut rtdyld_linker,
+    name: *const c_char,
+    local_address_out: *mut *mut u8,
+) -> rtdyld_result {
+    with_linker(linker, |l| {
+        // SAFETY: NUL-terminated per the contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        let out = out(local_address_out, "local_address_out")?;
+        *out = l.lookup_local(name)?;
+        Ok(())
+    })
+}
+
+fn fill_section(s: SectionInfo<'_>, info: &mut rtdyld_section_info) {
+    *info = rtdyld_section_info {
+        name: s.name.as_ptr(),
+        section_id: s.id,
+        object_id: s.object,
+        local_address: s.local,
+        target_address: s.target,
+        size: s.size,
+        kind: s.kind as u32,
+    };
+}
+
+/// Describes section `section_id` in `*info_out`.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_section_info(
+    linker: *mut rtdyld_linker,
+    section_id: u32,
+    info_out: *mut rtdyld_section_info,
+) -> rtdyld_result {
+    with_linker(linker, |l| {
+        let info = out(info_out, "info_out")?;
+        fill_section(l.section(section_id)?, info);
+        Ok(())
+    })
+}
+
+/// Stores in `*count_out` the number of sections of object `object_id`.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_object_section_count(linker: *mut rtdyld_linker, object_id: u32, count_out: *mut u32) -> rtdyld_result {
+    with_linker(linker, |l| {
+        let count = out(count_out, "count_out")?;
+        *count = l.object_sections(object_id)?.len() as u32;
+        Ok(())
+    })
+}
+
+/// Describes the `index`th section of object `object_id` in `*info_out`.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_object_section(
+    linker: *mut rtdyld_linker,
+    object_id: u32,
+    index: u32,
+    info_out: *mut rtdyld_section_info,
+) -> rtdyld_result {
+    with_linker(linker, |l| {
+        let info = out(info_out, "info_out")?;
+        let ids = l.object_sections(object_id)?;
+        let id = *ids.get(index as usize).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("object {object_id} has {} sections, no section {index}", ids.len()))
+        })?;
+        fill_section(l.section(id)?, info);
+        Ok(())
+    })
+}
+
+/// Stores in `*count_out` the number of global symbols object `object_id` defines.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_object_symbol_count(linker: *mut rtdyld_linker, object_id: u32, count_out: *mut u32) -> rtdyld_result {
+    with_linker(linker, |l| {
+        let count = out(count_out, "count_out")?;
+        *count = l.object_symbol_count(object_id)?;
+        Ok(())
+    })
+}
+
+/// Describes the `index`th global symbol defined by object `object_id`.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_object_symbol(
+    linker: *mut rtdyld_linker,
+    object_id: u32,
+    index: u32,
+    info_out: *mut rtdyld_symbol_info,
+) -> rtdyld_result {
+    with_linker(linker, |l| {
+        let info = out(info_out, "info_out")?;
+        let s = l.object_symbol(object_id, index)?;
+        *info = rtdyld_symbol_info {
+            name: s.name.as_ptr(),
+            target_address: s.target,
+            local_address: if s.section.is_some() { s.local } else { ptr::null_mut() },
+            size: s.size,
+            section_id: s.section.unwrap_or(u32::MAX),
+            is_function: s.is_function,
+            is_weak: s.is_weak,
+            is_active: s.is_active,
+        };
+        Ok(())
+    })
+}
+
+/// A [`MemoryManager`] over C callbacks.
+struct CallbackMemoryManager {
+    cb: rtdyld_memory_manager,
+}
+
+fn c_align(align: usize) -> Result<u32, String> {
+    u32::try_from(align).map_err(|_| format!("alignment {align} does not fit the callback's 32-bit argument"))
+}
+
+impl MemoryManager for CallbackMemoryManager {
+    fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
+        let Some(f) = self.cb.reserve else { return Ok(()) };
+        // SAFETY: the client's callback with its own ctx.
+        let rc = unsafe {
+            f(self.cb.ctx, r.code_size, c_align(r.code_align)?, r.ro_size, c_align(r.ro_align)?, r.rw_size, c_align(r.rw_align)?)
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!("reserve callback returned {rc}"))
+        }
+    }
+
+    fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
+        let name = CString::new(req.name.replace('\0', "")).unwrap_or_default();
+        let align = c_align(req.align)?;
+        // SAFETY: the client's callbacks (checked non-NULL at creation).
+        let p = unsafe {
+            match req.kind {
+                SectionKind::Code => (self.cb.allocate_code.unwrap())(self.cb.ctx, req.size, align, req.section_id, name.as_ptr()),
+                k => (self.cb.allocate_data.unwrap())(self.cb.ctx, req.size, align, req.section_id, name.as_ptr(), k.is_read_only()),
+            }
+        };
+        Ok(p)
+    }
+
+    fn make_writable(&mut self, local: *mut u8, size: usize, section_id: u32) -> Result<(), String> {
+        let Some(f) = self.cb.make_writable else { return Ok(()) };
+        // SAFETY: the client's callback with its own ctx.
+        match unsafe { f(self.cb.ctx, local, size, section_id) } {
+            0 => Ok(()),
+            rc => Err(format!("make_writable callback returned {rc}")),
+        }
+    }
+
+    fn finalize(&mut self) -> Result<(), String> {
+        let Some(f) = self.cb.finalize else { return Ok(()) };
+        let mut buf = [0u8; 1024];
+        // SAFETY: the client's callback; it writes at most `buf.len()` bytes.
+        let rc = unsafe { f(self.cb.ctx, buf.as_mut_ptr().cast(), buf.len()) };
+        if rc == 0 {
+            return Ok(());
+        }
+        buf[buf.len() - 1] = 0;
+        let msg = CStr::from_bytes_until_nul(&buf).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+        Err(if msg.is_empty() { format!("finalize callback returned {rc}") } else { msg })
+    }
+}
+
+impl Drop for CallbackMemoryManager {
+    fn drop(&mut self) {
+        if let Some(d) = self.cb.destroy {
+            // SAFETY: called exactly once, when the linker is freed.
+            unsafe { d(self.cb.ctx) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_a_result_code() {
+        assert_eq!(boundary(|| panic!("boom")), rtdyld_result::Panic);
+        let mut l: *mut rtdyld_linker = ptr::null_mut();
+        assert_eq!(rtdyld_linker_new(&mut l), rtdyld_result::Ok);
+        let code = with_linker(l, |_| panic!("deliberate"));
+        assert_eq!(code, rtdyld_result::Panic);
+        // SAFETY: the message is a NUL-terminated string owned by the linker.
+        let msg = unsafe { CStr::from_ptr(rtdyld_linker_last_error(l)) }.to_string_lossy().into_owned();
+        assert!(msg.contains("deliberate"), "{msg}");
+        rtdyld_linker_free(l);
+    }
+
+    #[test]
+    fn null_arguments_are_errors() {
+        assert_eq!(rtdyld_linker_new(ptr::null_mut()), rtdyld_result::InvalidArgument);
+        assert_eq!(rtdyld_linker_finalize(ptr::null_mut()), rtdyld_result::InvalidArgument);
+        let mut l: *mut rtdyld_linker = ptr::null_mut();
+        assert_eq!(rtdyld_linker_new(&mut l), rtdyld_result::Ok);
+        assert_eq!(rtdyld_linker_load_object(l, ptr::null(), 0, ptr::null(), ptr::null_mut()), rtdyld_result::InvalidArgument);
+        assert_eq!(rtdyld_linker_lookup(l, c"x".as_ptr(), ptr::null_mut()), rtdyld_result::InvalidArgument);
+        assert_eq!(rtdyld_linker_lookup(l, ptr::null(), ptr::null_mut()), rtdyld_result::InvalidArgument);
+        rtdyld_linker_free(l);
+        rtdyld_linker_free(ptr::null_mut());
+    }
+
+    #[test]
+    fn checked_in_header_is_current() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/rtdyld.h"));
+        let checked_in = include_str!("../../include/rtdyld.h");
+        assert!(
+            generated == checked_in,
+            "include/rtdyld.h is stale: regenerate it with `RTDYLD_UPDATE_HEADER=1 cargo build` and commit it"
+        );
+    }
+
+    #[test]
+    fn version_matches_the_crate() {
+        // SAFETY: static NUL-terminated string.
+        let v = unsafe { CStr::from_ptr(rtdyld_version()) };
+        assert_eq!(v.to_str().unwrap(), crate::VERSION);
+    }
+}
