@@ -466,6 +466,9 @@ impl Linker {
     /// of times. After an error the linker stays usable.
     pub fn finalize(&mut self) -> Result<()> {
         self.resolve_externals()?;
+        self.mm
+            .begin_finalize()
+            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to begin finalize: {e}")))?;
         let Linker { objects, sections, symbols, mm, .. } = self;
         let mut w = Writer { sections, mm: &mut **mm };
         for (oi, obj) in objects.iter().enumerate() {

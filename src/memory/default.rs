@@ -42,6 +42,8 @@ struct Region {
     aliases: Vec<*mut u8>,
     /// Protections must be applied at the next finalize.
     dirty: bool,
+    /// The local view is inaccessible ([`DefaultMemoryManager::seal_local_views`]).
+    sealed: bool,
 }
 
 /// A second mapping of one region: `alias_base + (p - local_base)` runs what
@@ -137,7 +139,7 @@ impl DefaultMemoryManager {
         for r in &mut self.regions {
             // SAFETY: the region is a mapping this manager owns.
             unsafe { region::protect(r.base, r.len, region::Protection::NONE) }.map_err(|e| format!("mprotect failed: {e}"))?;
-            r.dirty = true;
+            r.sealed = true;
         }
         Ok(())
     }
@@ -208,7 +210,7 @@ impl DefaultMemoryManager {
                 return Err(e);
             }
         };
-        self.regions.push(Region { base, len, fd, parts, low, aliases: Vec::new(), dirty: true });
+        self.regions.push(Region { base, len, fd, parts, low, aliases: Vec::new(), dirty: true, sealed: false });
         Ok(self.regions.len() - 1)
     }
 }
@@ -283,6 +285,14 @@ impl MemoryManager for DefaultMemoryManager {
         part.cursor = end - start;
         r.dirty = true;
         Ok(addr as *mut u8)
+    }
+
+    fn begin_finalize(&mut self) -> Result<(), String> {
+        for r in self.regions.iter_mut().filter(|r| r.sealed) {
+            Self::protect_view(r.base, &r.parts)?;
+            r.sealed = false;
+        }
+        Ok(())
     }
 
     fn make_writable(&mut self, local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {

@@ -7,10 +7,11 @@
 //!    common-symbol area, the GOT and the stubs that rtdyld builds);
 //!
 //! and on every finalize:
-//! 3. [`MemoryManager::make_writable`] for each section that an earlier
+//! 3. [`MemoryManager::begin_finalize`];
+//! 4. [`MemoryManager::make_writable`] for each section that an earlier
 //!    finalize already finalized and that must be written again (after a
 //!    remap or when a symbol's address changed);
-//! 4. [`MemoryManager::finalize`], which applies the final protections.
+//! 5. [`MemoryManager::finalize`], which applies the final protections.
 
 mod default;
 
@@ -94,6 +95,12 @@ pub trait MemoryManager {
 
     /// Returns writable memory of at least `size` bytes at `align`.
     fn allocate(&mut self, request: &AllocationRequest<'_>) -> Result<*mut u8, String>;
+
+    /// Called at the start of every finalize, before rtdyld reads or writes
+    /// section memory. The default does nothing.
+    fn begin_finalize(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Called before rtdyld writes again into a section that an earlier
     /// finalize finalized. The default does nothing, which is right when the

@@ -1,0 +1,283 @@
+//! Linking semantics through the Rust API: symbol rules, remap and repeated
+//! finalize, resolver changes, relocation retention, inspection.
+
+use rtdyld::{DefaultMemoryManager, ErrorKind, Linker, SectionKind};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Compiles C source to an object with gcc and returns its bytes.
+fn cc(src: &str, flags: &[&str]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("rtdyld-linking-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("t.c");
+    let o = dir.join("t.o");
+    std::fs::write(&c, src).unwrap();
+    let st = Command::new("gcc").args(flags).arg("-c").arg(&c).arg("-o").arg(&o).status().expect("gcc");
+    assert!(st.success(), "gcc failed on:\n{src}");
+    let bytes = std::fs::read(&o).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    bytes
+}
+
+fn call0(linker: &Linker, name: &str) -> i64 {
+    let addr = linker.lookup(name).unwrap();
+    // SAFETY: the test defines `name` as `long name(void)`.
+    let f: extern "C" fn() -> i64 = unsafe { std::mem::transmute(addr as usize) };
+    f()
+}
+
+fn call1(linker: &Linker, name: &str, x: i64) -> i64 {
+    let addr = linker.lookup(name).unwrap();
+    // SAFETY: the test defines `name` as `long name(long)`.
+    let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(addr as usize) };
+    f(x)
+}
+
+extern "C" fn host_add(a: i64, b: i64) -> i64 {
+    a + b
+}
+extern "C" fn host_mul(a: i64, b: i64) -> i64 {
+    a * b
+}
+
+#[test]
+fn strong_beats_weak_in_either_order() {
+    let weak = cc("__attribute__((weak)) long pick(void) { return 1; } long via_weak_obj(void) { return pick(); }", &["-O2", "-fPIC"]);
+    let strong = cc("long pick(void) { return 2; } long via_strong_obj(void) { return pick(); }", &["-O2", "-fPIC"]);
+    for order in [[&weak, &strong], [&strong, &weak]] {
+        let mut l = Linker::new();
+        l.load_object(order[0], "first.o").unwrap();
+        l.load_object(order[1], "second.o").unwrap();
+        l.finalize().unwrap();
+        assert_eq!(call0(&l, "pick"), 2);
+        assert_eq!(call0(&l, "via_weak_obj"), 2, "the weak object's own call must bind to the strong definition");
+        assert_eq!(call0(&l, "via_strong_obj"), 2);
+    }
+}
+
+#[test]
+fn two_strong_definitions_are_an_error_naming_both() {
+    let a = cc("long dup_sym(void) { return 1; }", &["-O2"]);
+    let b = cc("long dup_sym(void) { return 2; }", &["-O2"]);
+    let mut l = Linker::new();
+    l.load_object(&a, "a.o").unwrap();
+    let e = l.load_object(&b, "b.o").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DuplicateSymbol);
+    assert!(e.message().contains("dup_sym") && e.message().contains("a.o") && e.message().contains("b.o"), "{e}");
+    // The failed object left nothing behind; the linker still works.
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "dup_sym"), 1);
+    assert_eq!(l.object_count(), 1);
+}
+
+#[test]
+fn local_symbols_stay_private() {
+    let a = cc("static long helper(void) { return 10; } long from_a(void) { return helper(); }", &["-O0"]);
+    let b = cc("static long helper(void) { return 20; } long from_b(void) { return helper(); }", &["-O0"]);
+    let mut l = Linker::new();
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "from_a"), 10);
+    assert_eq!(call0(&l, "from_b"), 20);
+    assert_eq!(l.lookup("helper").unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn common_symbols_are_laid_out_zeroed_and_shared() {
+    let a = cc("long shared_c; long bump_a(void) { return ++shared_c; }", &["-O2", "-fcommon"]);
+    let b = cc("long shared_c; long bump_b(void) { return shared_c += 10; }", &["-O2", "-fcommon"]);
+    let big = cc("__attribute__((aligned(64))) char big_c[1000]; long big_addr(void) { return (long)big_c; }", &["-O2", "-fcommon"]);
+    let mut l = Linker::new();
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    l.load_object(&big, "big.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "bump_a"), 1);
+    assert_eq!(call0(&l, "bump_b"), 11);
+    assert_eq!(call0(&l, "bump_a"), 12);
+    assert_eq!(call0(&l, "big_addr") % 64, 0);
+}
+
+#[test]
+fn unresolved_symbols_are_all_named_and_a_later_finalize_can_succeed() {
+    let obj = cc(
+        "long missing_one(long); long missing_two(long); long use_both(long x) { return missing_one(x) + missing_two(x); }",
+        &["-O2", "-fPIC"],
+    );
+    let mut l = Linker::new();
+    l.load_object(&obj, "user.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnresolvedSymbol);
+    assert!(e.message().contains("missing_one") && e.message().contains("missing_two") && e.message().contains("user.o"), "{e}");
+    extern "C" fn one(x: i64) -> i64 {
+        x + 1
+    }
+    extern "C" fn two(x: i64) -> i64 {
+        x * 2
+    }
+    l.set_resolver(Some(Box::new(|n: &str| match n {
+        "missing_one" => Some(one as *const () as usize as u64),
+        "missing_two" => Some(two as *const () as usize as u64),
+        _ => None,
+    })));
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "use_both", 5), 6 + 10);
+}
+
+#[test]
+fn weak_undefined_references_resolve_to_zero() {
+    let obj = cc("extern long maybe(void) __attribute__((weak)); long has_maybe(void) { return maybe ? 1 : 0; }", &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.load_object(&obj, "w.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "has_maybe"), 0);
+}
+
+const REMAP_SRC: &str = r#"
+long host_op(long, long);
+long counter = 5;
+static const long table[4] = {100, 200, 300, 400};
+__attribute__((noinline, section(".text.other"))) long other_section(long i) { return table[i & 3] + counter; }
+long entry(long i) { counter++; return other_section(i) + host_op(i, 3); }
+long counter_addr(void) { return (long)&counter; }
+"#;
+
+fn remap_everything(l: &mut Linker) {
+    let mut aliases: Vec<rtdyld::memory::RegionAlias> = Vec::new();
+    for id in 0..l.section_count() {
+        let local = l.section(id).unwrap().local;
+        let mm = l.memory_manager_mut::<DefaultMemoryManager>().unwrap();
+        let a = match aliases.iter().find(|a| (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len) {
+            Some(a) => *a,
+            None => {
+                let a = mm.alias(local).unwrap();
+                aliases.push(a);
+                a
+            }
+        };
+        l.map_section_address(local, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+    }
+}
+
+#[test]
+fn remap_and_finalize_again_with_the_default_manager() {
+    for flags in [&["-O2", "-fPIC"][..], &["-O2", "-fno-pic"], &["-O0", "-mcmodel=large"], &["-O2"]] {
+        let obj = cc(REMAP_SRC, flags);
+        let mut l = Linker::new();
+        let op = std::sync::Arc::new(AtomicUsize::new(host_add as *const () as usize));
+        let op2 = op.clone();
+        l.set_resolver(Some(Box::new(move |n: &str| (n == "host_op").then(|| op2.load(Ordering::SeqCst) as u64))));
+        l.load_object(&obj, "remap.o").unwrap();
+        l.finalize().unwrap();
+        let first_entry = l.lookup("entry").unwrap();
+        assert_eq!(call1(&l, "entry", 1), 200 + 6 + 4, "{flags:?}");
+
+        // Move every section to a second mapping and relink.
+        remap_everything(&mut l);
+        l.finalize().unwrap();
+        assert_ne!(l.lookup("entry").unwrap(), first_entry);
+        assert_eq!(call1(&l, "counter_addr", 0) as u64, l.lookup("counter").unwrap());
+        // Only the new addresses may be used from now on.
+        l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
+        assert_eq!(call1(&l, "entry", 2), 300 + 7 + 5, "{flags:?}");
+
+        // A different external address: code is executable already.
+        op.store(host_mul as *const () as usize, Ordering::SeqCst);
+        l.finalize().unwrap();
+        assert_eq!(call1(&l, "entry", 2), 300 + 8 + 6, "{flags:?}");
+        l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
+        assert_eq!(call1(&l, "entry", 3), 400 + 9 + 9, "{flags:?}");
+    }
+}
+
+#[test]
+fn dropping_relocations_forbids_remapping() {
+    let obj = cc(REMAP_SRC, &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(|n: &str| (n == "host_op").then_some(host_add as *const () as usize as u64))));
+    l.set_retain_relocations(false);
+    l.load_object(&obj, "r.o").unwrap();
+    assert!(l.retained_relocation_count() > 0);
+    l.finalize().unwrap();
+    assert_eq!(l.retained_relocation_count(), 0);
+    assert_eq!(l.retained_relocation_bytes(), 0);
+    assert_eq!(call1(&l, "entry", 0), 100 + 6 + 3);
+    let e = l.map_section(0, 0x1000).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidState);
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "entry", 0), 100 + 7 + 3);
+}
+
+#[test]
+fn retained_relocations_take_16_bytes_each() {
+    let mut src = String::from("long ext(long);\nlong g[64];\n");
+    for i in 0..200 {
+        src.push_str(&format!("long f{i}(long x) {{ return ext(x + {i}) + g[{}] ; }}\n", i % 64));
+    }
+    let obj = cc(&src, &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.load_object(&obj, "many.o").unwrap();
+    let n = l.retained_relocation_count();
+    assert!(n >= 400, "{n}");
+    let per = l.retained_relocation_bytes() as f64 / n as f64;
+    println!("retained: {n} relocations, {} bytes, {per:.2} bytes per relocation", l.retained_relocation_bytes());
+    assert!(per <= 16.0, "{per}");
+}
+
+#[test]
+fn no_page_is_writable_and_executable() {
+    let obj = cc(REMAP_SRC, &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(|n: &str| (n == "host_op").then_some(host_add as *const () as usize as u64))));
+    let check = || {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        for line in maps.lines() {
+            let perms = line.split_whitespace().nth(1).unwrap();
+            assert!(!(perms.contains('w') && perms.contains('x')), "W+X mapping: {line}");
+        }
+    };
+    l.load_object(&obj, "wx.o").unwrap();
+    check();
+    l.finalize().unwrap();
+    check();
+    remap_everything(&mut l);
+    l.finalize().unwrap();
+    check();
+    assert_eq!(call1(&l, "entry", 0), 100 + 6 + 3);
+}
+
+#[test]
+fn objects_can_be_inspected() {
+    let obj = cc("long data_sym = 3; const long ro_sym = 4; long bss_sym; long code_sym(void) { return data_sym + ro_sym + bss_sym; }", &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    let id = l.load_object(&obj, "inspect.o").unwrap();
+    let mut kinds = std::collections::HashMap::new();
+    for &sid in l.object_sections(id).unwrap() {
+        let s = l.section(sid).unwrap();
+        assert_eq!(s.object, id);
+        assert_eq!(s.target, s.local as u64);
+        kinds.insert(s.name.to_str().unwrap().to_owned(), s.kind);
+    }
+    assert_eq!(kinds[".text"], SectionKind::Code);
+    assert_eq!(kinds[".data"], SectionKind::ReadWriteData);
+    assert_eq!(kinds[".bss"], SectionKind::ZeroFill);
+    assert_eq!(kinds[".rodata"], SectionKind::ReadOnlyData);
+    let mut names = vec![];
+    for k in 0..l.object_symbol_count(id).unwrap() {
+        let s = l.object_symbol(id, k).unwrap();
+        assert_eq!(s.target, l.lookup(s.name.to_str().unwrap()).unwrap());
+        names.push((s.name.to_str().unwrap().to_owned(), s.is_function));
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        vec![("bss_sym".into(), false), ("code_sym".into(), true), ("data_sym".into(), false), ("ro_sym".into(), false)]
+    );
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "code_sym"), 7);
+    assert_eq!(l.lookup("nope").unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(l.section(9999).unwrap_err().kind(), ErrorKind::NotFound);
+}
