@@ -67,6 +67,11 @@ struct LoadedObject {
     defined: Vec<(u32, Definition)>,
     /// Relocations were applied and then dropped; the object cannot be relinked.
     relocations_dropped: bool,
+    /// The object is new or one of its sections moved since the last
+    /// successful finalize: all its relocations must be re-evaluated.
+    needs_apply: bool,
+    /// The global symbols its relocations, GOT slots and stubs refer to.
+    global_refs: Vec<u32>,
 }
 
 impl LoadedObject {
@@ -386,6 +391,10 @@ impl Linker {
                 }
             });
         }
+        let mut global_refs: Vec<u32> =
+            symbols.iter().filter_map(|t| if let SymTarget::Global(g) = t { Some(*g) } else { None }).collect();
+        global_refs.sort_unstable();
+        global_refs.dedup();
         let index_of = |list: &[u32]| {
             if list.is_empty() {
                 return Vec::new();
@@ -416,6 +425,8 @@ impl Linker {
             stub_symbols: parsed.stub_symbols,
             defined,
             relocations_dropped: false,
+            needs_apply: true,
+            global_refs,
         });
         Ok(id)
     }
@@ -469,10 +480,15 @@ impl Linker {
         self.mm
             .begin_finalize()
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to begin finalize: {e}")))?;
+        // Which global values changed since the last successful finalize.
+        let values: Vec<u64> = (0..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)).collect();
+        let changed: Vec<bool> =
+            values.iter().enumerate().map(|(g, v)| self.symbols.get(g as u32).applied_value != Some(*v)).collect();
         let Linker { objects, sections, symbols, mm, .. } = self;
         let mut w = Writer { sections, mm: &mut **mm };
         for (oi, obj) in objects.iter().enumerate() {
-            if !obj.relocations_dropped {
+            let affected = obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]);
+            if affected && !obj.relocations_dropped {
                 apply_object(oi as u32, obj, symbols, &mut w)?;
             }
         }
@@ -482,8 +498,12 @@ impl Linker {
         for s in &mut self.sections {
             s.protected = true;
         }
-        if !self.retain_relocations {
-            for o in &mut self.objects {
+        for (g, v) in values.into_iter().enumerate() {
+            self.symbols.get_mut(g as u32).applied_value = Some(v);
+        }
+        for o in &mut self.objects {
+            o.needs_apply = false;
+            if !self.retain_relocations {
                 o.relocs = Vec::new();
                 o.wide_addends = Vec::new();
                 o.relocations_dropped = true;
@@ -505,6 +525,7 @@ impl Linker {
     /// next finalize.
     pub fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
         let s = self.section_ref(id)?;
+        let s_object = s.object;
         let obj = &self.objects[s.object as usize];
         if obj.relocations_dropped {
             return Err(Error::new(
@@ -515,7 +536,10 @@ impl Linker {
                 ),
             ));
         }
-        self.sections[id as usize].target = target;
+        if self.sections[id as usize].target != target {
+            self.sections[id as usize].target = target;
+            self.objects[s_object as usize].needs_apply = true;
+        }
         Ok(())
     }
 
@@ -644,18 +668,21 @@ impl Writer<'_> {
     }
 }
 
+/// The address a global symbol stands for now.
+fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
+    let gs = symbols.get(g);
+    match gs.definition {
+        Some(d) => d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)),
+        None => gs.external.unwrap_or(0),
+    }
+}
+
 /// The target address and size of symbol `sym` of `obj`.
 fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &SymbolTable) -> (u64, u64) {
     match obj.symbols[sym as usize] {
         SymTarget::Absolute(v) => (v, 0),
         SymTarget::Section { section, offset, size } => (sections[section as usize].target.wrapping_add(offset), size),
-        SymTarget::Global(g) => {
-            let gs = symbols.get(g);
-            match gs.definition {
-                Some(d) => (d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)), d.size),
-                None => (gs.external.unwrap_or(0), 0),
-            }
-        }
+        SymTarget::Global(g) => (global_value(g, sections, symbols), symbols.get(g).definition.map_or(0, |d| d.size)),
         SymTarget::GotBase => (obj.got.map_or(0, |g| sections[g as usize].target), 0),
     }
 }

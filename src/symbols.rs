@@ -38,6 +38,8 @@ pub struct GlobalSymbol {
     pub strong_reference: bool,
     /// Some object refers to the name at all.
     pub referenced: bool,
+    /// The address relocations were last applied with.
+    pub applied_value: Option<u64>,
 }
 
 impl GlobalSymbol {
@@ -67,6 +69,7 @@ impl SymbolTable {
             external: None,
             strong_reference: false,
             referenced: false,
+            applied_value: None,
         });
         self.ids.insert(name.into(), id);
         id

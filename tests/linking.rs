@@ -281,3 +281,46 @@ fn objects_can_be_inspected() {
     assert_eq!(l.lookup("nope").unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(l.section(9999).unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+#[test]
+fn cross_object_references_follow_a_remap_and_later_definitions() {
+    let a = cc(
+        "extern long b_value; long b_func(long); __attribute__((weak)) long late(void) { return -1; }\n\
+         long a_entry(long x) { return b_func(x) + b_value + late(); }",
+        &["-O2", "-fPIC"],
+    );
+    let b = cc("long b_value = 1000; long b_func(long x) { return x * 3; }", &["-O2", "-fno-pic"]);
+    let mut l = Linker::new();
+    l.load_object(&a, "a.o").unwrap();
+    let b_id = l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "a_entry", 2), 6 + 1000 - 1);
+
+    // Move only b.o; a.o's references to it must follow.
+    let mut aliases: Vec<rtdyld::memory::RegionAlias> = Vec::new();
+    for &sid in l.object_sections(b_id).unwrap().to_vec().iter() {
+        let local = l.section(sid).unwrap().local;
+        let a = match aliases.first() {
+            Some(a) => *a,
+            None => {
+                let a = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().alias(local).unwrap();
+                aliases.push(a);
+                a
+            }
+        };
+        l.map_section(sid, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+    }
+    l.finalize().unwrap();
+    let b_func = l.lookup("b_func").unwrap();
+    assert!(b_func >= aliases[0].alias_base as u64 && b_func < aliases[0].alias_base as u64 + aliases[0].len as u64);
+    l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
+    // a.o's own local view is sealed too, so call through a fresh finalize that unseals.
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "a_entry", 4), 12 + 1000 - 1);
+
+    // A strong definition loaded later overrides the weak one in a.o.
+    let c = cc("long late(void) { return 50; }", &["-O2"]);
+    l.load_object(&c, "c.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "a_entry", 4), 12 + 1000 + 50);
+}
