@@ -410,13 +410,15 @@ impl Linker {
         for g in &mut relocs {
             g.relocs.shrink_to_fit();
         }
+        let mut wide_addends = parsed.wide_addends;
+        wide_addends.shrink_to_fit();
         self.objects.push(LoadedObject {
             name: name.to_owned(),
             sections: (first_id..first_id + plan.len() as u32).collect(),
             symbols,
             local_names: parsed.local_names.into_iter().map(|(i, n)| (i, n.into_boxed_str())).collect(),
             relocs,
-            wide_addends: parsed.wide_addends,
+            wide_addends,
             got: got_slot.map(sid),
             got_index: index_of(&parsed.got_symbols),
             got_symbols: parsed.got_symbols,

@@ -93,6 +93,9 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
     if data.len() >= 5 && data[4] != elf::ELFCLASS64 {
         return Err(Error::unsupported(object, "only 64-bit ELF objects are supported"));
     }
+    if data.len() >= 6 && data[5] != elf::ELFDATA2LSB {
+        return Err(Error::unsupported(object, "big-endian ELF object; x86-64 objects are little-endian"));
+    }
     let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| bad(&format!("ELF header: {e}")))?;
     let endian = header.endian().map_err(|e| bad(&e))?;
     if header.e_machine(endian) != elf::EM_X86_64 {
@@ -106,9 +109,6 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
             object,
             format!("not a relocatable object (ELF type {}); rtdyld loads ET_REL .o files", header.e_type(endian)),
         ));
-    }
-    if header.is_big_endian() {
-        return Err(Error::unsupported(object, "big-endian x86-64 object"));
     }
     let table = header.sections(endian, data).map_err(|e| bad(&format!("section table: {e}")))?;
 

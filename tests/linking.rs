@@ -1,24 +1,14 @@
 //! Linking semantics through the Rust API: symbol rules, remap and repeated
 //! finalize, resolver changes, relocation retention, inspection.
 
-use rtdyld::{DefaultMemoryManager, ErrorKind, Linker, SectionKind};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+use rtdyld::{DefaultMemoryManager, ErrorKind, Linker, SectionKind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Compiles C source to an object with gcc and returns its bytes.
 fn cc(src: &str, flags: &[&str]) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("rtdyld-linking-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let c = dir.join("t.c");
-    let o = dir.join("t.o");
-    std::fs::write(&c, src).unwrap();
-    let st = Command::new("gcc").args(flags).arg("-c").arg(&c).arg("-o").arg(&o).status().expect("gcc");
-    assert!(st.success(), "gcc failed on:\n{src}");
-    let bytes = std::fs::read(&o).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
-    bytes
+    common::compile_c(src, flags)
 }
 
 fn call0(linker: &Linker, name: &str) -> i64 {

@@ -1,0 +1,568 @@
+//! Bad input is an error, never a panic or a crash: each case must fail with
+//! a kind and a message naming the object and the place, and the linker that
+//! saw it must then load, link and run a good object.
+
+mod common;
+
+use common::{compile_c, try_compile, TempDir};
+use rtdyld::{AllocationRequest, DefaultMemoryManager, ErrorKind, Linker, MemoryManager, ReserveRequest};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::Command;
+use std::sync::OnceLock;
+
+// ---------------------------------------------------------------------------
+// The good object and reading/patching ELF64 by hand.
+
+const GOOD_SRC: &str = r#"
+static int counter = 5;
+const char greeting[] = "hello";
+__attribute__((noinline)) int helper(int x) { return x + counter; }
+int bump(void) { return ++counter; }
+int good_value(void) { return helper(37); }
+"#;
+
+/// `good_value()` of GOOD_SRC.
+const GOOD_VALUE: i32 = 42;
+
+fn good_object() -> &'static [u8] {
+    static GOOD: OnceLock<Vec<u8>> = OnceLock::new();
+    GOOD.get_or_init(|| compile_c(GOOD_SRC, &["-O2", "-fPIC"]))
+}
+
+fn u16_at(d: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes(d[o..o + 2].try_into().unwrap())
+}
+fn u32_at(d: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(d[o..o + 4].try_into().unwrap())
+}
+fn u64_at(d: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(d[o..o + 8].try_into().unwrap())
+}
+fn put_u16(d: &mut [u8], o: usize, v: u16) {
+    d[o..o + 2].copy_from_slice(&v.to_le_bytes());
+}
+fn put_u32(d: &mut [u8], o: usize, v: u32) {
+    d[o..o + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put_u64(d: &mut [u8], o: usize, v: u64) {
+    d[o..o + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// A section header, with the file offset of the header itself.
+#[derive(Debug, Clone)]
+struct Shdr {
+    header: usize,
+    name: String,
+    sh_type: u32,
+    offset: u64,
+    size: u64,
+    link: u32,
+    info: u32,
+}
+
+fn sections(d: &[u8]) -> Vec<Shdr> {
+    let shoff = u64_at(d, 0x28) as usize;
+    let shentsize = u16_at(d, 0x3a) as usize;
+    let shnum = u16_at(d, 0x3c) as usize;
+    let shstr = u64_at(d, shoff + u16_at(d, 0x3e) as usize * shentsize + 24) as usize;
+    (0..shnum)
+        .map(|i| {
+            let h = shoff + i * shentsize;
+            let n = shstr + u32_at(d, h) as usize;
+            let end = d[n..].iter().position(|&b| b == 0).unwrap() + n;
+            Shdr {
+                header: h,
+                name: String::from_utf8_lossy(&d[n..end]).into_owned(),
+                sh_type: u32_at(d, h + 4),
+                offset: u64_at(d, h + 24),
+                size: u64_at(d, h + 32),
+                link: u32_at(d, h + 40),
+                info: u32_at(d, h + 44),
+            }
+        })
+        .collect()
+}
+
+fn section<'a>(secs: &'a [Shdr], name: &str) -> &'a Shdr {
+    secs.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no section {name}"))
+}
+
+/// File offset of the first RELA entry that applies to `.text`.
+fn first_text_rela(d: &[u8]) -> usize {
+    let secs = sections(d);
+    let text = secs.iter().position(|s| s.name == ".text").unwrap();
+    let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == text).expect("no .rela.text");
+    assert!(rela.size >= 24);
+    rela.offset as usize
+}
+
+/// File offset of the symbol table entry of `name`.
+fn symbol_entry(d: &[u8], name: &str) -> usize {
+    let secs = sections(d);
+    let symtab = secs.iter().find(|s| s.sh_type == 2).unwrap();
+    let strtab = secs[symtab.link as usize].offset as usize;
+    (0..symtab.size as usize / 24)
+        .map(|i| symtab.offset as usize + i * 24)
+        .find(|&e| {
+            let n = strtab + u32_at(d, e) as usize;
+            d[n..].starts_with(name.as_bytes()) && d[n + name.len()] == 0
+        })
+        .unwrap_or_else(|| panic!("no symbol {name}"))
+}
+
+// ---------------------------------------------------------------------------
+// Checking a failure and the recovery after it.
+
+fn resolver() -> Option<rtdyld::Resolver> {
+    static SINK: [u64; 64] = [0; 64];
+    Some(Box::new(|_: &str| Some(SINK.as_ptr() as u64)))
+}
+
+/// Loads `data` as `name`; it must fail with `kind` (any of `kinds`) and a
+/// message containing `name` and each of `parts`.
+fn expect_load_error(linker: &mut Linker, data: &[u8], name: &str, kinds: &[ErrorKind], parts: &[&str]) -> rtdyld::Error {
+    let before = linker.object_count();
+    let e = match linker.load_object(data, name) {
+        Ok(id) => panic!("{name}: loaded as object {id}, expected an error"),
+        Err(e) => e,
+    };
+    println!("{name}: {:?}: {}", e.kind(), e.message());
+    assert!(kinds.contains(&e.kind()), "{name}: kind {:?}, expected one of {kinds:?}: {}", e.kind(), e.message());
+    assert!(e.message().contains(name), "{name}: the message does not name the object: {}", e.message());
+    for p in parts {
+        assert!(e.message().contains(p), "{name}: the message lacks {p:?}: {}", e.message());
+    }
+    assert_eq!(linker.object_count(), before, "{name}: a failed load left an object behind");
+    e
+}
+
+/// The linker still works: a good object loads, links and runs.
+fn assert_recovers(linker: &mut Linker) {
+    linker.load_object(good_object(), "good.o").expect("a good object after a failure");
+    linker.finalize().expect("finalize after a failure");
+    let f = linker.lookup("good_value").unwrap();
+    // SAFETY: `good_value` is `int good_value(void)`, linked and finalized.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
+    assert_eq!(f(), GOOD_VALUE);
+}
+
+/// One bad input, then recovery, in a fresh linker.
+fn check_bad(data: &[u8], name: &str, kinds: &[ErrorKind], parts: &[&str]) {
+    let mut linker = Linker::new();
+    linker.set_resolver(resolver());
+    expect_load_error(&mut linker, data, name, kinds, parts);
+    assert_recovers(&mut linker);
+}
+
+const MALFORMED: &[ErrorKind] = &[ErrorKind::MalformedObject];
+const UNSUPPORTED: &[ErrorKind] = &[ErrorKind::Unsupported];
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_good_object_is_good() {
+    let mut linker = Linker::new();
+    assert_recovers(&mut linker);
+}
+
+#[test]
+fn empty_input() {
+    check_bad(&[], "empty.o", MALFORMED, &[]);
+}
+
+#[test]
+fn three_bytes() {
+    check_bad(b"\x7fEL", "three-bytes.o", MALFORMED, &[]);
+    check_bad(b"\x7fELF", "magic-only.o", &[ErrorKind::MalformedObject, ErrorKind::Unsupported], &[]);
+}
+
+#[test]
+fn not_elf() {
+    check_bad(b"#!/bin/sh\necho this is not an object file\n", "script.o", MALFORMED, &["ELF"]);
+    check_bad(&[0u8; 200], "zeros.o", MALFORMED, &[]);
+}
+
+#[test]
+fn elf32_object() {
+    let obj = match try_compile("gcc", "assembler", ".text\n.globl f\nf: ret\n", &["-m32"]) {
+        Ok(o) => o,
+        Err(e) => {
+            println!("note: gcc -m32 is not available ({}); patching EI_CLASS instead", e.lines().next().unwrap_or(""));
+            let mut o = good_object().to_vec();
+            o[4] = 1;
+            o
+        }
+    };
+    assert_eq!(obj[4], 1, "not ELFCLASS32");
+    check_bad(&obj, "elf32.o", UNSUPPORTED, &["64-bit"]);
+}
+
+#[test]
+fn big_endian_header() {
+    let mut obj = good_object().to_vec();
+    obj[5] = 2; // ELFDATA2MSB
+    check_bad(&obj, "big-endian.o", &[ErrorKind::Unsupported, ErrorKind::MalformedObject], &[]);
+}
+
+/// rtdyld has a dedicated "big-endian x86-64 object" error, but it reads
+/// e_machine with the header's (big) endianness first, sees 0x3e00 = 15872
+/// and reports "wrong architecture: ELF machine 15872 (unknown)" instead.
+#[test]
+fn big_endian_header_is_named_as_such() {
+    let mut obj = good_object().to_vec();
+    obj[5] = 2; // ELFDATA2MSB
+    check_bad(&obj, "msb.o", UNSUPPORTED, &["big-endian"]);
+}
+
+#[test]
+fn wrong_machine() {
+    let mut obj = good_object().to_vec();
+    put_u16(&mut obj, 0x12, 183); // EM_AARCH64
+    check_bad(&obj, "aarch64.o", UNSUPPORTED, &["183"]);
+}
+
+fn build(args: &[&str], src: &str, out: &str) -> Vec<u8> {
+    let dir = TempDir::new("build");
+    std::fs::write(dir.join("x.c"), src).unwrap();
+    let o = Command::new("gcc").args(args).arg(dir.join("x.c")).arg("-o").arg(dir.join(out)).output().unwrap();
+    assert!(o.status.success(), "gcc {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read(dir.join(out)).unwrap()
+}
+
+#[test]
+fn executable_and_shared_library() {
+    let exe = build(&["-no-pie", "-O2"], "int main(void) { return 0; }", "prog");
+    assert_eq!(u16_at(&exe, 0x10), 2, "not ET_EXEC");
+    check_bad(&exe, "prog", UNSUPPORTED, &["ELF type 2"]);
+    let pie = build(&["-pie", "-fPIE", "-O2"], "int main(void) { return 0; }", "pie");
+    assert_eq!(u16_at(&pie, 0x10), 3, "not ET_DYN");
+    check_bad(&pie, "pie", UNSUPPORTED, &["ELF type 3"]);
+    let so = build(&["-shared", "-fPIC", "-O2"], "int f(void) { return 1; }", "libf.so");
+    assert_eq!(u16_at(&so, 0x10), 3, "not ET_DYN");
+    check_bad(&so, "libf.so", UNSUPPORTED, &["ELF type 3"]);
+}
+
+#[test]
+fn truncated_at_every_7th_length() {
+    let good = good_object();
+    let mut linker = Linker::new();
+    linker.set_resolver(resolver());
+    let mut ok = Vec::new();
+    let mut kinds = std::collections::BTreeMap::new();
+    for len in (0..good.len()).step_by(7) {
+        let name = format!("truncated-{len}.o");
+        let r = catch_unwind(AssertUnwindSafe(|| linker.load_object(&good[..len], &name)));
+        match r {
+            Err(_) => panic!("load_object panicked on the first {len} bytes of the good object"),
+            Ok(Ok(_)) => ok.push(len),
+            Ok(Err(e)) => {
+                assert!(e.message().contains(&name), "{name}: message does not name the object: {}", e.message());
+                *kinds.entry(format!("{:?}", e.kind())).or_insert(0) += 1;
+            }
+        }
+    }
+    println!("{} prefixes of {} bytes: errors by kind {kinds:?}; loaded: {ok:?}", good.len().div_ceil(7), good.len());
+    if ok.is_empty() {
+        assert_eq!(linker.object_count(), 0);
+        assert_recovers(&mut linker);
+    } else {
+        // A prefix that loads is not wrong in itself (everything rtdyld
+        // needs may lie before the cut), but then `good_value` is taken.
+        linker.finalize().unwrap();
+        let mut fresh = Linker::new();
+        fresh.load_object(good, "full.o").unwrap();
+        fresh.finalize().unwrap();
+    }
+}
+
+#[test]
+fn section_headers_past_the_end() {
+    let mut obj = good_object().to_vec();
+    let len = obj.len() as u64;
+    put_u64(&mut obj, 0x28, len + 0x100);
+    check_bad(&obj, "shoff.o", MALFORMED, &["section"]);
+    let mut obj = good_object().to_vec();
+    put_u16(&mut obj, 0x3c, 0x7fff); // e_shnum
+    check_bad(&obj, "shnum.o", MALFORMED, &["section"]);
+}
+
+#[test]
+fn section_contents_past_the_end() {
+    let mut obj = good_object().to_vec();
+    let text = section(&sections(&obj), ".text").header;
+    let len = obj.len() as u64;
+    put_u64(&mut obj, text + 24, len - 4);
+    check_bad(&obj, "text-offset.o", MALFORMED, &[".text"]);
+}
+
+#[test]
+fn relocation_offset_beyond_its_section() {
+    let mut obj = good_object().to_vec();
+    let text_size = section(&sections(&obj), ".text").size;
+    let e = first_text_rela(&obj);
+    let bad = text_size + 0x40;
+    put_u64(&mut obj, e, bad);
+    check_bad(&obj, "reloc-offset.o", MALFORMED, &[".text", &format!("{bad:#x}")]);
+    // A field that starts inside the section and ends outside it.
+    let mut obj = good_object().to_vec();
+    put_u64(&mut obj, e, text_size - 2);
+    check_bad(&obj, "reloc-straddle.o", MALFORMED, &[".text", &format!("{:#x}", text_size - 2)]);
+    // An offset that wraps around when the field size is added.
+    let mut obj = good_object().to_vec();
+    put_u64(&mut obj, e, u64::MAX - 1);
+    check_bad(&obj, "reloc-wrap.o", MALFORMED, &[".text"]);
+}
+
+#[test]
+fn relocation_symbol_index_out_of_range() {
+    let mut obj = good_object().to_vec();
+    let e = first_text_rela(&obj);
+    let info = u64_at(&obj, e + 8);
+    put_u64(&mut obj, e + 8, (0xfff0u64 << 32) | (info & 0xffff_ffff));
+    check_bad(&obj, "reloc-symbol.o", MALFORMED, &[".text", "65520"]);
+    let mut obj = good_object().to_vec();
+    put_u64(&mut obj, e + 8, (0xffff_ffffu64 << 32) | (info & 0xffff_ffff));
+    check_bad(&obj, "reloc-symbol-max.o", MALFORMED, &[".text", "4294967295"]);
+}
+
+#[test]
+fn unknown_relocation_type() {
+    let mut obj = good_object().to_vec();
+    let e = first_text_rela(&obj);
+    let info = u64_at(&obj, e + 8);
+    put_u64(&mut obj, e + 8, (info & !0xffff_ffff) | 200);
+    check_bad(&obj, "reloc-type.o", UNSUPPORTED, &[".text", "200"]);
+    // Dynamic relocation types do not belong in a .o either.
+    let mut obj = good_object().to_vec();
+    put_u64(&mut obj, e + 8, (info & !0xffff_ffff) | 8); // R_X86_64_RELATIVE
+    check_bad(&obj, "reloc-relative.o", UNSUPPORTED, &[".text", "R_X86_64_RELATIVE"]);
+}
+
+#[test]
+fn thread_local_storage() {
+    // A TLS relocation against an external TLS variable.
+    let obj = compile_c("extern __thread int x;\nint f(void) { return x; }\n", &["-O2", "-fPIC"]);
+    check_bad(&obj, "tls-reloc.o", UNSUPPORTED, &["R_X86_64_TLSGD"]);
+    let obj = compile_c("extern __thread int x;\nint f(void) { return x; }\n", &["-O2", "-fno-pic"]);
+    check_bad(&obj, "tls-reloc-exec.o", UNSUPPORTED, &["R_X86_64_GOTTPOFF"]);
+    // A TLS definition, as in the brief: a .tbss section.
+    let obj = compile_c("__thread int x;\nint f(void) { return x; }\n", &["-O2", "-fPIC"]);
+    check_bad(&obj, "tls-def.o", UNSUPPORTED, &["thread-local"]);
+}
+
+#[test]
+fn section_alignment_not_a_power_of_two() {
+    for (align, name) in [(3u64, "align3.o"), (0x8000_0000_0000_0000, "align-huge.o"), (1 << 40, "align-1t.o")] {
+        let mut obj = good_object().to_vec();
+        let text = section(&sections(&obj), ".text").header;
+        put_u64(&mut obj, text + 48, align);
+        check_bad(&obj, name, MALFORMED, &[".text", &format!("alignment {align}")]);
+    }
+}
+
+#[test]
+fn symbol_section_index_out_of_range() {
+    let mut obj = good_object().to_vec();
+    let e = symbol_entry(&obj, "good_value");
+    put_u16(&mut obj, e + 6, 0x7f00);
+    check_bad(&obj, "symbol-shndx.o", MALFORMED, &["good_value"]);
+    // A symbol value beyond its section.
+    let mut obj = good_object().to_vec();
+    put_u64(&mut obj, e + 8, 0x10_0000);
+    check_bad(&obj, "symbol-value.o", MALFORMED, &["good_value"]);
+}
+
+#[test]
+fn relocation_section_with_bad_links() {
+    let good = good_object();
+    let secs = sections(good);
+    let text = secs.iter().position(|s| s.name == ".text").unwrap();
+    let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == text).unwrap().header;
+    let mut obj = good.to_vec();
+    put_u32(&mut obj, rela + 44, 0x7000); // sh_info: target section
+    check_bad(&obj, "rela-info.o", MALFORMED, &["28672"]);
+    let mut obj = good.to_vec();
+    put_u32(&mut obj, rela + 40, 1); // sh_link: not the symbol table
+    check_bad(&obj, "rela-link.o", MALFORMED, &[".text"]);
+    let mut obj = good.to_vec();
+    put_u64(&mut obj, rela + 32, 0xffff_ffff_0000); // sh_size: past the end
+    check_bad(&obj, "rela-size.o", MALFORMED, &[".text"]);
+}
+
+#[test]
+fn failures_in_a_row_leave_the_linker_usable() {
+    let mut linker = Linker::new();
+    linker.set_resolver(resolver());
+    let good = good_object();
+    let mut machine = good.to_vec();
+    put_u16(&mut machine, 0x12, 183);
+    let mut rtype = good.to_vec();
+    let e = first_text_rela(&rtype);
+    let info = u64_at(&rtype, e + 8);
+    put_u64(&mut rtype, e + 8, (info & !0xffff_ffff) | 200);
+    expect_load_error(&mut linker, &[], "a.o", MALFORMED, &[]);
+    expect_load_error(&mut linker, &machine, "b.o", UNSUPPORTED, &[]);
+    expect_load_error(&mut linker, &rtype, "c.o", UNSUPPORTED, &[]);
+    expect_load_error(&mut linker, &good[..good.len() / 2], "d.o", MALFORMED, &[]);
+    assert_recovers(&mut linker);
+    // And a duplicate of the good object now fails without disturbing it.
+    expect_load_error(&mut linker, good, "again.o", &[ErrorKind::DuplicateSymbol], &["duplicate definition", "good.o"]);
+    linker.finalize().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Random mutations.
+
+/// The default memory manager, refusing objects of more than 64 MiB so that
+/// a mutated section size cannot make the test allocate gigabytes.
+struct CappedMm(DefaultMemoryManager);
+
+impl MemoryManager for CappedMm {
+    fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
+        let total = r.code_size as u128 + r.ro_size as u128 + r.rw_size as u128;
+        if total > 64 << 20 || r.code_align > 1 << 20 || r.ro_align > 1 << 20 || r.rw_align > 1 << 20 {
+            return Err(format!("refusing {total} bytes"));
+        }
+        self.0.reserve(r)
+    }
+    fn allocate(&mut self, r: &AllocationRequest<'_>) -> Result<*mut u8, String> {
+        if r.size > 64 << 20 {
+            return Err(format!("refusing {} bytes", r.size));
+        }
+        self.0.allocate(r)
+    }
+    fn make_writable(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+        self.0.make_writable(local, size, id)
+    }
+    fn finalize(&mut self) -> Result<(), String> {
+        self.0.finalize()
+    }
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Byte ranges worth hitting more often than the code: the ELF header, the
+/// section header table, the symbol table and the relocations.
+fn structural_ranges(d: &[u8]) -> Vec<(usize, usize)> {
+    let mut v = vec![(0, 64)];
+    let shoff = u64_at(d, 0x28) as usize;
+    v.push((shoff, u16_at(d, 0x3c) as usize * 64));
+    for s in sections(d) {
+        if s.sh_type == 2 || s.sh_type == 4 {
+            v.push((s.offset as usize, s.size as usize));
+        }
+    }
+    v
+}
+
+fn mutate(good: &[u8], seed: u64, ranges: &[(usize, usize)]) -> Vec<u8> {
+    let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    for _ in 0..8 {
+        rng.next();
+    }
+    let mut d = good.to_vec();
+    let flips = 1 + rng.below(8);
+    for _ in 0..flips {
+        let pos = if rng.below(4) == 0 {
+            rng.below(d.len())
+        } else {
+            let (start, len) = ranges[rng.below(ranges.len())];
+            start + rng.below(len.max(1))
+        };
+        let pos = pos.min(d.len() - 1);
+        match rng.below(3) {
+            0 => d[pos] ^= 1 << rng.below(8),
+            1 => d[pos] = rng.next() as u8,
+            _ => d[pos] = [0, 0xff, 0x7f, 0x80, 1][rng.below(5)],
+        }
+    }
+    d
+}
+
+/// A richer object for mutation: GOT, PLT, GOTOFF and PLTOFF relocations
+/// (large code model), a jump table, commons, strings and debug info.
+const RICH_SRC: &str = r#"
+extern int ext(int);
+extern int ext_data;
+int common_one __attribute__((common));
+static const char *names[] = {"a", "bb", "ccc"};
+static int table[32];
+__attribute__((noinline)) static int pick(int v, int x) {
+    switch (v) {
+    case 0: return x + 1; case 1: return ext(x); case 2: return x * 7; case 3: return table[x & 31];
+    case 4: return names[x % 3][0]; case 5: return ext_data + x; case 6: return common_one; default: return -x;
+    }
+}
+int rich(int x) { int r = 0; for (int i = 0; i < 8; i++) r += pick(i, x); return r; }
+"#;
+
+/// Mutants of `good` for seeds `seeds`; returns the seeds that panicked.
+fn mutate_and_link(label: &str, good: &[u8], seeds: std::ops::RangeInclusive<u64>) -> Vec<u64> {
+    let ranges = structural_ranges(good);
+    let mut panicked = Vec::new();
+    let (mut load_err, mut finalize_err, mut linked) = (0, 0, 0);
+    let mut kinds = std::collections::BTreeMap::new();
+    let count = seeds.clone().count();
+    for seed in seeds {
+        let data = mutate(good, seed, &ranges);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut linker = Linker::with_memory_manager(Box::new(CappedMm(DefaultMemoryManager::new())));
+            linker.set_resolver(resolver());
+            let name = format!("{label}-mutant-{seed}.o");
+            match linker.load_object(&data, &name) {
+                Err(e) => {
+                    assert!(e.message().contains(&name), "seed {seed}: message does not name the object: {}", e.message());
+                    Err(("load", e.kind()))
+                }
+                // Never executed: only linked, which writes into our own memory.
+                Ok(_) => linker.finalize().map_err(|e| ("finalize", e.kind())),
+            }
+        }));
+        match outcome {
+            Err(_) => panicked.push(seed),
+            Ok(Ok(())) => linked += 1,
+            Ok(Err((stage, kind))) => {
+                if stage == "load" {
+                    load_err += 1;
+                } else {
+                    finalize_err += 1;
+                }
+                *kinds.entry(format!("{stage}:{kind:?}")).or_insert(0) += 1;
+            }
+        }
+    }
+    println!("{label}: {count} mutants: {load_err} failed to load, {finalize_err} failed to finalize, {linked} linked; {kinds:?}");
+    panicked
+}
+
+/// `RTDYLD_MUTATION_SEEDS` overrides the number of seeds (for longer runs).
+fn seed_count(default: u64) -> u64 {
+    std::env::var("RTDYLD_MUTATION_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn random_mutations_never_panic() {
+    let panicked = mutate_and_link("good", good_object(), 1..=seed_count(2000));
+    assert!(panicked.is_empty(), "rtdyld panicked on mutants of the good object, seeds {panicked:?} (see `mutate`)");
+}
+
+#[test]
+fn random_mutations_of_a_richer_object_never_panic() {
+    let rich = compile_c(RICH_SRC, &["-O2", "-mcmodel=large", "-g"]);
+    let panicked = mutate_and_link("rich", &rich, 1..=seed_count(1000));
+    assert!(panicked.is_empty(), "rtdyld panicked on mutants of the rich object, seeds {panicked:?} (see `mutate`)");
+}
