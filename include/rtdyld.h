@@ -345,6 +345,15 @@ rtdyld_result rtdyld_linker_set_retain_relocations(struct rtdyld_linker *linker,
                                                    bool retain);
 
 /**
+ * Whether each object's `.eh_frame` is registered with this process's
+ * unwinder at its target address after every finalize (on by default), so
+ * that C++ exceptions and backtraces pass through JIT'd code. Turn it off
+ * when the code runs outside this process (remote targets).
+ */
+rtdyld_result rtdyld_linker_set_eh_frame_registration(struct rtdyld_linker *linker,
+                                                      bool enable);
+
+/**
  * Loads an ELF x86-64 relocatable object from `data[0..len)`, which is
  * only borrowed for the call. `name` (may be NULL) appears in messages.
  * On success stores the object's id in `*object_id_out` (may be NULL). On

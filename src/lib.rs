@@ -25,6 +25,7 @@ mod load;
 pub mod memory;
 pub mod reloc;
 mod symbols;
+mod unwind;
 
 pub use error::{Error, ErrorKind, Result};
 pub use linker::{Linker, Resolver, SectionInfo, SymbolInfo, COMMON_SECTION, GOT_SECTION, STUB_SECTION};

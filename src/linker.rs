@@ -72,6 +72,9 @@ struct LoadedObject {
     needs_apply: bool,
     /// The global symbols its relocations, GOT slots and stubs refer to.
     global_refs: Vec<u32>,
+    /// Its `.eh_frame` section, and the target address it is registered at.
+    eh_frame: Option<u32>,
+    eh_registered: Option<u64>,
 }
 
 impl LoadedObject {
@@ -119,6 +122,7 @@ pub struct Linker {
     resolver: Option<Resolver>,
     process_symbols: bool,
     retain_relocations: bool,
+    register_eh_frames: bool,
 }
 
 impl Default for Linker {
@@ -157,6 +161,7 @@ impl Linker {
             resolver: None,
             process_symbols: false,
             retain_relocations: true,
+            register_eh_frames: true,
         }
     }
 
@@ -178,6 +183,52 @@ impl Linker {
     /// sections can no longer be remapped.
     pub fn set_retain_relocations(&mut self, retain: bool) {
         self.retain_relocations = retain;
+    }
+
+    /// Whether each object's `.eh_frame` is registered with this process's
+    /// unwinder at its target address after finalize (on by default), so
+    /// that exceptions and backtraces work through JIT'd code. Turn it off
+    /// when the target addresses are not in this process (a remote JIT).
+    pub fn set_register_eh_frames(&mut self, enable: bool) {
+        self.register_eh_frames = enable;
+        if !enable {
+            self.deregister_eh_frames();
+        }
+    }
+
+    fn deregister_eh_frames(&mut self) {
+        for o in &mut self.objects {
+            if let Some(addr) = o.eh_registered.take() {
+                // SAFETY: registered by `register_eh_frames` and still mapped
+                // (the memory manager outlives the objects).
+                unsafe { crate::unwind::deregister(addr) };
+            }
+        }
+    }
+
+    /// (Re-)registers unwind tables whose target address changed.
+    fn register_eh_frames(&mut self) {
+        if !self.register_eh_frames {
+            return;
+        }
+        for o in &mut self.objects {
+            let Some(sec) = o.eh_frame else { continue };
+            let target = self.sections[sec as usize].target;
+            if o.eh_registered == Some(target) {
+                continue;
+            }
+            // SAFETY: the section is relocated, zero-terminated and mapped
+            // at `target` in this process (the client said so by leaving
+            // registration on); the old address is still mapped.
+            unsafe {
+                if let Some(old) = o.eh_registered.take() {
+                    crate::unwind::deregister(old);
+                }
+                if crate::unwind::register(target) {
+                    o.eh_registered = Some(target);
+                }
+            }
+        }
     }
 
     /// The memory manager, if it is of type `T`.
@@ -261,6 +312,11 @@ impl Linker {
             .iter()
             .map(|s| Plan { name: s.name.clone(), kind: s.kind, size: s.size, align: s.align, data: s.data })
             .collect();
+        // Room for the zero terminator the unwinder looks for.
+        let eh_frame_slot = plan.iter().position(|p| p.name == ".eh_frame" && p.data.is_some());
+        if let Some(k) = eh_frame_slot {
+            plan[k].size += 4;
+        }
         let common_slot = (common_size > 0).then(|| {
             plan.push(Plan { name: COMMON_SECTION.into(), kind: SectionKind::ZeroFill, size: common_size, align: common_align, data: None });
             plan.len() - 1
@@ -339,10 +395,11 @@ impl Linker {
             // SAFETY: the memory manager promised `size` writable bytes at
             // `local`; `data` has exactly `size` bytes (checked at parse).
             unsafe {
-                match p.data {
-                    Some(d) => ptr::copy_nonoverlapping(d.as_ptr(), local, d.len()),
-                    None => ptr::write_bytes(local, 0, p.size as usize),
-                }
+                let copied = p.data.map_or(0, |d| {
+                    ptr::copy_nonoverlapping(d.as_ptr(), local, d.len());
+                    d.len()
+                });
+                ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
             }
             new_sections.push(Section {
                 name: CString::new(p.name.replace('\0', "")).unwrap_or_default(),
@@ -429,6 +486,8 @@ impl Linker {
             relocations_dropped: false,
             needs_apply: true,
             global_refs,
+            eh_frame: eh_frame_slot.map(sid),
+            eh_registered: None,
         });
         Ok(id)
     }
@@ -503,6 +562,7 @@ impl Linker {
         for (g, v) in values.into_iter().enumerate() {
             self.symbols.get_mut(g as u32).applied_value = Some(v);
         }
+        self.register_eh_frames();
         for o in &mut self.objects {
             o.needs_apply = false;
             if !self.retain_relocations {
@@ -633,6 +693,13 @@ impl Linker {
     /// Number of relocations held for re-finalize.
     pub fn retained_relocation_count(&self) -> usize {
         self.objects.iter().map(|o| o.relocs.iter().map(|g| g.relocs.len()).sum::<usize>()).sum()
+    }
+}
+
+impl Drop for Linker {
+    fn drop(&mut self) {
+        // The unwinder must forget the frames before their memory goes.
+        self.deregister_eh_frames();
     }
 }
 

@@ -314,3 +314,22 @@ fn cross_object_references_follow_a_remap_and_later_definitions() {
     l.finalize().unwrap();
     assert_eq!(call1(&l, "a_entry", 4), 12 + 1000 + 50);
 }
+
+#[test]
+fn cxx_exceptions_cross_jit_frames_after_a_remap() {
+    let src = "#include <stdexcept>\n\
+               static int thrower(int x) { if (x > 0) throw std::runtime_error(\"boom\"); return x; }\n\
+               extern \"C\" long catch_it(long x) { try { return thrower(x); } catch (const std::exception &e) { return 100 + e.what()[0]; } }";
+    let obj = common::compile("g++", "c++", src, &["-O2", "-fPIC"]);
+    rtdyld::host::open_library("stdc++").unwrap();
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&obj, "eh.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64);
+    remap_everything(&mut l);
+    l.finalize().unwrap();
+    l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
+    assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64);
+    assert_eq!(call1(&l, "catch_it", -3), -3);
+}

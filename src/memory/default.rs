@@ -120,8 +120,17 @@ impl DefaultMemoryManager {
         }
         let low = r.low || (r.base as u64) < (1 << 31);
         let flags = libc::MAP_SHARED | if low { libc::MAP_32BIT } else { 0 };
-        let near = if low { None } else { Some(r.base as u64) };
-        let alias = map_placed(r.len, r.fd, flags, near, self.page)?;
+        let hint = self.regions.iter().map(|r| r.base as u64 + r.len as u64).chain(self.regions.iter().flat_map(|r| r.aliases.iter().map(|&a| a as u64 + r.len as u64))).max();
+        let r = &self.regions[idx];
+        let alias = match try_candidates(r.len, r.fd, libc::MAP_SHARED, &hint.into_iter().collect::<Vec<_>>()) {
+            Some(a) if !low || (a as u64) + (r.len as u64) <= 1 << 31 => a,
+            Some(a) => {
+                // SAFETY: unmapping what we just mapped.
+                unsafe { libc::munmap(a as *mut libc::c_void, r.len) };
+                map_anywhere(r.len, r.fd, flags)?
+            }
+            None => map_anywhere(r.len, r.fd, flags)?,
+        };
         let finalized = !r.dirty;
         let r = &mut self.regions[idx];
         r.aliases.push(alias);
@@ -161,6 +170,40 @@ impl DefaultMemoryManager {
         Ok(())
     }
 
+    /// Addresses to try for a new region of `len` bytes, best first.
+    fn candidates(&self, len: u64, low: bool, near: Option<u64>) -> Vec<u64> {
+        let page = self.page as u64;
+        let mut c = Vec::new();
+        let lo = self.regions.iter().map(|r| r.base as u64).min();
+        let hi = self.regions.iter().map(|r| r.base as u64 + r.len as u64).max();
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            // Right after the highest region, or right before the lowest.
+            c.push(hi);
+            if let Some(below) = lo.checked_sub(len) {
+                c.push(below & !(page - 1));
+            }
+        }
+        let reaches = |a: u64, x: u64| a.abs_diff(x) < REACH && (a + len).abs_diff(x) < REACH;
+        if let Some(x) = near {
+            c.retain(|&a| reaches(a, x));
+            // Leave room above for the heap when `x` is in the executable.
+            for delta in [256u64 << 20, 768 << 20, 1280 << 20] {
+                c.push((x + delta) & !(page - 1));
+                if let Some(below) = x.checked_sub(delta + len) {
+                    c.push(below & !(page - 1));
+                }
+            }
+            // Every existing region must stay within reach of the new one.
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                c.retain(|&a| reaches(a, lo) && reaches(a, hi));
+            }
+        }
+        if low {
+            c.retain(|&a| a + len <= 1 << 31);
+        }
+        c
+    }
+
     fn new_region(&mut self, sizes: [(usize, usize); 3], low: bool, near: Option<u64>) -> Result<usize, String> {
         let mut parts = [Part::default(); 3];
         let mut offset = 0;
@@ -187,20 +230,21 @@ impl DefaultMemoryManager {
             }
         }
         let flags = if fd >= 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE | libc::MAP_ANONYMOUS };
-        // Placement: objects with 32-bit absolute references go low; an
-        // object that refers to host data goes near it; any other object
-        // goes next to the previous one, so that references between objects
-        // reach; the first one goes low when it can, so that later -fno-pic
-        // objects can reach it.
-        let previous = self.regions.last().map(|r| r.base as u64);
-        let placed = if low {
-            map_placed(len, fd, flags | libc::MAP_32BIT, None, self.page)
-        } else if near.is_some() || previous.is_some() {
-            map_placed(len, fd, flags, near.or(previous), self.page)
-        } else {
-            map_placed(len, fd, flags | libc::MAP_32BIT, None, self.page)
-        };
-        let base = match placed.or_else(|_| map_placed(len, fd, flags, None, self.page)) {
+        // Placement: all regions of a manager are packed next to each other,
+        // so that references between objects reach; an object with 32-bit
+        // absolute references goes in the low 2 GiB; an object that refers
+        // to host data with 32-bit PC-relative references goes within reach
+        // of it. The first region goes low when it can, so that later
+        // -fno-pic objects can reach it.
+        let candidates = self.candidates(len as u64, low, near);
+        let placed = try_candidates(len, fd, flags, &candidates).ok_or(()).or_else(|_| {
+            if low || self.regions.is_empty() {
+                map_anywhere(len, fd, flags | libc::MAP_32BIT)
+            } else {
+                Err(String::new())
+            }
+        });
+        let base = match placed.or_else(|_| map_anywhere(len, fd, flags)) {
             Ok(b) => b,
             Err(e) => {
                 if fd >= 0 {
@@ -215,32 +259,37 @@ impl DefaultMemoryManager {
     }
 }
 
-/// Maps `len` bytes read+write, near `near` when given (within reach of
-/// 32-bit displacements), else wherever the kernel (and `flags`) put it.
-fn map_placed(len: usize, fd: i32, flags: i32, near: Option<u64>, page: usize) -> Result<*mut u8, String> {
-    let prot = libc::PROT_READ | libc::PROT_WRITE;
-    if let Some(near) = near {
-        const MIB: i64 = 1 << 20;
-        for delta in [-64 * MIB, 64 * MIB, -256 * MIB, 256 * MIB, -768 * MIB, 768 * MIB, -1400 * MIB, 1400 * MIB] {
-            let hint = (near as i64).wrapping_add(delta) & !(page as i64 - 1);
-            if hint <= 0 || hint.checked_add(len as i64).is_none() {
-                continue;
-            }
-            // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping;
-            // on kernels that ignore it the hint is only a hint and we check.
-            let p = unsafe { libc::mmap(hint as *mut libc::c_void, len, prot, flags | libc::MAP_FIXED_NOREPLACE, fd, 0) };
-            if p == libc::MAP_FAILED {
-                continue;
-            }
-            if p as i64 == hint {
-                return Ok(p as *mut u8);
-            }
-            // SAFETY: unmapping what we just mapped.
-            unsafe { libc::munmap(p, len) };
+const PROT_RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
+/// How far apart two addresses may be for a 32-bit displacement to reach,
+/// with a margin.
+const REACH: u64 = (1 << 31) - (64 << 20);
+
+/// Maps `len` bytes read+write exactly at the first candidate address that
+/// is free, if any.
+fn try_candidates(len: usize, fd: i32, flags: i32, candidates: &[u64]) -> Option<*mut u8> {
+    for &hint in candidates {
+        if hint == 0 || hint.checked_add(len as u64).is_none_or(|end| end > 1 << 47) {
+            continue;
         }
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping;
+        // on kernels that ignore it the hint is only a hint and we check.
+        let p = unsafe { libc::mmap(hint as *mut libc::c_void, len, PROT_RW, flags | libc::MAP_FIXED_NOREPLACE, fd, 0) };
+        if p == libc::MAP_FAILED {
+            continue;
+        }
+        if p as u64 == hint {
+            return Some(p as *mut u8);
+        }
+        // SAFETY: unmapping what we just mapped.
+        unsafe { libc::munmap(p, len) };
     }
+    None
+}
+
+/// Maps `len` bytes read+write where the kernel (and `flags`) put it.
+fn map_anywhere(len: usize, fd: i32, flags: i32) -> Result<*mut u8, String> {
     // SAFETY: a fresh mapping at an address of the kernel's choosing.
-    let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd, 0) };
+    let p = unsafe { libc::mmap(ptr::null_mut(), len, PROT_RW, flags, fd, 0) };
     if p == libc::MAP_FAILED {
         return Err(os_error(&format!("mmap of {len} bytes failed")));
     }
