@@ -12,6 +12,25 @@ pub fn lookup(name: &CStr) -> Option<u64> {
     (!p.is_null()).then_some(p as u64)
 }
 
+/// Whether `addr` is the address of a function symbol of the host process
+/// (as opposed to data), when the dynamic loader can tell.
+pub fn is_function(addr: u64) -> bool {
+    const RTLD_DL_SYMENT: libc::c_int = 1;
+    // SAFETY: dladdr1 fills `info` and `sym` (a pointer to the ELF symbol
+    // inside a loaded object, valid while it stays loaded); both are only
+    // read here.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let mut sym: *mut libc::c_void = std::ptr::null_mut();
+        if libc::dladdr1(addr as *const libc::c_void, &mut info, &mut sym, RTLD_DL_SYMENT) == 0 || sym.is_null() {
+            return false;
+        }
+        let sym = &*(sym as *const libc::Elf64_Sym);
+        let st_type = sym.st_info & 0xf;
+        (st_type == 2 /* STT_FUNC */ || st_type == 10 /* STT_GNU_IFUNC */) && info.dli_saddr as u64 == addr
+    }
+}
+
 fn dl_error() -> String {
     // SAFETY: dlerror returns NULL or a NUL-terminated string owned by libc.
     let e = unsafe { libc::dlerror() };

@@ -737,6 +737,21 @@ impl Writer<'_> {
     }
 }
 
+/// Whether an object's symbol is a function (for externals: as far as the
+/// host's dynamic loader can tell).
+fn symbol_is_function(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> bool {
+    match obj.symbols[sym as usize] {
+        SymTarget::Global(g) => {
+            let gs = symbols.get(g);
+            match gs.definition {
+                Some(d) => d.is_function,
+                None => gs.external.is_some_and(host::is_function),
+            }
+        }
+        _ => false,
+    }
+}
+
 /// The address a global symbol stands for now.
 fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     let gs = symbols.get(g);
@@ -806,7 +821,8 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, w: &mut Writ
             };
             let r_type = u32::from(r.r_type);
             let (mut value, field) = x86_64::compute(r_type, &inputs);
-            if r.is_branch() && !field.fits(value) {
+            let stub_ok = r.is_branch() || (r.flags & Reloc::ADDRESS_STUB != 0 && symbol_is_function(obj, r.symbol, symbols));
+            if stub_ok && !field.fits(value) {
                 if let Some(stub) = stub {
                     inputs.s = stub;
                     value = x86_64::compute(r_type, &inputs).0;

@@ -314,13 +314,25 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
             {
                 wants_stub = true;
             }
-            if wants_stub && !same_section && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase) {
+            // A 32-bit absolute address of a function in the host cannot be
+            // reached from low memory; as in a static link of a non-PIE
+            // program, the function's stub (PLT entry) then stands for it.
+            let address_stub = (r_type == x86_64::R_32 || r_type == x86_64::R_32S)
+                && matches!(symbols[sym], ParsedSymbol::Global { definition: None, .. });
+            if address_stub {
+                flags |= Reloc::ADDRESS_STUB;
+            }
+            let stubbed = wants_stub && !same_section && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase);
+            if stubbed {
                 flags |= Reloc::BRANCH;
+            }
+            if stubbed || address_stub {
                 if stub_index[sym] == u32::MAX {
                     stub_index[sym] = stub_symbols.len() as u32;
                     stub_symbols.push(sym as u32);
                 }
-            } else if needs.near_symbol {
+            }
+            if !stubbed && needs.near_symbol {
                 if let ParsedSymbol::Global { definition: None, .. } = symbols[sym] {
                     near_symbols.push(sym as u32);
                 }

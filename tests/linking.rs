@@ -333,3 +333,19 @@ fn cxx_exceptions_cross_jit_frames_after_a_remap() {
     assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64);
     assert_eq!(call1(&l, "catch_it", -3), -3);
 }
+
+#[test]
+fn no_pic_address_of_a_host_function_is_its_stub() {
+    // `-fno-pic` code takes libc's `puts` with R_X86_64_32S/32; from low
+    // memory the stub stands for it, as a non-PIE static link's PLT entry does.
+    let obj = cc(
+        "#include <string.h>\nsize_t (*data_ptr)(const char *) = strlen;\n\
+         long call_both(void) { size_t (*q)(const char *) = strlen; return (long)(q(\"abcd\") * 10 + data_ptr(\"xy\")); }",
+        &["-O2", "-fno-pic", "-fno-builtin"],
+    );
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&obj, "fnaddr.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "call_both"), 42);
+}

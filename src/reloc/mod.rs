@@ -26,6 +26,9 @@ impl Reloc {
     pub const WIDE_ADDEND: u8 = 1;
     /// A call or jump that may go through a stub when the target is out of reach.
     pub const BRANCH: u8 = 2;
+    /// A 32-bit absolute reference to an external symbol: when it is a
+    /// function out of reach, its stub stands for it.
+    pub const ADDRESS_STUB: u8 = 4;
 
     pub fn new(offset: u32, symbol: u32, r_type: u16, flags: u8, addend: i64, wide: &mut Vec<i64>) -> Reloc {
         let (addend, flags) = match i32::try_from(addend) {

@@ -19,6 +19,8 @@
 #     RTDYLD_THIRD_PARTY_DIR   cache directory (see above)
 #     RTDYLD_LUA_FLAVOURS      extended regex; only flavours whose name matches
 #     RTDYLD_LUA_SCRIPTS       extended regex; only scripts whose name matches
+#     RTDYLD_LUA_EXTRA_FLAVOURS more flavours, ';'-separated, each
+#                              NAME|COMPILER|CFLAGS|LDFLAGS|RTDYLD_ARGS
 #     RTDYLD_LUA_TIMEOUT       seconds per run (default 120)
 #     RTDYLD_JOBS              parallel compiler jobs (default 2)
 #
@@ -146,7 +148,7 @@ fi
 # 2. Flavours: NAME|COMPILER|CFLAGS|LDFLAGS|RTDYLD_ARGS
 #    LDFLAGS: extra flags for linking the reference executable;
 #    RTDYLD_ARGS: extra arguments for `rtdyld run` (beyond -l m -l dl).
-#    A compiler whose name ends in ++ compiles the sources as C++ (-x c++):
+#    A compiler whose name contains ++ compiles the sources as C++ (-x c++):
 #    Lua then raises errors with C++ throw/catch instead of longjmp, so every
 #    Lua error unwinds through the loaded code with the unwind tables
 #    (.eh_frame) that rtdyld must register.
@@ -162,8 +164,14 @@ FLAVOURS=(
     "gcc-O3-fno-pic-mcmodel-medium|gcc|-O3 -fno-pic -mcmodel=medium|-no-pie"
     "gcc-O2-fPIC-fno-plt|gcc|-O2 -fPIC -fno-plt|"
     "gcc-O2-fPIC-g-sections|gcc|-O2 -fPIC -g -ffunction-sections -fdata-sections|"
-    "g++-O2-fPIC-exceptions|g++|-O2 -fPIC||-l stdc++"
+    "gcc-O2-fPIC-fvisibility-hidden|gcc|-O2 -fPIC -fvisibility=hidden|"
+    "gcc-Os-fPIC-cf-protection-ssp|gcc|-Os -fPIC -fcf-protection=full -fstack-protector-all|"
 )
+if command -v g++ >/dev/null 2>&1; then
+    FLAVOURS+=("g++-O2-fPIC-exceptions|g++|-O2 -fPIC||-l stdc++")
+else
+    echo "g++ skipped: g++ is not on PATH"
+fi
 CLANG=""
 for c in clang clang-14; do
     if command -v "$c" >/dev/null 2>&1; then
@@ -180,6 +188,23 @@ if [[ -n $CLANG ]]; then
 else
     echo "clang skipped: neither clang nor clang-14 is on PATH"
 fi
+CLANGXX=""
+for c in clang++ clang++-14; do
+    if command -v "$c" >/dev/null 2>&1; then
+        CLANGXX=$c
+        break
+    fi
+done
+if [[ -n $CLANGXX ]]; then
+    FLAVOURS+=("clang++-O2-fPIC-exceptions|$CLANGXX|-O2 -fPIC||-l stdc++")
+else
+    echo "clang++ skipped: neither clang++ nor clang++-14 is on PATH"
+fi
+
+if [[ -n ${RTDYLD_LUA_EXTRA_FLAVOURS:-} ]]; then
+    IFS=';' read -r -a extra <<<"$RTDYLD_LUA_EXTRA_FLAVOURS"
+    FLAVOURS+=("${extra[@]}")
+fi
 
 # ---------------------------------------------------------------------------
 # 3. Compile (cached per flavour) and link the reference executable.
@@ -190,7 +215,7 @@ build_flavour() {
     local name=$1 cc=$2 cflags=$3 ldflags=$4
     local dir="$CACHE/lua-objs/$name"
     local lang="-std=gnu99"
-    if [[ $cc == *++ ]]; then
+    if [[ $cc == *++* ]]; then
         lang="-x c++ -std=gnu++11"
     fi
     local stamp
