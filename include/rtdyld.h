@@ -77,6 +77,11 @@ enum rtdyld_result
    * The call is not possible in the linker's current state.
    */
   RTDYLD_RESULT_INVALID_STATE = 10,
+  /**
+   * The linker is in use by another thread in a way this call must not
+   * overlap with (see `rtdyld_linker`); nothing was done.
+   */
+  RTDYLD_RESULT_BUSY = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -122,7 +127,17 @@ typedef uint32_t rtdyld_section_kind;
 /**
  * A linker: loaded objects, their memory and symbols. Create with
  * `rtdyld_linker_new` or `rtdyld_linker_new_with_memory_manager`, free with
- * `rtdyld_linker_free`. A linker must not be used by two threads at once.
+ * `rtdyld_linker_free`.
+ *
+ * Threads: different linkers may be used from different threads at the
+ * same time. On one linker, the query calls (`rtdyld_linker_lookup*`,
+ * `rtdyld_linker_section_info`, `rtdyld_linker_object_*`) may run
+ * concurrently with each other from any number of threads; every other
+ * call needs the linker to itself. A call that would overlap with a call
+ * it must not overlap with is refused with `RTDYLD_RESULT_BUSY` (nothing
+ * is changed). `rtdyld_linker_free` must not overlap with any call.
+ * Memory-manager and resolver callbacks run on the thread that made the
+ * call. Error messages are kept per thread.
  */
 typedef struct rtdyld_linker rtdyld_linker;
 
@@ -312,8 +327,9 @@ rtdyld_result rtdyld_linker_new_with_memory_manager(const struct rtdyld_memory_m
 void rtdyld_linker_free(struct rtdyld_linker *linker);
 
 /**
- * The message of the last failed call on `linker` ("" if none, or if
- * `linker` is NULL). Valid until the next call on `linker`.
+ * The message of the calling thread's last failed call on `linker` (""
+ * if its last failure was about another linker, or if `linker` is NULL).
+ * Valid until the calling thread's next failing rtdyld call.
  */
 const char *rtdyld_linker_last_error(const struct rtdyld_linker *linker);
 

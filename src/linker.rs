@@ -13,7 +13,7 @@ use std::ffi::{CStr, CString};
 use std::ptr;
 
 /// Answers a symbol name with an address, or `None` when it does not know it.
-pub type Resolver = Box<dyn FnMut(&str) -> Option<u64>>;
+pub type Resolver = Box<dyn FnMut(&str) -> Option<u64> + Send>;
 
 /// Names of the sections rtdyld creates itself.
 pub const GOT_SECTION: &str = "__rtdyld_got";
@@ -124,6 +124,12 @@ pub struct Linker {
     retain_relocations: bool,
     register_eh_frames: bool,
 }
+
+// SAFETY: the raw pointers a linker holds are addresses of section memory
+// owned by its memory manager, which moves with it (`MemoryManager: Send`);
+// the resolver is `Send` too. A `Linker` is not `Sync`: `&mut self` methods
+// must not race, which the borrow checker (or the C API's state word) enforces.
+unsafe impl Send for Linker {}
 
 impl Default for Linker {
     fn default() -> Self {

@@ -849,6 +849,9 @@ mod far {
         }
     }
 
+    // SAFETY: the manager owns its mappings; the pointers are their addresses.
+    unsafe impl Send for FarMm {}
+
     impl MemoryManager for FarMm {
         fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
             let c = class(req.kind);

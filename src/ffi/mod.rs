@@ -10,7 +10,9 @@
 use crate::error::{Error, ErrorKind};
 use crate::linker::{Linker, SectionInfo};
 use crate::memory::{AllocationRequest, MemoryManager, ReserveRequest, SectionKind};
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
@@ -41,6 +43,9 @@ pub enum rtdyld_result {
     Panic = 9,
     /// The call is not possible in the linker's current state.
     InvalidState = 10,
+    /// The linker is in use by another thread in a way this call must not
+    /// overlap with (see `rtdyld_linker`); nothing was done.
+    Busy = 11,
 }
 
 /// What a section holds, which decides its protection after finalize.
@@ -59,10 +64,21 @@ pub enum rtdyld_section_kind {
 
 /// A linker: loaded objects, their memory and symbols. Create with
 /// `rtdyld_linker_new` or `rtdyld_linker_new_with_memory_manager`, free with
-/// `rtdyld_linker_free`. A linker must not be used by two threads at once.
+/// `rtdyld_linker_free`.
+///
+/// Threads: different linkers may be used from different threads at the
+/// same time. On one linker, the query calls (`rtdyld_linker_lookup*`,
+/// `rtdyld_linker_section_info`, `rtdyld_linker_object_*`) may run
+/// concurrently with each other from any number of threads; every other
+/// call needs the linker to itself. A call that would overlap with a call
+/// it must not overlap with is refused with `RTDYLD_RESULT_BUSY` (nothing
+/// is changed). `rtdyld_linker_free` must not overlap with any call.
+/// Memory-manager and resolver callbacks run on the thread that made the
+/// call. Error messages are kept per thread.
 pub struct rtdyld_linker {
-    linker: Linker,
-    last_error: CString,
+    linker: UnsafeCell<Linker>,
+    /// 0: idle; n > 0: n shared calls running; -1: an exclusive call running.
+    state: AtomicIsize,
 }
 
 /// Memory-manager callbacks, in MCJIT's argument order. The struct is copied
@@ -196,30 +212,78 @@ pub(crate) fn boundary(f: impl FnOnce() -> rtdyld_result) -> rtdyld_result {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(rtdyld_result::Panic)
 }
 
-/// Runs `f` on the linker behind `handle`, recording its error message.
+thread_local! {
+    /// The calling thread's last error: the linker it was about, and its message.
+    static LAST_ERROR: RefCell<(usize, CString)> = RefCell::new((0, CString::default()));
+}
+
+fn record_error(handle: *const rtdyld_linker, message: String) {
+    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = (handle as usize, message));
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+    format!("internal error in rtdyld (please report): {what}")
+}
+
+/// Turns the outcome of `f` into a result code, recording the message.
+fn conclude(handle: *const rtdyld_linker, outcome: std::thread::Result<Result<(), Error>>) -> rtdyld_result {
+    let (code, message) = match outcome {
+        Ok(Ok(())) => return rtdyld_result::Ok,
+        Ok(Err(e)) => (code_of(e.kind()), e.message().to_owned()),
+        Err(p) => (rtdyld_result::Panic, panic_message(p)),
+    };
+    record_error(handle, message);
+    code
+}
+
+const BUSY_MESSAGE: &str = "the linker is in use by another thread: calls that change a linker must not overlap with any other call on it (see rtdyld_linker)";
+
+/// Runs `f` with exclusive access to the linker behind `handle`. A call
+/// that overlaps with any other call on the same linker is refused with
+/// `RTDYLD_RESULT_BUSY`.
 fn with_linker(handle: *mut rtdyld_linker, f: impl FnOnce(&mut Linker) -> Result<(), Error>) -> rtdyld_result {
-    // SAFETY: the caller passes NULL or a pointer from rtdyld_linker_new that
-    // it has not freed, and does not use it from two threads at once.
-    let Some(h) = (unsafe { handle.as_mut() }) else {
+    // SAFETY: the caller passes NULL or a live pointer from rtdyld_linker_new.
+    let Some(h) = (unsafe { handle.as_ref() }) else {
         return rtdyld_result::InvalidArgument;
     };
-    let outcome = catch_unwind(AssertUnwindSafe(|| f(&mut h.linker)));
-    let (code, message) = match outcome {
-        Ok(Ok(())) => (rtdyld_result::Ok, String::new()),
-        Ok(Err(e)) => (code_of(e.kind()), e.message().to_owned()),
-        Err(p) => {
-            let what = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            (rtdyld_result::Panic, format!("internal error in rtdyld (please report): {what}"))
-        }
-    };
-    if code != rtdyld_result::Ok {
-        h.last_error = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    if h.state.compare_exchange(0, -1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        record_error(handle, BUSY_MESSAGE.into());
+        return rtdyld_result::Busy;
     }
-    code
+    // SAFETY: the state word guarantees no other reference to the linker
+    // exists until it is reset below.
+    let linker = unsafe { &mut *h.linker.get() };
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(linker)));
+    h.state.store(0, Ordering::Release);
+    conclude(handle, outcome)
+}
+
+/// Runs `f` with shared access: any number of such calls may overlap, but
+/// not with a call that changes the linker.
+fn with_linker_shared(handle: *mut rtdyld_linker, f: impl FnOnce(&Linker) -> Result<(), Error>) -> rtdyld_result {
+    // SAFETY: the caller passes NULL or a live pointer from rtdyld_linker_new.
+    let Some(h) = (unsafe { handle.as_ref() }) else {
+        return rtdyld_result::InvalidArgument;
+    };
+    let mut current = h.state.load(Ordering::Relaxed);
+    loop {
+        if current < 0 {
+            record_error(handle, BUSY_MESSAGE.into());
+            return rtdyld_result::Busy;
+        }
+        match h.state.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(seen) => current = seen,
+        }
+    }
+    // SAFETY: while the reader count is positive no exclusive reference
+    // exists; the shared methods used here only read the linker.
+    let linker = unsafe { &*h.linker.get() };
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(linker)));
+    h.state.fetch_sub(1, Ordering::Release);
+    conclude(handle, outcome)
 }
 
 /// # Safety
@@ -262,13 +326,14 @@ pub extern "C" fn rtdyld_result_name(result: u32) -> *const c_char {
         8 => c"RTDYLD_RESULT_NOT_FOUND",
         9 => c"RTDYLD_RESULT_PANIC",
         10 => c"RTDYLD_RESULT_INVALID_STATE",
+        11 => c"RTDYLD_RESULT_BUSY",
         _ => c"RTDYLD_RESULT_UNKNOWN",
     };
     s.as_ptr()
 }
 
 fn new_handle(linker: Linker, linker_out: *mut *mut rtdyld_linker) {
-    let h = Box::new(rtdyld_linker { linker, last_error: CString::default() });
+    let h = Box::new(rtdyld_linker { linker: UnsafeCell::new(linker), state: AtomicIsize::new(0) });
     // SAFETY: checked non-NULL by the caller.
     unsafe { *linker_out = Box::into_raw(h) };
 }
@@ -336,20 +401,30 @@ pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
         if !linker.is_null() {
             // SAFETY: a pointer from rtdyld_linker_new*, freed once.
             drop(unsafe { Box::from_raw(linker) });
+            LAST_ERROR.with(|e| {
+                let mut e = e.borrow_mut();
+                if e.0 == linker as usize {
+                    *e = (0, CString::default());
+                }
+            });
         }
         rtdyld_result::Ok
     });
 }
 
-/// The message of the last failed call on `linker` ("" if none, or if
-/// `linker` is NULL). Valid until the next call on `linker`.
+/// The message of the calling thread's last failed call on `linker` (""
+/// if its last failure was about another linker, or if `linker` is NULL).
+/// Valid until the calling thread's next failing rtdyld call.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_last_error(linker: *const rtdyld_linker) -> *const c_char {
-    // SAFETY: NULL or a live linker.
-    match unsafe { linker.as_ref() } {
-        Some(h) => h.last_error.as_ptr(),
-        None => c"".as_ptr(),
-    }
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        if e.0 == linker as usize && !linker.is_null() {
+            e.1.as_ptr()
+        } else {
+            c"".as_ptr()
+        }
+    })
 }
 
 /// Sets the function asked, at finalize, for symbols that no loaded object
@@ -360,12 +435,14 @@ pub extern "C" fn rtdyld_linker_last_error(linker: *const rtdyld_linker) -> *con
 pub extern "C" fn rtdyld_linker_set_resolver(linker: *mut rtdyld_linker, resolve: rtdyld_resolve_fn, ctx: *mut c_void) -> rtdyld_result {
     with_linker(linker, |l| {
         l.set_resolver(resolve.map(|f| {
+            let ctx = ResolverCtx(ctx);
             Box::new(move |name: &str| {
                 let cname = CString::new(name).ok()?;
                 let mut addr = 0u64;
+                let ctx = &ctx;
                 // SAFETY: the client's callback, with its own ctx and a
                 // name valid for the call.
-                let found = unsafe { f(ctx, cname.as_ptr(), &mut addr) };
+                let found = unsafe { f(ctx.0, cname.as_ptr(), &mut addr) };
                 (found != 0).then_some(addr)
             }) as crate::Resolver
         }));
@@ -472,7 +549,7 @@ pub extern "C" fn rtdyld_linker_map_section_id(linker: *mut rtdyld_linker, secti
 /// defined by a loaded object, runs.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_lookup(linker: *mut rtdyld_linker, name: *const c_char, target_address_out: *mut u64) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         // SAFETY: NUL-terminated per the contract.
         let name = unsafe { str_arg(name, "name") }?;
         let out = out(target_address_out, "target_address_out")?;
@@ -489,7 +566,7 @@ pub extern "C" fn rtdyld_linker_lookup_local(
     name: *const c_char,
     local_address_out: *mut *mut u8,
 ) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         // SAFETY: NUL-terminated per the contract.
         let name = unsafe { str_arg(name, "name") }?;
         let out = out(local_address_out, "local_address_out")?;
@@ -517,7 +594,7 @@ pub extern "C" fn rtdyld_linker_section_info(
     section_id: u32,
     info_out: *mut rtdyld_section_info,
 ) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         let info = out(info_out, "info_out")?;
         fill_section(l.section(section_id)?, info);
         Ok(())
@@ -527,7 +604,7 @@ pub extern "C" fn rtdyld_linker_section_info(
 /// Stores in `*count_out` the number of sections of object `object_id`.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_object_section_count(linker: *mut rtdyld_linker, object_id: u32, count_out: *mut u32) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         let count = out(count_out, "count_out")?;
         *count = l.object_sections(object_id)?.len() as u32;
         Ok(())
@@ -542,7 +619,7 @@ pub extern "C" fn rtdyld_linker_object_section(
     index: u32,
     info_out: *mut rtdyld_section_info,
 ) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         let info = out(info_out, "info_out")?;
         let ids = l.object_sections(object_id)?;
         let id = *ids.get(index as usize).ok_or_else(|| {
@@ -556,7 +633,7 @@ pub extern "C" fn rtdyld_linker_object_section(
 /// Stores in `*count_out` the number of global symbols object `object_id` defines.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_object_symbol_count(linker: *mut rtdyld_linker, object_id: u32, count_out: *mut u32) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         let count = out(count_out, "count_out")?;
         *count = l.object_symbol_count(object_id)?;
         Ok(())
@@ -571,7 +648,7 @@ pub extern "C" fn rtdyld_linker_object_symbol(
     index: u32,
     info_out: *mut rtdyld_symbol_info,
 ) -> rtdyld_result {
-    with_linker(linker, |l| {
+    with_linker_shared(linker, |l| {
         let info = out(info_out, "info_out")?;
         let s = l.object_symbol(object_id, index)?;
         *info = rtdyld_symbol_info {
@@ -592,6 +669,16 @@ pub extern "C" fn rtdyld_linker_object_symbol(
 struct CallbackMemoryManager {
     cb: rtdyld_memory_manager,
 }
+
+// SAFETY: the C contract lets the callbacks run on whichever thread is
+// using the linker; `ctx` is the client's, passed back untouched.
+unsafe impl Send for CallbackMemoryManager {}
+
+/// The client's resolver context, passed back untouched on whichever thread
+/// uses the linker (as the C contract says).
+struct ResolverCtx(*mut c_void);
+// SAFETY: see above.
+unsafe impl Send for ResolverCtx {}
 
 fn c_align(align: usize) -> Result<u32, String> {
     u32::try_from(align).map_err(|_| format!("alignment {align} does not fit the callback's 32-bit argument"))

@@ -85,9 +85,12 @@ pub struct AllocationRequest<'a> {
 
 /// Provides memory for sections and controls its protection.
 ///
+/// A linker may move to another thread, taking its memory manager along,
+/// hence `Send`.
+///
 /// Memory handed out must stay valid and at the same local address until the
 /// memory manager is dropped (the linker drops it last).
-pub trait MemoryManager {
+pub trait MemoryManager: Send {
     /// Called once per object before its allocations. The default accepts.
     fn reserve(&mut self, _request: &ReserveRequest) -> Result<(), String> {
         Ok(())
