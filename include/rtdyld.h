@@ -222,6 +222,15 @@ typedef struct rtdyld_memory_manager {
    * memory it handed out is used.
    */
   void (*destroy)(void *ctx);
+  /**
+   * Optional. Called for each section of an object removed with
+   * `rtdyld_linker_remove_object`: rtdyld no longer uses that memory.
+   * Return 0 on success.
+   */
+  int (*release)(void *ctx,
+                 uint8_t *local_address,
+                 size_t size,
+                 uint32_t section_id);
 } rtdyld_memory_manager;
 
 /**
@@ -388,6 +397,27 @@ rtdyld_result rtdyld_linker_load_object(struct rtdyld_linker *linker,
  * the linker stays usable and a later finalize may succeed.
  */
 rtdyld_result rtdyld_linker_finalize(struct rtdyld_linker *linker);
+
+/**
+ * Runs the constructors (`.init_array`, `.ctors`, by priority, then in
+ * load order) of every object whose constructors have not run yet. Call
+ * after a successful finalize; the code runs on the calling thread.
+ * Destructors (`.fini_array`, `.dtors`, and what the code registered with
+ * `__cxa_atexit`) run when the object is removed or the linker freed.
+ */
+rtdyld_result rtdyld_linker_run_constructors(struct rtdyld_linker *linker);
+
+/**
+ * Removes object `object_id`: runs its destructors if its constructors
+ * ran, deregisters its unwind tables, releases its sections (the
+ * memory manager's `release` callback) and withdraws its symbols; a weak
+ * or common definition elsewhere takes over. Objects that referred to it
+ * are relinked at the next `rtdyld_linker_finalize` (to another
+ * definition, the resolver or the process; else that finalize fails
+ * naming the symbols) and must not run before it. Ids are not reused.
+ */
+rtdyld_result rtdyld_linker_remove_object(struct rtdyld_linker *linker,
+                                          uint32_t object_id);
 
 /**
  * Sets the address at which the section whose local address (where rtdyld

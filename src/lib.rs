@@ -24,6 +24,7 @@ mod linker;
 mod load;
 pub mod memory;
 pub mod reloc;
+mod runtime;
 mod symbols;
 mod unwind;
 

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::host;
-use crate::load::{self, GlobalPlace, ParsedSymbol};
+use crate::load::{self, GlobalPlace, ParsedSymbol, TableKind};
 use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
 use crate::reloc::{x86_64, Reloc};
 use crate::symbols::{Definition, Strength, SymbolTable};
@@ -19,6 +19,7 @@ pub type Resolver = Box<dyn FnMut(&str) -> Option<u64> + Send>;
 pub const GOT_SECTION: &str = "__rtdyld_got";
 pub const STUB_SECTION: &str = "__rtdyld_stubs";
 pub const COMMON_SECTION: &str = "__rtdyld_common";
+pub const DSO_HANDLE_SECTION: &str = "__rtdyld_dso_handle";
 
 #[derive(Debug)]
 struct Section {
@@ -31,6 +32,8 @@ struct Section {
     /// The memory manager finalized this section and it has not been made
     /// writable since.
     protected: bool,
+    /// The object was removed and the memory released.
+    removed: bool,
 }
 
 /// What a symbol of an object stands for.
@@ -40,6 +43,7 @@ enum SymTarget {
     Section { section: u32, offset: u64, size: u64 },
     Global(u32),
     GotBase,
+    DsoHandle,
 }
 
 #[derive(Debug)]
@@ -75,6 +79,18 @@ struct LoadedObject {
     /// Its `.eh_frame` section, and the target address it is registered at.
     eh_frame: Option<u32>,
     eh_registered: Option<u64>,
+    /// Constructor and destructor tables: kind, priority, section.
+    tables: Vec<(TableKind, u32, u32)>,
+    /// Its constructors ran (so its destructors are due).
+    constructed: bool,
+    /// The section its `__dso_handle` stands for (it is referred to
+    /// PC-relatively, so it lives with the object), and the address the
+    /// `__cxa_atexit` registrations made through it are kept under.
+    dso_handle: Option<u32>,
+    dso_key: usize,
+    /// Names it refers to without defining them, and whether weakly.
+    undefined_refs: Vec<(u32, bool)>,
+    removed: bool,
 }
 
 impl LoadedObject {
@@ -217,7 +233,7 @@ impl Linker {
         if !self.register_eh_frames {
             return;
         }
-        for o in &mut self.objects {
+        for o in self.objects.iter_mut().filter(|o| !o.removed) {
             let Some(sec) = o.eh_frame else { continue };
             let target = self.sections[sec as usize].target;
             if o.eh_registered == Some(target) {
@@ -247,9 +263,11 @@ impl Linker {
     }
 
     fn object(&self, id: u32) -> Result<&LoadedObject> {
-        self.objects
-            .get(id as usize)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no object with id {id} (there are {})", self.objects.len())))
+        match self.objects.get(id as usize) {
+            Some(o) if !o.removed => Ok(o),
+            Some(o) => Err(Error::new(ErrorKind::NotFound, format!("{} was removed", o.display(id)))),
+            None => Err(Error::new(ErrorKind::NotFound, format!("no object with id {id} (there are {})", self.objects.len()))),
+        }
     }
 
     pub fn object_name(&self, id: u32) -> Result<&str> {
@@ -262,6 +280,9 @@ impl Linker {
             if let Some(a) = r(&name.to_string_lossy()) {
                 return Some(a);
             }
+        }
+        if let Some(a) = crate::runtime::lookup(name.to_bytes()) {
+            return Some(a);
         }
         if process {
             return host::lookup(name);
@@ -332,6 +353,10 @@ impl Linker {
             plan.push(Plan { name: GOT_SECTION.into(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None });
             plan.len() - 1
         });
+        let dso_slot = parsed.needs_dso_handle.then(|| {
+            plan.push(Plan { name: DSO_HANDLE_SECTION.into(), kind: SectionKind::ReadOnlyData, size: 8, align: 8, data: None });
+            plan.len() - 1
+        });
         let stub_slot = (!parsed.stub_symbols.is_empty()).then(|| {
             let size = (parsed.stub_symbols.len() * x86_64::STUB_SIZE) as u64;
             plan.push(Plan { name: STUB_SECTION.into(), kind: SectionKind::Code, size, align: 16, data: None });
@@ -382,6 +407,7 @@ impl Linker {
         // Allocation and copy.
         let first_id = self.sections.len() as u32;
         let mut new_sections = Vec::with_capacity(plan.len());
+        let mut tables = Vec::new();
         for (k, p) in plan.iter().enumerate() {
             let sid = first_id + k as u32;
             let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: &p.name, kind: p.kind };
@@ -407,6 +433,11 @@ impl Linker {
                 });
                 ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
             }
+            if let Some((kind, priority)) = TableKind::of(&p.name) {
+                if k < parsed.sections.len() {
+                    tables.push((kind, priority, sid));
+                }
+            }
             new_sections.push(Section {
                 name: CString::new(p.name.replace('\0', "")).unwrap_or_default(),
                 object: id,
@@ -415,6 +446,7 @@ impl Linker {
                 target: local as u64,
                 size: p.size,
                 protected: false,
+                removed: false,
             });
         }
 
@@ -426,18 +458,21 @@ impl Linker {
         let sid = |slot: usize| first_id + slot as u32;
         let mut symbols = Vec::with_capacity(parsed.symbols.len());
         let mut defined = Vec::new();
+        let mut undefined_refs = Vec::new();
         for (i, sym) in parsed.symbols.iter().enumerate() {
             symbols.push(match *sym {
                 ParsedSymbol::Absolute(v) => SymTarget::Absolute(v),
                 ParsedSymbol::Local { section, value, size } => SymTarget::Section { section: sid(section), offset: value, size },
                 ParsedSymbol::GotBase => SymTarget::GotBase,
+                ParsedSymbol::DsoHandle => SymTarget::DsoHandle,
                 ParsedSymbol::Global { name: sname, definition, size, is_function, weak } => {
                     let g = self.symbols.intern(sname);
                     match definition {
                         None => {
                             let e = self.symbols.get_mut(g);
-                            e.referenced = true;
-                            e.strong_reference |= !weak;
+                            e.references += 1;
+                            e.strong_references += u32::from(!weak);
+                            undefined_refs.push((g, weak));
                         }
                         Some((place, strength)) => {
                             let (section, value) = match place {
@@ -475,6 +510,11 @@ impl Linker {
         }
         let mut wide_addends = parsed.wide_addends;
         wide_addends.shrink_to_fit();
+        let dso_handle = dso_slot.map(sid);
+        let dso_key = dso_handle.map_or(0, |d| self.sections[d as usize].target as usize);
+        if dso_key != 0 {
+            crate::runtime::register_dso(dso_key);
+        }
         self.objects.push(LoadedObject {
             name: name.to_owned(),
             sections: (first_id..first_id + plan.len() as u32).collect(),
@@ -494,6 +534,12 @@ impl Linker {
             global_refs,
             eh_frame: eh_frame_slot.map(sid),
             eh_registered: None,
+            tables,
+            constructed: false,
+            dso_handle,
+            dso_key,
+            undefined_refs,
+            removed: false,
         });
         Ok(id)
     }
@@ -504,14 +550,14 @@ impl Linker {
         let mut unresolved = Vec::new();
         for id in 0..self.symbols.len() as u32 {
             let s = self.symbols.get(id);
-            if !s.referenced || s.definition.is_some() {
+            if s.references == 0 || s.definition.is_some() {
                 continue;
             }
             let name = s.name.clone();
             let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &name);
             let s = self.symbols.get_mut(id);
             s.external = addr;
-            if addr.is_none() && s.strong_reference {
+            if addr.is_none() && s.strong_references > 0 {
                 unresolved.push(id);
             }
         }
@@ -524,7 +570,7 @@ impl Linker {
                 .objects
                 .iter()
                 .enumerate()
-                .filter(|(_, o)| o.symbols.iter().any(|t| matches!(t, SymTarget::Global(x) if *x == g)))
+                .filter(|(_, o)| !o.removed && o.undefined_refs.iter().any(|&(x, _)| x == g))
                 .map(|(i, o)| o.display(i as u32))
                 .take(3)
                 .collect();
@@ -554,7 +600,7 @@ impl Linker {
         let Linker { objects, sections, symbols, mm, .. } = self;
         let mut w = Writer { sections, mm: &mut **mm };
         for (oi, obj) in objects.iter().enumerate() {
-            let affected = obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]);
+            let affected = !obj.removed && (obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]));
             if affected && !obj.relocations_dropped {
                 apply_object(oi as u32, obj, symbols, &mut w)?;
             }
@@ -569,6 +615,15 @@ impl Linker {
             self.symbols.get_mut(g as u32).applied_value = Some(v);
         }
         self.register_eh_frames();
+        for o in self.objects.iter_mut().filter(|o| !o.removed) {
+            if let Some(d) = o.dso_handle {
+                let key = self.sections[d as usize].target as usize;
+                if key != o.dso_key {
+                    crate::runtime::rekey_dso(o.dso_key, key);
+                    o.dso_key = key;
+                }
+            }
+        }
         for o in &mut self.objects {
             o.needs_apply = false;
             if !self.retain_relocations {
@@ -578,6 +633,154 @@ impl Linker {
             }
         }
         Ok(())
+    }
+
+    /// Runs the constructors (`.init_array`, `.ctors`, with priorities) of
+    /// every object whose constructors have not run yet: lower priority
+    /// numbers first, then in load order. Call after a successful finalize,
+    /// on the thread that should run them; the code runs at its target
+    /// address in this process.
+    pub fn run_constructors(&mut self) -> Result<()> {
+        let mut calls: Vec<(u32, usize, u64)> = Vec::new();
+        for (oi, o) in self.objects.iter().enumerate() {
+            if o.removed || o.constructed {
+                continue;
+            }
+            if o.needs_apply {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!("{}: constructors can only run after a successful finalize", o.display(oi as u32)),
+                ));
+            }
+            let mut tables: Vec<&(TableKind, u32, u32)> = o.tables.iter().filter(|t| t.0.is_init()).collect();
+            tables.sort_by_key(|t| t.1);
+            for &&(kind, priority, sec) in &tables {
+                let mut entries = self.table_entries(sec);
+                if kind == TableKind::Ctors {
+                    entries.reverse();
+                }
+                calls.extend(entries.into_iter().map(|f| (priority, oi, f)));
+            }
+        }
+        calls.sort_by_key(|&(priority, oi, _)| (priority, oi));
+        for o in &mut self.objects {
+            if !o.removed {
+                o.constructed = true;
+            }
+        }
+        for (_, _, f) in calls {
+            // SAFETY: an entry of a constructor table of a finalized object:
+            // a `void (*)(void)` at its target address in this process.
+            unsafe { std::mem::transmute::<usize, extern "C" fn()>(f as usize)() };
+        }
+        Ok(())
+    }
+
+    /// The function addresses in a constructor or destructor table, read
+    /// where rtdyld wrote them (they hold target addresses).
+    fn table_entries(&self, sec: u32) -> Vec<u64> {
+        let s = &self.sections[sec as usize];
+        (0..s.size as usize / 8)
+            // SAFETY: the section's local memory holds `size` readable bytes.
+            .map(|k| unsafe { (s.local.add(k * 8) as *const u64).read_unaligned() })
+            .filter(|&f| f != 0 && f != u64::MAX)
+            .collect()
+    }
+
+    /// Runs an object's `__cxa_atexit` registrations and then its
+    /// `.fini_array` / `.dtors`, if its constructors ran.
+    fn run_destructors(&mut self, oi: usize) {
+        let o = &self.objects[oi];
+        if !o.constructed {
+            return;
+        }
+        if o.dso_key != 0 {
+            crate::runtime::run_atexit(o.dso_key);
+        }
+        let mut tables: Vec<(TableKind, u32, u32)> = o.tables.iter().copied().filter(|t| !t.0.is_init()).collect();
+        tables.sort_by_key(|t| std::cmp::Reverse(t.1));
+        let mut calls = Vec::new();
+        for (kind, _, sec) in tables {
+            let mut entries = self.table_entries(sec);
+            if kind == TableKind::FiniArray {
+                entries.reverse();
+            }
+            calls.extend(entries);
+        }
+        self.objects[oi].constructed = false;
+        for f in calls {
+            // SAFETY: an entry of a destructor table of a constructed object.
+            unsafe { std::mem::transmute::<usize, extern "C" fn()>(f as usize)() };
+        }
+    }
+
+    /// Removes an object: runs its destructors (if its constructors ran),
+    /// deregisters its unwind tables, releases its memory through the
+    /// memory manager and withdraws its symbols. A weak or common definition
+    /// in another object takes over a withdrawn one. Objects that referred
+    /// to its symbols are relinked at the next finalize: to another
+    /// definition, the resolver's or the process's answer, or else that
+    /// finalize fails naming the symbols. Until then they must not run.
+    /// Its id is not reused.
+    pub fn remove_object(&mut self, id: u32) -> Result<()> {
+        self.object(id)?;
+        let oi = id as usize;
+        self.run_destructors(oi);
+        if let Some(addr) = self.objects[oi].eh_registered.take() {
+            // SAFETY: registered by us and still mapped.
+            unsafe { crate::unwind::deregister(addr) };
+        }
+        // Withdraw its definitions; the best remaining one takes over.
+        let defined = std::mem::take(&mut self.objects[oi].defined);
+        for &(g, def) in &defined {
+            if self.symbols.get(g).definition != Some(def) {
+                continue;
+            }
+            let mut best: Option<Definition> = None;
+            for (k, o) in self.objects.iter().enumerate() {
+                if k == oi || o.removed {
+                    continue;
+                }
+                for &(g2, d) in &o.defined {
+                    if g2 == g && best.is_none_or(|b| d.strength > b.strength) {
+                        best = Some(d);
+                    }
+                }
+            }
+            self.symbols.get_mut(g).definition = best;
+        }
+        for &(g, weak) in &self.objects[oi].undefined_refs {
+            let e = self.symbols.get_mut(g);
+            e.references -= 1;
+            e.strong_references -= u32::from(!weak);
+        }
+        // Release the memory.
+        let mut failure = None;
+        for &sid in &self.objects[oi].sections {
+            let s = &mut self.sections[sid as usize];
+            if let Err(e) = self.mm.release(s.local, s.size as usize, sid) {
+                failure.get_or_insert(e);
+            }
+            self.by_local.remove(&(s.local as usize));
+            s.removed = true;
+        }
+        let o = &mut self.objects[oi];
+        o.removed = true;
+        o.relocs = Vec::new();
+        o.wide_addends = Vec::new();
+        o.symbols = Vec::new();
+        o.local_names = HashMap::new();
+        o.global_refs = Vec::new();
+        o.undefined_refs = Vec::new();
+        o.got_index = Vec::new();
+        o.stub_index = Vec::new();
+        match failure {
+            None => Ok(()),
+            Some(e) => Err(Error::new(
+                ErrorKind::MemoryManager,
+                format!("{} was removed, but the memory manager failed to release its memory: {e}", o.display(id)),
+            )),
+        }
     }
 
     /// Sets the address at which the section starting at local address
@@ -612,9 +815,11 @@ impl Linker {
     }
 
     fn section_ref(&self, id: u32) -> Result<&Section> {
-        self.sections
-            .get(id as usize)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no section with id {id} (there are {})", self.sections.len())))
+        match self.sections.get(id as usize) {
+            Some(s) if !s.removed => Ok(s),
+            Some(_) => Err(Error::new(ErrorKind::NotFound, format!("section {id} belonged to a removed object"))),
+            None => Err(Error::new(ErrorKind::NotFound, format!("no section with id {id} (there are {})", self.sections.len()))),
+        }
     }
 
     pub fn section_count(&self) -> u32 {
@@ -704,7 +909,13 @@ impl Linker {
 
 impl Drop for Linker {
     fn drop(&mut self) {
-        // The unwinder must forget the frames before their memory goes.
+        // Destructors of constructed objects, newest object first; then the
+        // unwinder must forget the frames before their memory goes.
+        for id in (0..self.objects.len()).rev() {
+            if !self.objects[id].removed {
+                self.run_destructors(id);
+            }
+        }
         self.deregister_eh_frames();
     }
 }
@@ -774,6 +985,7 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sy
         SymTarget::Section { section, offset, size } => (sections[section as usize].target.wrapping_add(offset), size),
         SymTarget::Global(g) => (global_value(g, sections, symbols), symbols.get(g).definition.map_or(0, |d| d.size)),
         SymTarget::GotBase => (obj.got.map_or(0, |g| sections[g as usize].target), 0),
+        SymTarget::DsoHandle => (obj.dso_handle.map_or(0, |d| sections[d as usize].target), 0),
     }
 }
 
@@ -781,6 +993,7 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sym
     match obj.symbols[sym as usize] {
         SymTarget::Global(g) => format!("`{}`", symbols.get(g).name_str()),
         SymTarget::GotBase => "`_GLOBAL_OFFSET_TABLE_`".into(),
+        SymTarget::DsoHandle => "`__dso_handle`".into(),
         SymTarget::Absolute(v) => format!("absolute {v:#x}"),
         SymTarget::Section { section, offset, .. } => match obj.local_names.get(&sym) {
             Some(n) => format!("`{n}`"),

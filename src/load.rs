@@ -42,6 +42,49 @@ pub enum ParsedSymbol<'a> {
     Global { name: &'a [u8], definition: Option<(GlobalPlace, Strength)>, size: u64, is_function: bool, weak: bool },
     /// `_GLOBAL_OFFSET_TABLE_`: the object's own GOT.
     GotBase,
+    /// `__dso_handle`: the object's own handle.
+    DsoHandle,
+}
+
+/// A constructor or destructor table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// `.init_array[.N]`: run first to last.
+    InitArray,
+    /// `.ctors[.N]`: run last to first.
+    Ctors,
+    /// `.fini_array[.N]`: run last to first.
+    FiniArray,
+    /// `.dtors[.N]`: run first to last.
+    Dtors,
+}
+
+impl TableKind {
+    pub fn is_init(self) -> bool {
+        matches!(self, TableKind::InitArray | TableKind::Ctors)
+    }
+
+    /// The table kind and priority (lower runs first for constructors,
+    /// last for destructors) of a section name.
+    pub fn of(name: &str) -> Option<(TableKind, u32)> {
+        const DEFAULT: u32 = 65535;
+        for (prefix, kind, inverted) in [
+            (".init_array", TableKind::InitArray, false),
+            (".fini_array", TableKind::FiniArray, false),
+            (".ctors", TableKind::Ctors, true),
+            (".dtors", TableKind::Dtors, true),
+        ] {
+            if let Some(rest) = name.strip_prefix(prefix) {
+                if rest.is_empty() {
+                    return Some((kind, DEFAULT));
+                }
+                let n: u32 = rest.strip_prefix('.')?.parse().ok()?;
+                // `.ctors.N` and `.dtors.N` number priorities backwards.
+                return Some((kind, if inverted { DEFAULT.saturating_sub(n) } else { n }));
+            }
+        }
+        None
+    }
 }
 
 /// Relocations of one allocated section.
@@ -65,6 +108,8 @@ pub struct ParsedObject<'a> {
     /// Symbols that need a stub, in stub order.
     pub stub_symbols: Vec<u32>,
     pub needs_got: bool,
+    /// The object refers to `__dso_handle`.
+    pub needs_dso_handle: bool,
     pub wants_low_memory: bool,
     /// Undefined symbols referred to by 32-bit PC-relative data references.
     pub near_symbols: Vec<u32>,
@@ -152,6 +197,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
     let mut symbols = Vec::with_capacity(symtab.len());
     let mut local_names = Vec::new();
     let mut needs_got = false;
+    let mut needs_dso_handle = false;
     for (index, sym) in symtab.enumerate() {
         if index.0 == 0 {
             symbols.push(ParsedSymbol::Absolute(0));
@@ -228,6 +274,9 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
         } else if shndx == elf::SHN_UNDEF && name == b"_GLOBAL_OFFSET_TABLE_" {
             needs_got = true;
             ParsedSymbol::GotBase
+        } else if shndx == elf::SHN_UNDEF && name == b"__dso_handle" {
+            needs_dso_handle = true;
+            ParsedSymbol::DsoHandle
         } else {
             let weak = bind == elf::STB_WEAK;
             let strength = match place {
@@ -322,7 +371,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
             if address_stub {
                 flags |= Reloc::ADDRESS_STUB;
             }
-            let stubbed = wants_stub && !same_section && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase);
+            let stubbed = wants_stub && !same_section && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase | ParsedSymbol::DsoHandle);
             if stubbed {
                 flags |= Reloc::BRANCH;
             }
@@ -360,6 +409,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
         got_symbols,
         stub_symbols,
         needs_got,
+        needs_dso_handle,
         wants_low_memory,
         near_symbols,
     })

@@ -34,10 +34,10 @@ pub struct GlobalSymbol {
     pub definition: Option<Definition>,
     /// The address found outside the loaded objects at the last finalize.
     pub external: Option<u64>,
-    /// Some object refers to the name with a non-weak undefined symbol.
-    pub strong_reference: bool,
-    /// Some object refers to the name at all.
-    pub referenced: bool,
+    /// Live objects that refer to the name with a non-weak undefined symbol.
+    pub strong_references: u32,
+    /// Live objects that refer to the name with an undefined symbol.
+    pub references: u32,
     /// The address relocations were last applied with.
     pub applied_value: Option<u64>,
 }
@@ -67,8 +67,8 @@ impl SymbolTable {
             name: cname,
             definition: None,
             external: None,
-            strong_reference: false,
-            referenced: false,
+            strong_references: 0,
+            references: 0,
             applied_value: None,
         });
         self.ids.insert(name.into(), id);

@@ -147,6 +147,10 @@ pub struct rtdyld_memory_manager {
     /// Optional. Called once when the linker is freed, after which no
     /// memory it handed out is used.
     pub destroy: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    /// Optional. Called for each section of an object removed with
+    /// `rtdyld_linker_remove_object`: rtdyld no longer uses that memory.
+    /// Return 0 on success.
+    pub release: Option<unsafe extern "C" fn(ctx: *mut c_void, local_address: *mut u8, size: usize, section_id: u32) -> c_int>,
 }
 
 /// Resolves a symbol that no loaded object defines: return nonzero and
@@ -380,6 +384,7 @@ pub extern "C" fn rtdyld_linker_new_with_memory_manager(
             finalize: None,
             make_writable: None,
             destroy: None,
+            release: None,
         };
         let n = size.min(std::mem::size_of::<rtdyld_memory_manager>());
         // SAFETY: copies the first `n` bytes the client declared; members it
@@ -525,6 +530,28 @@ pub extern "C" fn rtdyld_linker_load_object(
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_finalize(linker: *mut rtdyld_linker) -> rtdyld_result {
     with_linker(linker, |l| l.finalize())
+}
+
+/// Runs the constructors (`.init_array`, `.ctors`, by priority, then in
+/// load order) of every object whose constructors have not run yet. Call
+/// after a successful finalize; the code runs on the calling thread.
+/// Destructors (`.fini_array`, `.dtors`, and what the code registered with
+/// `__cxa_atexit`) run when the object is removed or the linker freed.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_run_constructors(linker: *mut rtdyld_linker) -> rtdyld_result {
+    with_linker(linker, |l| l.run_constructors())
+}
+
+/// Removes object `object_id`: runs its destructors if its constructors
+/// ran, deregisters its unwind tables, releases its sections (the
+/// memory manager's `release` callback) and withdraws its symbols; a weak
+/// or common definition elsewhere takes over. Objects that referred to it
+/// are relinked at the next `rtdyld_linker_finalize` (to another
+/// definition, the resolver or the process; else that finalize fails
+/// naming the symbols) and must not run before it. Ids are not reused.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_remove_object(linker: *mut rtdyld_linker, object_id: u32) -> rtdyld_result {
+    with_linker(linker, |l| l.remove_object(object_id))
 }
 
 /// Sets the address at which the section whose local address (where rtdyld
@@ -717,6 +744,15 @@ impl MemoryManager for CallbackMemoryManager {
         match unsafe { f(self.cb.ctx, local, size, section_id) } {
             0 => Ok(()),
             rc => Err(format!("make_writable callback returned {rc}")),
+        }
+    }
+
+    fn release(&mut self, local: *mut u8, size: usize, section_id: u32) -> Result<(), String> {
+        let Some(f) = self.cb.release else { return Ok(()) };
+        // SAFETY: the client's callback with its own ctx.
+        match unsafe { f(self.cb.ctx, local, size, section_id) } {
+            0 => Ok(()),
+            rc => Err(format!("release callback returned {rc}")),
         }
     }
 

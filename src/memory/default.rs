@@ -44,6 +44,8 @@ struct Region {
     dirty: bool,
     /// The local view is inaccessible ([`DefaultMemoryManager::seal_local_views`]).
     sealed: bool,
+    /// Allocations not yet released.
+    live: usize,
 }
 
 /// A second mapping of one region: `alias_base + (p - local_base)` runs what
@@ -254,7 +256,7 @@ impl DefaultMemoryManager {
                 return Err(e);
             }
         };
-        self.regions.push(Region { base, len, fd, parts, low, aliases: Vec::new(), dirty: true, sealed: false });
+        self.regions.push(Region { base, len, fd, parts, low, aliases: Vec::new(), dirty: true, sealed: false, live: 0 });
         Ok(self.regions.len() - 1)
     }
 }
@@ -333,6 +335,7 @@ impl MemoryManager for DefaultMemoryManager {
         }
         part.cursor = end - start;
         r.dirty = true;
+        r.live += 1;
         Ok(addr as *mut u8)
     }
 
@@ -360,6 +363,19 @@ impl MemoryManager for DefaultMemoryManager {
         Ok(())
     }
 
+    fn release(&mut self, local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
+        let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+        let r = &mut self.regions[idx];
+        r.live = r.live.saturating_sub(1);
+        if r.live > 0 {
+            return Ok(());
+        }
+        let r = self.regions.swap_remove(idx);
+        self.current = None;
+        Self::unmap(&r);
+        Ok(())
+    }
+
     fn finalize(&mut self) -> Result<(), String> {
         self.current = None;
         for r in self.regions.iter_mut().filter(|r| r.dirty) {
@@ -377,20 +393,28 @@ impl MemoryManager for DefaultMemoryManager {
     }
 }
 
+impl DefaultMemoryManager {
+    /// Unmaps a region and its aliases and closes its memfd.
+    fn unmap(r: &Region) {
+        // SAFETY: unmapping mappings this manager created, once nothing
+        // refers to them any more (the object was removed, or the linker
+        // that owns the manager is gone).
+        unsafe {
+            for &a in &r.aliases {
+                libc::munmap(a as *mut libc::c_void, r.len);
+            }
+            libc::munmap(r.base as *mut libc::c_void, r.len);
+            if r.fd >= 0 {
+                libc::close(r.fd);
+            }
+        }
+    }
+}
+
 impl Drop for DefaultMemoryManager {
     fn drop(&mut self) {
         for r in &self.regions {
-            // SAFETY: unmapping mappings this manager created; nothing refers
-            // to them once the linker that owns the manager is gone.
-            unsafe {
-                for &a in &r.aliases {
-                    libc::munmap(a as *mut libc::c_void, r.len);
-                }
-                libc::munmap(r.base as *mut libc::c_void, r.len);
-                if r.fd >= 0 {
-                    libc::close(r.fd);
-                }
-            }
+            Self::unmap(r);
         }
     }
 }

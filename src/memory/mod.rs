@@ -112,6 +112,12 @@ pub trait MemoryManager: Send {
         Ok(())
     }
 
+    /// Called for each section of an object being removed: the memory is no
+    /// longer used by rtdyld. The default does nothing.
+    fn release(&mut self, _local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Applies the final protections. Called at the end of every finalize.
     fn finalize(&mut self) -> Result<(), String>;
 

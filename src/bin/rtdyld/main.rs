@@ -12,6 +12,9 @@ const USAGE: &str = "usage:
   rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] FILE.o...
   rtdyld --version";
 
+/// The linked program, kept alive until exit.
+static JIT: std::sync::Mutex<Option<Linker>> = std::sync::Mutex::new(None);
+
 /// Exit status for rtdyld's own failures in `run` (the program's own
 /// statuses pass through unchanged).
 const RUN_FAILURE: u8 = 125;
@@ -128,6 +131,16 @@ fn run(args: &[String]) -> Result<u8, String> {
         remap(&mut linker)?;
     }
     let entry = linker.lookup(&o.entry).map_err(|e| e.to_string())?;
+    // The linker lives until the process exits; then, after the handlers
+    // the program registered itself, its objects' destructors run.
+    extern "C" fn drop_jit() {
+        let linker = JIT.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(linker);
+    }
+    // SAFETY: registering a plain function with the C library.
+    unsafe { libc::atexit(drop_jit) };
+    linker.run_constructors().map_err(|e| e.to_string())?;
+    *JIT.lock().unwrap_or_else(|e| e.into_inner()) = Some(linker);
     let mut argv_owned: Vec<CString> = Vec::new();
     for a in std::iter::once(&o.objects[0]).chain(o.args.iter()) {
         argv_owned.push(CString::new(a.as_str()).map_err(|_| "argument contains NUL".to_string())?);

@@ -1,0 +1,81 @@
+//! Runtime helpers that compiled C and C++ objects expect from a static
+//! link, provided by rtdyld itself so that clients need not write them.
+//!
+//! - `__dso_handle`: each object that refers to it gets its own, an 8-byte
+//!   section of its own (code refers to it PC-relatively), so that what it registers with `__cxa_atexit` can be run when that
+//!   object is removed, as `dlclose` does for a shared library.
+//! - `__cxa_atexit`: registrations whose handle belongs to a loaded object
+//!   are kept here and run when the object is removed or its linker
+//!   dropped; others are forwarded to the C library.
+
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void};
+use std::sync::{Mutex, OnceLock};
+
+type AtExitFn = unsafe extern "C" fn(*mut c_void);
+
+/// Pending `__cxa_atexit` registrations, by DSO handle address.
+fn registry() -> &'static Mutex<HashMap<usize, Vec<(usize, usize)>>> {
+    static R: OnceLock<Mutex<HashMap<usize, Vec<(usize, usize)>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Marks `dso` as a handle of a loaded object.
+pub fn register_dso(dso: usize) {
+    registry().lock().unwrap_or_else(|e| e.into_inner()).insert(dso, Vec::new());
+}
+
+/// Keeps what was registered under `old` under `new` (the object's
+/// `__dso_handle` moved with a remap).
+pub fn rekey_dso(old: usize, new: usize) {
+    let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let list = r.remove(&old).unwrap_or_default();
+    r.insert(new, list);
+}
+
+/// Runs, newest first, the functions registered for `dso`, and forgets the handle.
+pub fn run_atexit(dso: usize) {
+    loop {
+        // Take one at a time: a destructor may register another.
+        let next = {
+            let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+            match r.get_mut(&dso) {
+                Some(list) => list.pop(),
+                None => None,
+            }
+        };
+        let Some((f, arg)) = next else { break };
+        // SAFETY: `f` was registered by JIT'd code as a destructor taking `arg`.
+        unsafe { std::mem::transmute::<usize, AtExitFn>(f)(arg as *mut c_void) };
+    }
+    registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&dso);
+}
+
+/// rtdyld's `__cxa_atexit`.
+extern "C" fn cxa_atexit(f: Option<AtExitFn>, arg: *mut c_void, dso: *mut c_void) -> c_int {
+    {
+        let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = r.get_mut(&(dso as usize)) {
+            let Some(f) = f else { return -1 };
+            list.push((f as usize, arg as usize));
+            return 0;
+        }
+    }
+    type CxaAtExit = unsafe extern "C" fn(Option<AtExitFn>, *mut c_void, *mut c_void) -> c_int;
+    static LIBC: OnceLock<usize> = OnceLock::new();
+    // SAFETY: dlsym for the C library's own __cxa_atexit.
+    let libc_fn = *LIBC.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_NEXT, c"__cxa_atexit".as_ptr()) } as usize);
+    if libc_fn == 0 {
+        return -1;
+    }
+    // SAFETY: the C library's __cxa_atexit has this signature.
+    unsafe { std::mem::transmute::<usize, CxaAtExit>(libc_fn)(f, arg, dso) }
+}
+
+/// The address of a helper rtdyld provides under `name`, if any.
+pub fn lookup(name: &[u8]) -> Option<u64> {
+    match name {
+        b"__cxa_atexit" => Some(cxa_atexit as *const () as u64),
+        _ => None,
+    }
+}

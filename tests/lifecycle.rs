@@ -1,0 +1,147 @@
+//! Constructors and destructors, `__dso_handle` / `__cxa_atexit`, and
+//! removing objects.
+
+mod common;
+
+use rtdyld::{DefaultMemoryManager, ErrorKind, Linker};
+use std::sync::{Arc, Mutex};
+
+type Log = Arc<Mutex<Vec<i64>>>;
+
+thread_local! {
+    static LOG: std::cell::RefCell<Option<Log>> = const { std::cell::RefCell::new(None) };
+}
+
+extern "C" fn note(v: i64) {
+    LOG.with(|l| l.borrow().as_ref().unwrap().lock().unwrap().push(v));
+}
+
+/// A linker whose resolver supplies `note`, with process symbols on.
+fn linker_with_log() -> (Linker, Log) {
+    let log: Log = Arc::default();
+    LOG.with(|l| *l.borrow_mut() = Some(log.clone()));
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.set_resolver(Some(Box::new(|n: &str| (n == "note").then_some(note as *const () as u64))));
+    (l, log)
+}
+
+fn take(log: &Log) -> Vec<i64> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+fn call0(l: &Linker, name: &str) -> i64 {
+    // SAFETY: the tests define `name` as `long name(void)`.
+    let f: extern "C" fn() -> i64 = unsafe { std::mem::transmute(l.lookup(name).unwrap() as usize) };
+    f()
+}
+
+#[test]
+fn constructors_run_by_priority_then_load_order_and_destructors_in_reverse() {
+    let a = common::compile_c(
+        "void note(long);\n\
+         __attribute__((constructor(200))) static void a200(void) { note(200); }\n\
+         __attribute__((constructor)) static void a_default(void) { note(1000); }\n\
+         __attribute__((destructor(200))) static void a_d200(void) { note(-200); }\n\
+         __attribute__((destructor)) static void a_ddefault(void) { note(-1000); }",
+        &["-O2", "-fPIC"],
+    );
+    let b = common::compile_c(
+        "void note(long);\n\
+         __attribute__((constructor(101))) static void b101(void) { note(101); }\n\
+         __attribute__((constructor)) static void b_default(void) { note(1001); }\n\
+         __attribute__((destructor(101))) static void b_d101(void) { note(-101); }",
+        &["-O0", "-fno-pic"],
+    );
+    let (mut l, log) = linker_with_log();
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    assert_eq!(l.run_constructors().unwrap_err().kind(), ErrorKind::InvalidState);
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    assert_eq!(take(&log), vec![101, 200, 1000, 1001]);
+    l.run_constructors().unwrap();
+    assert!(take(&log).is_empty(), "constructors run once");
+    // Removing b runs only b's destructors; dropping the linker runs a's.
+    l.remove_object(1).unwrap();
+    assert_eq!(take(&log), vec![-101]);
+    drop(l);
+    assert_eq!(take(&log), vec![-1000, -200]);
+}
+
+#[test]
+fn cxx_globals_are_destroyed_when_their_object_is_removed() {
+    let src = "extern \"C\" void note(long);\n\
+               struct G { long v; G(long v) : v(v) { note(v); } ~G() { note(-v); } };\n\
+               G first(1); G second(2);\n\
+               extern \"C\" long sum() { static G local(3); return first.v + second.v + local.v; }";
+    let obj = common::compile("g++", "c++", src, &["-O2", "-fPIC"]);
+    rtdyld::host::open_library("stdc++").unwrap();
+    let (mut l, log) = linker_with_log();
+    let id = l.load_object(&obj, "g.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    assert_eq!(take(&log), vec![1, 2]);
+    assert_eq!(call0(&l, "sum"), 6);
+    assert_eq!(take(&log), vec![3]);
+    l.remove_object(id).unwrap();
+    // __cxa_atexit order: newest first.
+    assert_eq!(take(&log), vec![-3, -2, -1]);
+    drop(l);
+    assert!(take(&log).is_empty());
+}
+
+#[test]
+fn removing_an_object_withdraws_its_symbols_and_memory() {
+    let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
+    let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
+    let user = common::compile_c("long pick(void); long use_pick(void) { return pick() * 10; }", &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    let s = l.load_object(&strong, "strong.o").unwrap();
+    let w = l.load_object(&weak, "weak.o").unwrap();
+    l.load_object(&user, "user.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 20);
+    let regions = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count();
+
+    l.remove_object(s).unwrap();
+    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), regions - 1);
+    assert_eq!(l.object_sections(s).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(l.remove_object(s).unwrap_err().kind(), ErrorKind::NotFound);
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 10, "the weak definition takes over");
+
+    l.remove_object(w).unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnresolvedSymbol);
+    assert!(e.message().contains("pick") && e.message().contains("user.o"), "{e}");
+    extern "C" fn host_pick() -> i64 {
+        7
+    }
+    l.set_resolver(Some(Box::new(|n: &str| (n == "pick").then_some(host_pick as *const () as u64))));
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 70);
+
+    // A new strong definition is picked up again.
+    l.load_object(&strong, "strong-again.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 20);
+}
+
+#[test]
+fn unwind_tables_are_deregistered_on_removal() {
+    let src = "#include <stdexcept>\n\
+               extern \"C\" long catch_it(long x) { try { if (x) throw std::runtime_error(\"x\"); return 0; } catch (const std::exception &) { return 1; } }";
+    let obj = common::compile("g++", "c++", src, &["-O2", "-fPIC"]);
+    rtdyld::host::open_library("stdc++").unwrap();
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    for round in 0..20 {
+        let id = l.load_object(&obj, "eh.o").unwrap();
+        l.finalize().unwrap();
+        // SAFETY: `catch_it` is `long catch_it(long)`.
+        let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(l.lookup("catch_it").unwrap() as usize) };
+        assert_eq!(f(1), 1, "round {round}");
+        l.remove_object(id).unwrap();
+    }
+}
