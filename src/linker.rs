@@ -135,6 +135,8 @@ pub struct Linker {
     sections: Vec<Section>,
     by_local: HashMap<usize, u32>,
     symbols: SymbolTable,
+    /// Loaded COMDAT groups: signature -> the object holding the kept copy.
+    comdats: HashMap<Box<[u8]>, u32>,
     resolver: Option<Resolver>,
     process_symbols: bool,
     retain_relocations: bool,
@@ -180,6 +182,7 @@ impl Linker {
             sections: Vec::new(),
             by_local: HashMap::new(),
             symbols: SymbolTable::default(),
+            comdats: HashMap::new(),
             resolver: None,
             process_symbols: false,
             retain_relocations: true,
@@ -295,7 +298,8 @@ impl Linker {
     pub fn load_object(&mut self, data: &[u8], name: &str) -> Result<u32> {
         let id = self.objects.len() as u32;
         let display = format!("obj {id} ({name})");
-        let parsed = load::parse(data, &display)?;
+        let comdats = &self.comdats;
+        let parsed = load::parse(data, &display, &|sig| comdats.contains_key(sig))?;
 
         // Duplicate strong definitions.
         for sym in &parsed.symbols {
@@ -510,6 +514,9 @@ impl Linker {
         }
         let mut wide_addends = parsed.wide_addends;
         wide_addends.shrink_to_fit();
+        for sig in &parsed.comdat_signatures {
+            self.comdats.insert((*sig).into(), id);
+        }
         let dso_handle = dso_slot.map(sid);
         let dso_key = dso_handle.map_or(0, |d| self.sections[d as usize].target as usize);
         if dso_key != 0 {
@@ -754,6 +761,7 @@ impl Linker {
             e.references -= 1;
             e.strong_references -= u32::from(!weak);
         }
+        self.comdats.retain(|_, owner| *owner != id);
         // Release the memory.
         let mut failure = None;
         for &sid in &self.objects[oi].sections {

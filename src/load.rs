@@ -108,6 +108,8 @@ pub struct ParsedObject<'a> {
     /// Symbols that need a stub, in stub order.
     pub stub_symbols: Vec<u32>,
     pub needs_got: bool,
+    /// Signatures of the COMDAT groups this object brings (not discarded).
+    pub comdat_signatures: Vec<&'a [u8]>,
     /// The object refers to `__dso_handle`.
     pub needs_dso_handle: bool,
     pub wants_low_memory: bool,
@@ -130,7 +132,10 @@ fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
 }
 
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
-pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
+/// `comdat_kept` answers whether a COMDAT group of that signature is
+/// already loaded; such groups' sections are then not loaded, and their
+/// global symbols bind to the kept copy.
+pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bool) -> Result<ParsedObject<'a>> {
     let bad = |m: &dyn std::fmt::Display| Error::malformed(object, m);
     if data.len() < 4 || &data[..4] != b"\x7fELF" {
         return Err(bad(&"not an ELF file (bad magic)"));
@@ -157,12 +162,49 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
     }
     let table = header.sections(endian, data).map_err(|e| bad(&format!("section table: {e}")))?;
 
+    // COMDAT groups: a group whose signature is already loaded is discarded.
+    let mut discarded = vec![false; table.len()];
+    let mut comdat_signatures = Vec::new();
+    for (index, sh) in table.enumerate() {
+        if sh.sh_type(endian) != elf::SHT_GROUP {
+            continue;
+        }
+        let words: &[object::U32<Endianness>] = sh
+            .data_as_array(endian, data)
+            .map_err(|_| bad(&format!("group section {}: contents lie outside the file", index.0)))?;
+        let Some((flags, members)) = words.split_first() else { continue };
+        if flags.get(endian) & elf::GRP_COMDAT == 0 {
+            continue;
+        }
+        let symtab_index = sh.sh_link(endian) as usize;
+        let symtab_sh = table.section(SectionIndex(symtab_index)).map_err(|_| bad(&format!("group section {}: bad symbol table link", index.0)))?;
+        let strtab = table
+            .strings(endian, data, SectionIndex(symtab_sh.sh_link(endian) as usize))
+            .map_err(|_| bad(&format!("group section {}: bad string table", index.0)))?;
+        let syms: &[elf::Sym64<Endianness>] = symtab_sh.data_as_array(endian, data).map_err(|_| bad(&format!("group section {}: bad symbol table", index.0)))?;
+        let sig = syms
+            .get(sh.sh_info(endian) as usize)
+            .ok_or_else(|| bad(&format!("group section {}: signature symbol {} out of range", index.0, sh.sh_info(endian))))?;
+        let signature = sig.name(endian, strtab).map_err(|_| bad(&format!("group section {}: bad signature name", index.0)))?;
+        if comdat_kept(signature) || comdat_signatures.iter().any(|s: &&[u8]| *s == signature) {
+            for m in members {
+                let m = m.get(endian) as usize;
+                if m >= table.len() {
+                    return Err(bad(&format!("group section {}: member {m} out of range", index.0)));
+                }
+                discarded[m] = true;
+            }
+        } else {
+            comdat_signatures.push(signature);
+        }
+    }
+
     // Allocatable sections.
     let mut sections = Vec::new();
     let mut section_slot = vec![usize::MAX; table.len()];
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
-        if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 {
+        if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded[index.0] {
             continue;
         }
         let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?;
@@ -409,6 +451,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str) -> Result<ParsedObject<'a>> {
         got_symbols,
         stub_symbols,
         needs_got,
+        comdat_signatures,
         needs_dso_handle,
         wants_low_memory,
         near_symbols,

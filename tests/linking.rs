@@ -349,3 +349,29 @@ fn no_pic_address_of_a_host_function_is_its_stub() {
     l.finalize().unwrap();
     assert_eq!(call0(&l, "call_both"), 42);
 }
+
+#[test]
+fn comdat_groups_link_to_one_copy() {
+    let header = "template <typename T> struct Box { T v; Box(T v) : v(v) {} virtual ~Box() {} virtual T get() const { return v * 2; } };\n\
+                  inline long shared_inline(long x) { static long calls = 0; return x + ++calls; }\n";
+    let a = common::compile("g++", "c++", &format!("{header}extern \"C\" long from_a(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
+        extern \"C\" void *inline_addr_a() {{ return (void *)&shared_inline; }}"), &["-O0", "-fPIC"]);
+    let b = common::compile("g++", "c++", &format!("{header}extern \"C\" long from_b(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
+        extern \"C\" void *inline_addr_b() {{ return (void *)&shared_inline; }}"), &["-O0", "-fPIC"]);
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    rtdyld::host::open_library("stdc++").unwrap();
+    let ia = l.load_object(&a, "a.o").unwrap();
+    let ib = l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    let names = |id| -> Vec<String> {
+        l.object_sections(id).unwrap().iter().map(|&s| l.section(s).unwrap().name.to_string_lossy().into_owned()).collect()
+    };
+    let (na, nb) = (names(ia), names(ib));
+    assert!(na.iter().any(|n| n.contains("shared_inline")), "{na:?}");
+    assert!(!nb.iter().any(|n| n.contains("shared_inline") || n.contains("_ZN3BoxIlE")), "discarded groups are not allocated: {nb:?}");
+    assert_eq!(call0(&l, "inline_addr_a"), call0(&l, "inline_addr_b"));
+    // One copy of the inline function, so one `calls` counter.
+    assert_eq!(call1(&l, "from_a", 5), 10 + 1);
+    assert_eq!(call1(&l, "from_b", 5), 10 + 2);
+}
