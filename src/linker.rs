@@ -44,6 +44,8 @@ enum SymTarget {
     Global(u32),
     GotBase,
     DsoHandle,
+    /// A local IFUNC symbol: its resolver, and its slot in `local_ifuncs`.
+    LocalIfunc { section: u32, offset: u64, slot: u32 },
 }
 
 #[derive(Debug)]
@@ -90,6 +92,8 @@ struct LoadedObject {
     dso_key: usize,
     /// Names it refers to without defining them, and whether weakly.
     undefined_refs: Vec<(u32, bool)>,
+    /// Local IFUNC symbols and their resolvers' answers.
+    local_ifuncs: Vec<(u32, Option<u64>)>,
     removed: bool,
 }
 
@@ -463,13 +467,18 @@ impl Linker {
         let mut symbols = Vec::with_capacity(parsed.symbols.len());
         let mut defined = Vec::new();
         let mut undefined_refs = Vec::new();
+        let mut local_ifuncs = Vec::new();
         for (i, sym) in parsed.symbols.iter().enumerate() {
             symbols.push(match *sym {
                 ParsedSymbol::Absolute(v) => SymTarget::Absolute(v),
-                ParsedSymbol::Local { section, value, size } => SymTarget::Section { section: sid(section), offset: value, size },
+                ParsedSymbol::Local { section, value, size, ifunc: false } => SymTarget::Section { section: sid(section), offset: value, size },
+                ParsedSymbol::Local { section, value, ifunc: true, .. } => {
+                    local_ifuncs.push((i as u32, None));
+                    SymTarget::LocalIfunc { section: sid(section), offset: value, slot: local_ifuncs.len() as u32 - 1 }
+                }
                 ParsedSymbol::GotBase => SymTarget::GotBase,
                 ParsedSymbol::DsoHandle => SymTarget::DsoHandle,
-                ParsedSymbol::Global { name: sname, definition, size, is_function, weak } => {
+                ParsedSymbol::Global { name: sname, definition, size, is_function, weak, ifunc } => {
                     let g = self.symbols.intern(sname);
                     match definition {
                         None => {
@@ -484,7 +493,7 @@ impl Linker {
                                 GlobalPlace::Absolute(v) => (None, v),
                                 GlobalPlace::Common { .. } => (common_slot.map(sid), common_offset[i]),
                             };
-                            let def = Definition { object: id, section, value, size, strength, is_function };
+                            let def = Definition { object: id, section, value, size, strength, is_function, is_ifunc: ifunc };
                             self.symbols.define(g, def);
                             defined.push((g, def));
                         }
@@ -546,6 +555,7 @@ impl Linker {
             dso_handle,
             dso_key,
             undefined_refs,
+            local_ifuncs,
             removed: false,
         });
         Ok(id)
@@ -600,6 +610,35 @@ impl Linker {
         self.mm
             .begin_finalize()
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to begin finalize: {e}")))?;
+        self.apply_and_protect()?;
+        // IFUNC resolvers run once their code is executable; what refers to
+        // them is then relinked to their answers.
+        if self.resolve_ifuncs() {
+            self.apply_and_protect()?;
+        }
+        self.register_eh_frames();
+        for o in self.objects.iter_mut().filter(|o| !o.removed) {
+            if let Some(d) = o.dso_handle {
+                let key = self.sections[d as usize].target as usize;
+                if key != o.dso_key {
+                    crate::runtime::rekey_dso(o.dso_key, key);
+                    o.dso_key = key;
+                }
+            }
+        }
+        if !self.retain_relocations {
+            for o in &mut self.objects {
+                o.relocs = Vec::new();
+                o.wide_addends = Vec::new();
+                o.relocations_dropped = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the relocations of every object affected since the last
+    /// successful pass and lets the memory manager finalize.
+    fn apply_and_protect(&mut self) -> Result<()> {
         // Which global values changed since the last successful finalize.
         let values: Vec<u64> = (0..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)).collect();
         let changed: Vec<bool> =
@@ -621,25 +660,44 @@ impl Linker {
         for (g, v) in values.into_iter().enumerate() {
             self.symbols.get_mut(g as u32).applied_value = Some(v);
         }
-        self.register_eh_frames();
-        for o in self.objects.iter_mut().filter(|o| !o.removed) {
-            if let Some(d) = o.dso_handle {
-                let key = self.sections[d as usize].target as usize;
-                if key != o.dso_key {
-                    crate::runtime::rekey_dso(o.dso_key, key);
-                    o.dso_key = key;
-                }
-            }
-        }
         for o in &mut self.objects {
             o.needs_apply = false;
-            if !self.retain_relocations {
-                o.relocs = Vec::new();
-                o.wide_addends = Vec::new();
-                o.relocations_dropped = true;
-            }
         }
         Ok(())
+    }
+
+    /// Calls the resolver of every IFUNC symbol that has no answer yet.
+    /// Returns whether any answer is new.
+    fn resolve_ifuncs(&mut self) -> bool {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
+        let call = |addr: u64| -> u64 {
+            // SAFETY: an IFUNC resolver of a finalized object, at its target
+            // address in this process: `void *(*)(unsigned long hwcap)`.
+            unsafe { std::mem::transmute::<usize, extern "C" fn(u64) -> u64>(addr as usize)(hwcap) }
+        };
+        let mut any = false;
+        for g in 0..self.symbols.len() as u32 {
+            let gs = self.symbols.get(g);
+            let Some(d) = gs.definition else { continue };
+            if d.is_ifunc && gs.ifunc_value.is_none() {
+                let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
+                let v = call(resolver);
+                self.symbols.get_mut(g).ifunc_value = Some(v);
+                any = true;
+            }
+        }
+        for o in self.objects.iter_mut().filter(|o| !o.removed) {
+            for k in 0..o.local_ifuncs.len() {
+                let (sym, None) = o.local_ifuncs[k] else { continue };
+                let SymTarget::LocalIfunc { section, offset, .. } = o.symbols[sym as usize] else { continue };
+                let v = call(self.sections[section as usize].target + offset);
+                o.local_ifuncs[k].1 = Some(v);
+                o.needs_apply = true;
+                any = true;
+            }
+        }
+        any
     }
 
     /// Runs the constructors (`.init_array`, `.ctors`, with priorities) of
@@ -754,7 +812,9 @@ impl Linker {
                     }
                 }
             }
-            self.symbols.get_mut(g).definition = best;
+            let e = self.symbols.get_mut(g);
+            e.definition = best;
+            e.ifunc_value = None;
         }
         for &(g, weak) in &self.objects[oi].undefined_refs {
             let e = self.symbols.get_mut(g);
@@ -817,7 +877,17 @@ impl Linker {
         }
         if self.sections[id as usize].target != target {
             self.sections[id as usize].target = target;
-            self.objects[s_object as usize].needs_apply = true;
+            let o = &mut self.objects[s_object as usize];
+            o.needs_apply = true;
+            // IFUNC answers may point into the moved code: ask again.
+            for f in &mut o.local_ifuncs {
+                f.1 = None;
+            }
+            for &(g, def) in &o.defined {
+                if def.is_ifunc {
+                    self.symbols.get_mut(g).ifunc_value = None;
+                }
+            }
         }
         Ok(())
     }
@@ -883,6 +953,11 @@ impl Linker {
     /// The address at which symbol `name` runs (its target address).
     pub fn lookup(&self, name: &str) -> Result<u64> {
         let d = self.definition(name)?;
+        if d.is_ifunc {
+            if let Some(v) = self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).ifunc_value) {
+                return Ok(v);
+            }
+        }
         Ok(match d.section {
             Some(s) => self.sections[s as usize].target + d.value,
             None => d.value,
@@ -981,6 +1056,7 @@ fn symbol_is_function(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> bo
 fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     let gs = symbols.get(g);
     match gs.definition {
+        Some(d) if d.is_ifunc && gs.ifunc_value.is_some() => gs.ifunc_value.unwrap_or(0),
         Some(d) => d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)),
         None => gs.external.unwrap_or(0),
     }
@@ -994,6 +1070,9 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sy
         SymTarget::Global(g) => (global_value(g, sections, symbols), symbols.get(g).definition.map_or(0, |d| d.size)),
         SymTarget::GotBase => (obj.got.map_or(0, |g| sections[g as usize].target), 0),
         SymTarget::DsoHandle => (obj.dso_handle.map_or(0, |d| sections[d as usize].target), 0),
+        SymTarget::LocalIfunc { section, offset, slot } => {
+            (obj.local_ifuncs[slot as usize].1.unwrap_or(sections[section as usize].target.wrapping_add(offset)), 0)
+        }
     }
 }
 
@@ -1002,6 +1081,10 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sym
         SymTarget::Global(g) => format!("`{}`", symbols.get(g).name_str()),
         SymTarget::GotBase => "`_GLOBAL_OFFSET_TABLE_`".into(),
         SymTarget::DsoHandle => "`__dso_handle`".into(),
+        SymTarget::LocalIfunc { .. } => match obj.local_names.get(&sym) {
+            Some(n) => format!("`{n}`"),
+            None => "a local IFUNC".into(),
+        },
         SymTarget::Absolute(v) => format!("absolute {v:#x}"),
         SymTarget::Section { section, offset, .. } => match obj.local_names.get(&sym) {
             Some(n) => format!("`{n}`"),

@@ -37,9 +37,9 @@ pub enum ParsedSymbol<'a> {
     /// sections that are not loaded.
     Absolute(u64),
     /// A local symbol in allocated section `section`.
-    Local { section: usize, value: u64, size: u64 },
+    Local { section: usize, value: u64, size: u64, ifunc: bool },
     /// A global or weak symbol, defined here or not.
-    Global { name: &'a [u8], definition: Option<(GlobalPlace, Strength)>, size: u64, is_function: bool, weak: bool },
+    Global { name: &'a [u8], definition: Option<(GlobalPlace, Strength)>, size: u64, is_function: bool, weak: bool, ifunc: bool },
     /// `_GLOBAL_OFFSET_TABLE_`: the object's own GOT.
     GotBase,
     /// `__dso_handle`: the object's own handle.
@@ -265,12 +265,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
                 )));
             }
         }
-        if st_type == elf::STT_GNU_IFUNC && section.is_some() {
-            return Err(Error::unsupported(
-                object,
-                format!("symbol {} ({}): IFUNC symbols are not supported yet", index.0, String::from_utf8_lossy(name)),
-            ));
-        }
+        let ifunc = st_type == elf::STT_GNU_IFUNC;
         if st_type == elf::STT_TLS {
             // Only TLS relocations refer to these, and those are rejected.
             symbols.push(ParsedSymbol::Absolute(0));
@@ -308,7 +303,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
                     if !name.is_empty() && st_type != elf::STT_SECTION {
                         local_names.push((index.0 as u32, String::from_utf8_lossy(name).into_owned()));
                     }
-                    ParsedSymbol::Local { section, value, size }
+                    ParsedSymbol::Local { section, value, size, ifunc }
                 }
                 Some(GlobalPlace::Absolute(v)) => ParsedSymbol::Absolute(v),
                 _ => ParsedSymbol::Absolute(0),
@@ -332,7 +327,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             // A global defined in a section that is not loaded (debug info)
             // cannot be referred to from loaded code; treat it as undefined.
             let definition = if shndx != elf::SHN_UNDEF { place.map(|p| (p, strength)) } else { None };
-            ParsedSymbol::Global { name, definition, size, is_function: st_type == elf::STT_FUNC, weak }
+            ParsedSymbol::Global { name, definition, size, is_function: st_type == elf::STT_FUNC || ifunc, weak, ifunc }
         };
         symbols.push(parsed);
     }

@@ -26,6 +26,8 @@ pub struct Definition {
     pub size: u64,
     pub strength: Strength,
     pub is_function: bool,
+    /// `STT_GNU_IFUNC`: the address is a resolver whose answer is the symbol's value.
+    pub is_ifunc: bool,
 }
 
 #[derive(Debug)]
@@ -40,6 +42,8 @@ pub struct GlobalSymbol {
     pub references: u32,
     /// The address relocations were last applied with.
     pub applied_value: Option<u64>,
+    /// The answer of its IFUNC resolver, once asked.
+    pub ifunc_value: Option<u64>,
 }
 
 impl GlobalSymbol {
@@ -70,6 +74,7 @@ impl SymbolTable {
             strong_references: 0,
             references: 0,
             applied_value: None,
+            ifunc_value: None,
         });
         self.ids.insert(name.into(), id);
         id
@@ -106,6 +111,7 @@ impl SymbolTable {
             Some(old) if old.strength >= def.strength => false,
             _ => {
                 sym.definition = Some(def);
+                sym.ifunc_value = None;
                 true
             }
         }

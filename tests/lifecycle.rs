@@ -145,3 +145,37 @@ fn unwind_tables_are_deregistered_on_removal() {
         l.remove_object(id).unwrap();
     }
 }
+
+#[test]
+fn ifunc_resolvers_run_once_and_references_bind_to_their_answer() {
+    let a = common::compile_c(
+        "static long impl_a(long x) { return x + 1; }\n\
+         static long impl_b(long x) { return x + 2; }\n\
+         static long resolver_calls;\n\
+         static void *pick_impl(void) { resolver_calls++; return (void *)impl_b; }\n\
+         static void *pick_local(void) { resolver_calls++; return (void *)impl_a; }\n\
+         long f(long) __attribute__((ifunc(\"pick_impl\")));\n\
+         static long g(long) __attribute__((ifunc(\"pick_local\")));\n\
+         long call_fg(long x) { return f(x) * 100 + g(x); }\n\
+         long get_calls(void) { return resolver_calls; }\n\
+         long (*f_ptr(void))(long) { return f; }",
+        &["-O2", "-fPIC"],
+    );
+    let b = common::compile_c("long f(long); long other(long x) { return f(x); }", &["-O2", "-fno-pic"]);
+    let mut l = Linker::new();
+    l.load_object(&a, "ifunc.o").unwrap();
+    l.load_object(&b, "other.o").unwrap();
+    l.finalize().unwrap();
+    // SAFETY: the functions are `long (long)` / `long (void)`.
+    let call = |name: &str, x: i64| -> i64 {
+        let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(l.lookup(name).unwrap() as usize) };
+        f(x)
+    };
+    assert_eq!(call("call_fg", 5), 7 * 100 + 6);
+    assert_eq!(call("other", 5), 7);
+    assert_eq!(call("f", 5), 7, "lookup gives the resolver's answer");
+    assert_eq!(call("f_ptr", 0) as u64, l.lookup("f").unwrap());
+    assert_eq!(call0(&l, "get_calls"), 2);
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "get_calls"), 2, "each resolver runs once");
+}
