@@ -379,6 +379,24 @@ rtdyld_result rtdyld_linker_set_eh_frame_registration(struct rtdyld_linker *link
                                                       bool enable);
 
 /**
+ * Whether objects loaded from now on are registered with debuggers
+ * through the GDB JIT interface (`__jit_debug_register_code`) after each
+ * finalize, at their target addresses, so that gdb shows their functions
+ * in backtraces and can break on them. Off by default (it keeps a copy of
+ * each object's bytes until the object is removed).
+ */
+rtdyld_result rtdyld_linker_set_debugger_registration(struct rtdyld_linker *linker,
+                                                      bool enable);
+
+/**
+ * Whether each finalize appends the loaded functions (target address,
+ * size, name) to `/tmp/perf-PID.map`, where `perf report` finds them. Off
+ * by default.
+ */
+rtdyld_result rtdyld_linker_set_perf_map(struct rtdyld_linker *linker,
+                                         bool enable);
+
+/**
  * Loads an ELF x86-64 relocatable object from `data[0..len)`, which is
  * only borrowed for the call. `name` (may be NULL) appears in messages.
  * On success stores the object's id in `*object_id_out` (may be NULL). On

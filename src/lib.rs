@@ -17,6 +17,7 @@
 //! let main = linker.lookup("main").unwrap();
 //! ```
 
+mod debugger;
 mod error;
 pub mod ffi;
 pub mod host;

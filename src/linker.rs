@@ -94,6 +94,14 @@ struct LoadedObject {
     undefined_refs: Vec<(u32, bool)>,
     /// Local IFUNC symbols and their resolvers' answers.
     local_ifuncs: Vec<(u32, Option<u64>)>,
+    /// The object's bytes, kept for the debugger, and which section-table
+    /// entry each loaded section came from.
+    image: Option<Box<[u8]>>,
+    elf_sections: Vec<(usize, u32)>,
+    /// The registration with the debugger, and the section targets it shows.
+    debug_image: Option<(crate::debugger::DebugImage, Vec<u64>)>,
+    /// The section targets the perf map names, once written.
+    perf_written: Option<Vec<u64>>,
     removed: bool,
 }
 
@@ -145,6 +153,8 @@ pub struct Linker {
     process_symbols: bool,
     retain_relocations: bool,
     register_eh_frames: bool,
+    debugger_registration: bool,
+    perf_map: bool,
 }
 
 // SAFETY: the raw pointers a linker holds are addresses of section memory
@@ -191,6 +201,8 @@ impl Linker {
             process_symbols: false,
             retain_relocations: true,
             register_eh_frames: true,
+            debugger_registration: false,
+            perf_map: false,
         }
     }
 
@@ -222,6 +234,56 @@ impl Linker {
         self.register_eh_frames = enable;
         if !enable {
             self.deregister_eh_frames();
+        }
+    }
+
+    /// Whether objects loaded from now on are registered with debuggers
+    /// through the GDB JIT interface after each finalize (off by default:
+    /// it keeps a copy of each object's bytes). gdb then shows their
+    /// functions in backtraces and can break on them.
+    pub fn set_debugger_registration(&mut self, enable: bool) {
+        self.debugger_registration = enable;
+    }
+
+    /// Whether each finalize appends the loaded functions to
+    /// `/tmp/perf-PID.map` for `perf` (off by default).
+    pub fn set_perf_map(&mut self, enable: bool) {
+        self.perf_map = enable;
+    }
+
+    /// Registers objects with the debugger, and names their functions in
+    /// the perf map, where their sections are new or moved.
+    fn announce(&mut self) {
+        for o in self.objects.iter_mut().filter(|o| !o.removed) {
+            let targets: Vec<u64> = o.sections.iter().map(|&s| self.sections[s as usize].target).collect();
+            if let Some(bytes) = &o.image {
+                if o.debug_image.as_ref().is_none_or(|(_, t)| *t != targets) {
+                    o.debug_image = None;
+                    let mut copy: Box<[u8]> = bytes.clone();
+                    patch_section_addresses(&mut copy, &o.elf_sections, &self.sections);
+                    o.debug_image = Some((crate::debugger::DebugImage::register(copy), targets.clone()));
+                }
+            }
+            if self.perf_map && o.perf_written.as_ref() != Some(&targets) {
+                let mut entries = Vec::new();
+                for &(g, def) in &o.defined {
+                    if let (true, Some(sec)) = (def.is_function, def.section) {
+                        let name = self.symbols.get(g).name_str().to_owned();
+                        entries.push((self.sections[sec as usize].target + def.value, def.size, name));
+                    }
+                }
+                for (&sym, name) in &o.local_names {
+                    if let Some(SymTarget::Section { section, offset, size }) = o.symbols.get(sym as usize) {
+                        if self.sections[*section as usize].kind.is_code() {
+                            entries.push((self.sections[*section as usize].target + offset, *size, name.to_string()));
+                        }
+                    }
+                }
+                // A perf map is a best-effort aid; failing to write it must
+                // not fail the link.
+                let _ = crate::debugger::append_perf_map(&entries);
+                o.perf_written = Some(targets);
+            }
         }
     }
 
@@ -556,6 +618,10 @@ impl Linker {
             dso_key,
             undefined_refs,
             local_ifuncs,
+            image: self.debugger_registration.then(|| data.into()),
+            elf_sections: parsed.sections.iter().enumerate().map(|(k, ps)| (ps.elf_index, sid(k))).collect(),
+            debug_image: None,
+            perf_written: None,
             removed: false,
         });
         Ok(id)
@@ -617,6 +683,7 @@ impl Linker {
             self.apply_and_protect()?;
         }
         self.register_eh_frames();
+        self.announce();
         for o in self.objects.iter_mut().filter(|o| !o.removed) {
             if let Some(d) = o.dso_handle {
                 let key = self.sections[d as usize].target as usize;
@@ -842,6 +909,8 @@ impl Linker {
         o.undefined_refs = Vec::new();
         o.got_index = Vec::new();
         o.stub_index = Vec::new();
+        o.debug_image = None;
+        o.image = None;
         match failure {
             None => Ok(()),
             Some(e) => Err(Error::new(
@@ -1000,6 +1069,23 @@ impl Drop for Linker {
             }
         }
         self.deregister_eh_frames();
+    }
+}
+
+/// Sets each loaded section's `sh_addr` in a copy of its object file to the
+/// section's target address, for the debugger.
+fn patch_section_addresses(image: &mut [u8], elf_sections: &[(usize, u32)], sections: &[Section]) {
+    let read = |b: &[u8], at: usize, n: usize| -> Option<u64> {
+        let mut v = [0u8; 8];
+        v[..n].copy_from_slice(b.get(at..at + n)?);
+        Some(u64::from_le_bytes(v))
+    };
+    let (Some(shoff), Some(shentsize)) = (read(image, 0x28, 8), read(image, 0x3a, 2)) else { return };
+    for &(index, sid) in elf_sections {
+        let at = shoff as usize + index * shentsize as usize + 16;
+        if let Some(field) = image.get_mut(at..at + 8) {
+            field.copy_from_slice(&sections[sid as usize].target.to_le_bytes());
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use object::{Endianness, SectionIndex};
 /// An allocatable section of the object.
 #[derive(Debug)]
 pub struct ParsedSection<'a> {
+    /// Index in the object's section table.
+    pub elf_index: usize,
     pub name: String,
     pub kind: SectionKind,
     pub size: u64,
@@ -231,7 +233,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             Some(d)
         };
         section_slot[index.0] = sections.len();
-        sections.push(ParsedSection { name, kind: kind_of(flags, sh_type), size, align, data: bytes });
+        sections.push(ParsedSection { elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
 
     // Symbols.

@@ -3,6 +3,11 @@
 
 mod common;
 
+/// A linker whose default memory manager can map its regions twice.
+fn dual() -> Linker {
+    Linker::with_memory_manager(Box::new(DefaultMemoryManager::with_dual_mapping()))
+}
+
 use rtdyld::{DefaultMemoryManager, ErrorKind, Linker};
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +25,7 @@ extern "C" fn note(v: i64) {
 fn linker_with_log() -> (Linker, Log) {
     let log: Log = Arc::default();
     LOG.with(|l| *l.borrow_mut() = Some(log.clone()));
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_process_symbols(true);
     l.set_resolver(Some(Box::new(|n: &str| (n == "note").then_some(note as *const () as u64))));
     (l, log)
@@ -96,7 +101,7 @@ fn removing_an_object_withdraws_its_symbols_and_memory() {
     let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
     let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
     let user = common::compile_c("long pick(void); long use_pick(void) { return pick() * 10; }", &["-O2", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     let s = l.load_object(&strong, "strong.o").unwrap();
     let w = l.load_object(&weak, "weak.o").unwrap();
     l.load_object(&user, "user.o").unwrap();
@@ -134,7 +139,7 @@ fn unwind_tables_are_deregistered_on_removal() {
                extern \"C\" long catch_it(long x) { try { if (x) throw std::runtime_error(\"x\"); return 0; } catch (const std::exception &) { return 1; } }";
     let obj = common::compile("g++", "c++", src, &["-O2", "-fPIC"]);
     rtdyld::host::open_library("stdc++").unwrap();
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_process_symbols(true);
     for round in 0..20 {
         let id = l.load_object(&obj, "eh.o").unwrap();
@@ -162,7 +167,7 @@ fn ifunc_resolvers_run_once_and_references_bind_to_their_answer() {
         &["-O2", "-fPIC"],
     );
     let b = common::compile_c("long f(long); long other(long x) { return f(x); }", &["-O2", "-fno-pic"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&a, "ifunc.o").unwrap();
     l.load_object(&b, "other.o").unwrap();
     l.finalize().unwrap();

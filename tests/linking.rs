@@ -3,6 +3,11 @@
 
 mod common;
 
+/// A linker whose default memory manager can map its regions twice.
+fn dual() -> Linker {
+    Linker::with_memory_manager(Box::new(DefaultMemoryManager::with_dual_mapping()))
+}
+
 use rtdyld::{DefaultMemoryManager, ErrorKind, Linker, SectionKind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,7 +42,7 @@ fn strong_beats_weak_in_either_order() {
     let weak = cc("__attribute__((weak)) long pick(void) { return 1; } long via_weak_obj(void) { return pick(); }", &["-O2", "-fPIC"]);
     let strong = cc("long pick(void) { return 2; } long via_strong_obj(void) { return pick(); }", &["-O2", "-fPIC"]);
     for order in [[&weak, &strong], [&strong, &weak]] {
-        let mut l = Linker::new();
+        let mut l = dual();
         l.load_object(order[0], "first.o").unwrap();
         l.load_object(order[1], "second.o").unwrap();
         l.finalize().unwrap();
@@ -51,7 +56,7 @@ fn strong_beats_weak_in_either_order() {
 fn two_strong_definitions_are_an_error_naming_both() {
     let a = cc("long dup_sym(void) { return 1; }", &["-O2"]);
     let b = cc("long dup_sym(void) { return 2; }", &["-O2"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&a, "a.o").unwrap();
     let e = l.load_object(&b, "b.o").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DuplicateSymbol);
@@ -66,7 +71,7 @@ fn two_strong_definitions_are_an_error_naming_both() {
 fn local_symbols_stay_private() {
     let a = cc("static long helper(void) { return 10; } long from_a(void) { return helper(); }", &["-O0"]);
     let b = cc("static long helper(void) { return 20; } long from_b(void) { return helper(); }", &["-O0"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&a, "a.o").unwrap();
     l.load_object(&b, "b.o").unwrap();
     l.finalize().unwrap();
@@ -80,7 +85,7 @@ fn common_symbols_are_laid_out_zeroed_and_shared() {
     let a = cc("long shared_c; long bump_a(void) { return ++shared_c; }", &["-O2", "-fcommon"]);
     let b = cc("long shared_c; long bump_b(void) { return shared_c += 10; }", &["-O2", "-fcommon"]);
     let big = cc("__attribute__((aligned(64))) char big_c[1000]; long big_addr(void) { return (long)big_c; }", &["-O2", "-fcommon"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&a, "a.o").unwrap();
     l.load_object(&b, "b.o").unwrap();
     l.load_object(&big, "big.o").unwrap();
@@ -97,7 +102,7 @@ fn unresolved_symbols_are_all_named_and_a_later_finalize_can_succeed() {
         "long missing_one(long); long missing_two(long); long use_both(long x) { return missing_one(x) + missing_two(x); }",
         &["-O2", "-fPIC"],
     );
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&obj, "user.o").unwrap();
     let e = l.finalize().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnresolvedSymbol);
@@ -120,7 +125,7 @@ fn unresolved_symbols_are_all_named_and_a_later_finalize_can_succeed() {
 #[test]
 fn weak_undefined_references_resolve_to_zero() {
     let obj = cc("extern long maybe(void) __attribute__((weak)); long has_maybe(void) { return maybe ? 1 : 0; }", &["-O2", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&obj, "w.o").unwrap();
     l.finalize().unwrap();
     assert_eq!(call0(&l, "has_maybe"), 0);
@@ -156,7 +161,7 @@ fn remap_everything(l: &mut Linker) {
 fn remap_and_finalize_again_with_the_default_manager() {
     for flags in [&["-O2", "-fPIC"][..], &["-O2", "-fno-pic"], &["-O0", "-mcmodel=large"], &["-O2"]] {
         let obj = cc(REMAP_SRC, flags);
-        let mut l = Linker::new();
+        let mut l = dual();
         let op = std::sync::Arc::new(AtomicUsize::new(host_add as *const () as usize));
         let op2 = op.clone();
         l.set_resolver(Some(Box::new(move |n: &str| (n == "host_op").then(|| op2.load(Ordering::SeqCst) as u64))));
@@ -186,7 +191,7 @@ fn remap_and_finalize_again_with_the_default_manager() {
 #[test]
 fn dropping_relocations_forbids_remapping() {
     let obj = cc(REMAP_SRC, &["-O2", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_resolver(Some(Box::new(|n: &str| (n == "host_op").then_some(host_add as *const () as usize as u64))));
     l.set_retain_relocations(false);
     l.load_object(&obj, "r.o").unwrap();
@@ -208,7 +213,7 @@ fn retained_relocations_take_16_bytes_each() {
         src.push_str(&format!("long f{i}(long x) {{ return ext(x + {i}) + g[{}] ; }}\n", i % 64));
     }
     let obj = cc(&src, &["-O2", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&obj, "many.o").unwrap();
     let n = l.retained_relocation_count();
     assert!(n >= 400, "{n}");
@@ -220,7 +225,7 @@ fn retained_relocations_take_16_bytes_each() {
 #[test]
 fn no_page_is_writable_and_executable() {
     let obj = cc(REMAP_SRC, &["-O2", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_resolver(Some(Box::new(|n: &str| (n == "host_op").then_some(host_add as *const () as usize as u64))));
     let check = || {
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
@@ -242,7 +247,7 @@ fn no_page_is_writable_and_executable() {
 #[test]
 fn objects_can_be_inspected() {
     let obj = cc("long data_sym = 3; const long ro_sym = 4; long bss_sym; long code_sym(void) { return data_sym + ro_sym + bss_sym; }", &["-O2", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     let id = l.load_object(&obj, "inspect.o").unwrap();
     let mut kinds = std::collections::HashMap::new();
     for &sid in l.object_sections(id).unwrap() {
@@ -280,7 +285,7 @@ fn cross_object_references_follow_a_remap_and_later_definitions() {
         &["-O2", "-fPIC"],
     );
     let b = cc("long b_value = 1000; long b_func(long x) { return x * 3; }", &["-O2", "-fno-pic"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.load_object(&a, "a.o").unwrap();
     let b_id = l.load_object(&b, "b.o").unwrap();
     l.finalize().unwrap();
@@ -322,7 +327,7 @@ fn cxx_exceptions_cross_jit_frames_after_a_remap() {
                extern \"C\" long catch_it(long x) { try { return thrower(x); } catch (const std::exception &e) { return 100 + e.what()[0]; } }";
     let obj = common::compile("g++", "c++", src, &["-O2", "-fPIC"]);
     rtdyld::host::open_library("stdc++").unwrap();
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_process_symbols(true);
     l.load_object(&obj, "eh.o").unwrap();
     l.finalize().unwrap();
@@ -343,7 +348,7 @@ fn no_pic_address_of_a_host_function_is_its_stub() {
          long call_both(void) { size_t (*q)(const char *) = strlen; return (long)(q(\"abcd\") * 10 + data_ptr(\"xy\")); }",
         &["-O2", "-fno-pic", "-fno-builtin"],
     );
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_process_symbols(true);
     l.load_object(&obj, "fnaddr.o").unwrap();
     l.finalize().unwrap();
@@ -358,7 +363,7 @@ fn comdat_groups_link_to_one_copy() {
         extern \"C\" void *inline_addr_a() {{ return (void *)&shared_inline; }}"), &["-O0", "-fPIC"]);
     let b = common::compile("g++", "c++", &format!("{header}extern \"C\" long from_b(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
         extern \"C\" void *inline_addr_b() {{ return (void *)&shared_inline; }}"), &["-O0", "-fPIC"]);
-    let mut l = Linker::new();
+    let mut l = dual();
     l.set_process_symbols(true);
     rtdyld::host::open_library("stdc++").unwrap();
     let ia = l.load_object(&a, "a.o").unwrap();

@@ -490,6 +490,30 @@ pub extern "C" fn rtdyld_linker_set_eh_frame_registration(linker: *mut rtdyld_li
     })
 }
 
+/// Whether objects loaded from now on are registered with debuggers
+/// through the GDB JIT interface (`__jit_debug_register_code`) after each
+/// finalize, at their target addresses, so that gdb shows their functions
+/// in backtraces and can break on them. Off by default (it keeps a copy of
+/// each object's bytes until the object is removed).
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_set_debugger_registration(linker: *mut rtdyld_linker, enable: bool) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.set_debugger_registration(enable);
+        Ok(())
+    })
+}
+
+/// Whether each finalize appends the loaded functions (target address,
+/// size, name) to `/tmp/perf-PID.map`, where `perf report` finds them. Off
+/// by default.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_set_perf_map(linker: *mut rtdyld_linker, enable: bool) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.set_perf_map(enable);
+        Ok(())
+    })
+}
+
 /// Loads an ELF x86-64 relocatable object from `data[0..len)`, which is
 /// only borrowed for the call. `name` (may be NULL) appears in messages.
 /// On success stores the object's id in `*object_id_out` (may be NULL). On

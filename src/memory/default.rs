@@ -9,9 +9,10 @@
 //! executable at once: to re-apply relocations, a part is switched from
 //! read+execute to read+write and back.
 //!
-//! Regions are backed by a memfd where the kernel has one, so that the same
-//! pages can be mapped a second time at another address
-//! ([`DefaultMemoryManager::alias`]): write at one address, run at another.
+//! With [`DefaultMemoryManager::with_dual_mapping`], regions are backed by
+//! a memfd, so that the same pages can be mapped a second time at another
+//! address ([`DefaultMemoryManager::alias`]): write at one address, run at
+//! another.
 
 use super::{AllocationRequest, MemoryManager, ReserveRequest, SectionKind};
 use std::any::Any;
@@ -102,8 +103,19 @@ fn os_error(what: &str) -> String {
 }
 
 impl DefaultMemoryManager {
+    /// A manager over anonymous private memory.
     pub fn new() -> Self {
-        DefaultMemoryManager { regions: Vec::new(), current: None, page: region::page::size(), use_memfd: true }
+        DefaultMemoryManager { regions: Vec::new(), current: None, page: region::page::size(), use_memfd: false }
+    }
+
+    /// A manager whose regions are backed by memfds, so that
+    /// [`Self::alias`] can map them a second time (falls back to anonymous
+    /// memory where the kernel has no memfd). A debugger cannot plant
+    /// breakpoints in such shared read+execute mappings.
+    pub fn with_dual_mapping() -> Self {
+        let mut m = Self::new();
+        m.use_memfd = true;
+        m
     }
 
     /// Number of regions (one per loaded object).
@@ -113,7 +125,7 @@ impl DefaultMemoryManager {
 
     /// Maps the region holding `local` a second time at another address,
     /// with the same protections it has now (and gets at each finalize).
-    /// Fails when the region is not backed by a memfd.
+    /// Fails unless the manager was made [`Self::with_dual_mapping`].
     pub fn alias(&mut self, local: *const u8) -> Result<RegionAlias, String> {
         let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
         let r = &self.regions[idx];

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage:
-  rtdyld run [--entry SYMBOL] [-l NAME]... [--dylib PATH]... [--remap] FILE.o... [-- ARGS...]
+  rtdyld run [--entry SYMBOL] [-l NAME]... [--dylib PATH]... [--remap] [--perf-map] FILE.o... [-- ARGS...]
   rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] FILE.o...
   rtdyld --version";
 
@@ -24,6 +24,7 @@ struct Options {
     libs: Vec<String>,
     dylibs: Vec<String>,
     remap: bool,
+    perf_map: bool,
     repeat: usize,
     times: bool,
     objects: Vec<String>,
@@ -36,6 +37,7 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
         libs: vec![],
         dylibs: vec![],
         remap: false,
+        perf_map: false,
         repeat: 1,
         times: false,
         objects: vec![],
@@ -51,6 +53,7 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
             }
             "--entry" if run => o.entry = value("--entry")?,
             "--remap" if run => o.remap = true,
+            "--perf-map" if run => o.perf_map = true,
             "--repeat" if !run => {
                 o.repeat = value("--repeat")?.parse().map_err(|_| "--repeat needs a positive number".to_string())?;
                 if o.repeat == 0 {
@@ -88,9 +91,16 @@ fn read_objects(o: &Options) -> Result<Vec<(String, Vec<u8>)>, String> {
         .collect()
 }
 
-fn link(objects: &[(String, Vec<u8>)]) -> Result<Linker, String> {
-    let mut linker = Linker::new();
+fn link(objects: &[(String, Vec<u8>)], perf_map: bool, dual_mapping: bool) -> Result<Linker, String> {
+    let mut linker = if dual_mapping {
+        Linker::with_memory_manager(Box::new(DefaultMemoryManager::with_dual_mapping()))
+    } else {
+        Linker::new()
+    };
     linker.set_process_symbols(true);
+    // Cheap for a command: gdb can then see and break on the program.
+    linker.set_debugger_registration(true);
+    linker.set_perf_map(perf_map);
     for (name, data) in objects {
         linker.load_object(data, name).map_err(|e| e.to_string())?;
     }
@@ -126,7 +136,7 @@ fn run(args: &[String]) -> Result<u8, String> {
     let o = parse(args, true)?;
     load_libraries(&o)?;
     let objects = read_objects(&o)?;
-    let mut linker = link(&objects)?;
+    let mut linker = link(&objects, o.perf_map, o.remap)?;
     if o.remap {
         remap(&mut linker)?;
     }
