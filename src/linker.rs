@@ -718,12 +718,14 @@ impl Linker {
                 apply_object(oi as u32, obj, symbols, &mut w)?;
             }
         }
-        self.mm
-            .finalize()
-            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
+        // From here on the memory may be protected, even if finalize fails
+        // half-way: later writes ask for make_writable first.
         for s in &mut self.sections {
             s.protected = true;
         }
+        self.mm
+            .finalize()
+            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
         for (g, v) in values.into_iter().enumerate() {
             self.symbols.get_mut(g as u32).applied_value = Some(v);
         }
