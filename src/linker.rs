@@ -350,7 +350,7 @@ impl Linker {
                 return Some(a);
             }
         }
-        if let Some(a) = crate::runtime::lookup(name.to_bytes()) {
+        if let Some(a) = crate::runtime::lookup(name) {
             return Some(a);
         }
         if process {

@@ -4,6 +4,9 @@
 //! - `__dso_handle`: each object that refers to it gets its own, an 8-byte
 //!   section of its own (code refers to it PC-relatively), so that what it registers with `__cxa_atexit` can be run when that
 //!   object is removed, as `dlclose` does for a shared library.
+//! - runtime-library names (`__stack_chk_fail`, `__gxx_personality_v0`,
+//!   `_Unwind_Resume`, ...) resolve from the host process even when the
+//!   client did not turn process symbols on.
 //! - `__cxa_atexit`: registrations whose handle belongs to a loaded object
 //!   are kept here and run when the object is removed or its linker
 //!   dropped; others are forwarded to the C library.
@@ -72,10 +75,16 @@ extern "C" fn cxa_atexit(f: Option<AtExitFn>, arg: *mut c_void, dso: *mut c_void
     unsafe { std::mem::transmute::<usize, CxaAtExit>(libc_fn)(f, arg, dso) }
 }
 
-/// The address of a helper rtdyld provides under `name`, if any.
-pub fn lookup(name: &[u8]) -> Option<u64> {
-    match name {
+/// The address of a helper rtdyld provides under `name`, if any. Names in
+/// the implementation's namespace (`__stack_chk_fail`,
+/// `__gxx_personality_v0`, `_Unwind_Resume`, ...) are taken from the host
+/// process even when process symbols are off, as a static link takes them
+/// from the runtime libraries.
+pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
+    let bytes = name.to_bytes();
+    match bytes {
         b"__cxa_atexit" => Some(cxa_atexit as *const () as u64),
+        _ if bytes.starts_with(b"__") || bytes.starts_with(b"_Unwind_") => crate::host::lookup(name),
         _ => None,
     }
 }

@@ -184,3 +184,18 @@ fn ifunc_resolvers_run_once_and_references_bind_to_their_answer() {
     l.finalize().unwrap();
     assert_eq!(call0(&l, "get_calls"), 2, "each resolver runs once");
 }
+
+#[test]
+fn runtime_helpers_resolve_without_process_symbols() {
+    // Stack protector and C++ runtime names, with process symbols off and no resolver.
+    let c = common::compile_c(
+        "long guarded(const char *s) { volatile char buf[64]; long n = 0; while (n < 63 && s[n]) { buf[n] = s[n]; n++; } buf[n] = 0; return n; }",
+        &["-O2", "-fPIC", "-fstack-protector-all"],
+    );
+    let mut l = dual();
+    l.load_object(&c, "ssp.o").unwrap();
+    l.finalize().unwrap();
+    // SAFETY: `long guarded(const char *)`.
+    let f: extern "C" fn(*const u8) -> i64 = unsafe { std::mem::transmute(l.lookup("guarded").unwrap() as usize) };
+    assert_eq!(f(c"hello".as_ptr().cast()), 5);
+}
