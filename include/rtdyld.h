@@ -115,6 +115,16 @@ enum rtdyld_section_kind
    * Zero-initialised writable data.
    */
   RTDYLD_SECTION_KIND_ZERO_FILL = 3,
+  /**
+   * `.tdata`: the initial values of thread-local variables, inside the
+   * TLS module rtdyld registered with the C library; cannot be moved.
+   */
+  RTDYLD_SECTION_KIND_TLS_DATA = 4,
+  /**
+   * `.tbss`: zero-initialised thread-local variables; no memory (local
+   * address NULL).
+   */
+  RTDYLD_SECTION_KIND_TLS_ZERO_FILL = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod reloc;
 mod runtime;
 mod symbols;
+mod tls;
 mod unwind;
 
 pub use error::{Error, ErrorKind, Result};

@@ -34,6 +34,8 @@ struct Section {
     protected: bool,
     /// The object was removed and the memory released.
     removed: bool,
+    /// Part of a TLS template: memory of the C library's, never moved.
+    tls_template: bool,
 }
 
 /// What a symbol of an object stands for.
@@ -46,6 +48,8 @@ enum SymTarget {
     DsoHandle,
     /// A local IFUNC symbol: its resolver, and its slot in `local_ifuncs`.
     LocalIfunc { section: u32, offset: u64, slot: u32 },
+    /// A local thread-local symbol: its offset in the object's TLS block.
+    Tls { offset: u64 },
 }
 
 #[derive(Debug)]
@@ -94,6 +98,10 @@ struct LoadedObject {
     undefined_refs: Vec<(u32, bool)>,
     /// Local IFUNC symbols and their resolvers' answers.
     local_ifuncs: Vec<(u32, Option<u64>)>,
+    /// Its thread-local storage, and its TLS GOT entries (kind, symbol,
+    /// byte offset in the GOT).
+    tls: Option<crate::tls::TlsModule>,
+    tls_got: Vec<(x86_64::TlsGot, u32, u64)>,
     /// The object's bytes, kept for the debugger, and which section-table
     /// entry each loaded section came from.
     image: Option<Box<[u8]>>,
@@ -403,11 +411,13 @@ impl Linker {
             size: u64,
             align: u64,
             data: Option<&'a [u8]>,
+            /// Offset in the object's TLS template (not allocated).
+            tls: Option<u64>,
         }
         let mut plan: Vec<Plan> = parsed
             .sections
             .iter()
-            .map(|s| Plan { name: s.name.clone(), kind: s.kind, size: s.size, align: s.align, data: s.data })
+            .map(|s| Plan { name: s.name.clone(), kind: s.kind, size: s.size, align: s.align, data: s.data, tls: None })
             .collect();
         // Room for the zero terminator the unwinder looks for.
         let eh_frame_slot = plan.iter().position(|p| p.name == ".eh_frame" && p.data.is_some());
@@ -415,21 +425,46 @@ impl Linker {
             plan[k].size += 4;
         }
         let common_slot = (common_size > 0).then(|| {
-            plan.push(Plan { name: COMMON_SECTION.into(), kind: SectionKind::ZeroFill, size: common_size, align: common_align, data: None });
+            plan.push(Plan { name: COMMON_SECTION.into(), kind: SectionKind::ZeroFill, size: common_size, align: common_align, data: None, tls: None });
             plan.len() - 1
         });
+        // TLS GOT entries follow the address slots.
+        let mut tls_got = Vec::with_capacity(parsed.tls_got.len());
+        let mut got_end = parsed.got_symbols.len() as u64 * 8;
+        for &(kind, sym) in &parsed.tls_got {
+            tls_got.push((kind, sym, got_end));
+            got_end += if kind == x86_64::TlsGot::TpOffset { 8 } else { 16 };
+        }
+        // The TLS template: .tdata sections first, then .tbss.
+        let mut tls_end = 0u64;
+        let mut tls_align = 1u64;
+        let mut tls_image = Vec::new();
+        for pass_data in [true, false] {
+            for (k, ps) in parsed.sections.iter().enumerate() {
+                if ps.tls && ps.data.is_some() == pass_data {
+                    tls_end = align_up(tls_end, ps.align);
+                    plan[k].tls = Some(tls_end);
+                    if let Some(d) = ps.data {
+                        tls_image.resize(tls_end as usize, 0);
+                        tls_image.extend_from_slice(d);
+                    }
+                    tls_end += ps.size;
+                    tls_align = tls_align.max(ps.align);
+                }
+            }
+        }
         let got_slot = parsed.needs_got.then(|| {
-            let size = (parsed.got_symbols.len() as u64 * 8).max(8);
-            plan.push(Plan { name: GOT_SECTION.into(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None });
+            let size = got_end.max(8);
+            plan.push(Plan { name: GOT_SECTION.into(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None, tls: None });
             plan.len() - 1
         });
         let dso_slot = parsed.needs_dso_handle.then(|| {
-            plan.push(Plan { name: DSO_HANDLE_SECTION.into(), kind: SectionKind::ReadOnlyData, size: 8, align: 8, data: None });
+            plan.push(Plan { name: DSO_HANDLE_SECTION.into(), kind: SectionKind::ReadOnlyData, size: 8, align: 8, data: None, tls: None });
             plan.len() - 1
         });
         let stub_slot = (!parsed.stub_symbols.is_empty()).then(|| {
             let size = (parsed.stub_symbols.len() * x86_64::STUB_SIZE) as u64;
-            plan.push(Plan { name: STUB_SECTION.into(), kind: SectionKind::Code, size, align: 16, data: None });
+            plan.push(Plan { name: STUB_SECTION.into(), kind: SectionKind::Code, size, align: 16, data: None, tls: None });
             plan.len() - 1
         });
 
@@ -440,7 +475,7 @@ impl Linker {
             _ => 2,
         };
         let mut by_class: [Vec<(u64, u64)>; 3] = Default::default();
-        for p in &plan {
+        for p in plan.iter().filter(|p| p.tls.is_none()) {
             by_class[class(p.kind)].push((p.size, p.align));
         }
         let (code_size, code_align) = sequential_size(by_class[0].iter());
@@ -474,12 +509,37 @@ impl Linker {
             .reserve(&request)
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("{display}: the memory manager refused to reserve {code_size} bytes of code, {ro_size} of read-only and {rw_size} of read-write data: {e}")))?;
 
+        // The TLS module, from the C library.
+        let tls = if plan.iter().any(|p| p.tls.is_some()) {
+            Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, true).map_err(|e| {
+                Error::new(ErrorKind::Unsupported, format!("{display}: thread-local storage of {tls_end} bytes: {e}"))
+            })?)
+        } else {
+            None
+        };
+
         // Allocation and copy.
         let first_id = self.sections.len() as u32;
         let mut new_sections = Vec::with_capacity(plan.len());
         let mut tables = Vec::new();
         for (k, p) in plan.iter().enumerate() {
             let sid = first_id + k as u32;
+            if let (Some(off), Some(module)) = (p.tls, tls.as_ref()) {
+                // Part of the TLS template, in the module's own mapping.
+                let local = if p.data.is_some() { module.template.wrapping_add(off as usize) } else { ptr::null_mut() };
+                new_sections.push(Section {
+                    name: CString::new(p.name.replace('\0', "")).unwrap_or_default(),
+                    object: id,
+                    kind: if p.data.is_some() { SectionKind::TlsData } else { SectionKind::TlsZeroFill },
+                    local,
+                    target: local as u64,
+                    size: p.size,
+                    protected: false,
+                    removed: false,
+                    tls_template: true,
+                });
+                continue;
+            }
             let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: &p.name, kind: p.kind };
             let fail = |why: String| {
                 Error::new(
@@ -517,12 +577,15 @@ impl Linker {
                 size: p.size,
                 protected: false,
                 removed: false,
+                tls_template: false,
             });
         }
 
         // Commit: from here on nothing fails.
         for s in new_sections {
-            self.by_local.insert(s.local as usize, self.sections.len() as u32);
+            if !s.local.is_null() {
+                self.by_local.insert(s.local as usize, self.sections.len() as u32);
+            }
             self.sections.push(s);
         }
         let sid = |slot: usize| first_id + slot as u32;
@@ -533,6 +596,9 @@ impl Linker {
         for (i, sym) in parsed.symbols.iter().enumerate() {
             symbols.push(match *sym {
                 ParsedSymbol::Absolute(v) => SymTarget::Absolute(v),
+                ParsedSymbol::Local { section, value, .. } if plan[section].tls.is_some() => {
+                    SymTarget::Tls { offset: plan[section].tls.unwrap_or(0) + value }
+                }
                 ParsedSymbol::Local { section, value, size, ifunc: false } => SymTarget::Section { section: sid(section), offset: value, size },
                 ParsedSymbol::Local { section, value, ifunc: true, .. } => {
                     local_ifuncs.push((i as u32, None));
@@ -550,12 +616,17 @@ impl Linker {
                             undefined_refs.push((g, weak));
                         }
                         Some((place, strength)) => {
+                            let tls_offset = match place {
+                                GlobalPlace::Section { section, value } => plan[section].tls.map(|o| o + value),
+                                _ => None,
+                            };
                             let (section, value) = match place {
+                                _ if tls_offset.is_some() => (None, tls_offset.unwrap_or(0)),
                                 GlobalPlace::Section { section, value } => (Some(sid(section)), value),
                                 GlobalPlace::Absolute(v) => (None, v),
                                 GlobalPlace::Common { .. } => (common_slot.map(sid), common_offset[i]),
                             };
-                            let def = Definition { object: id, section, value, size, strength, is_function, is_ifunc: ifunc };
+                            let def = Definition { object: id, section, value, size, strength, is_function, is_ifunc: ifunc, is_tls: tls_offset.is_some() };
                             self.symbols.define(g, def);
                             defined.push((g, def));
                         }
@@ -618,6 +689,8 @@ impl Linker {
             dso_key,
             undefined_refs,
             local_ifuncs,
+            tls,
+            tls_got,
             image: self.debugger_registration.then(|| data.into()),
             elf_sections: parsed.sections.iter().enumerate().map(|(k, ps)| (ps.elf_index, sid(k))).collect(),
             debug_image: None,
@@ -710,17 +783,19 @@ impl Linker {
         let values: Vec<u64> = (0..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)).collect();
         let changed: Vec<bool> =
             values.iter().enumerate().map(|(g, v)| self.symbols.get(g as u32).applied_value != Some(*v)).collect();
+        let tls: Vec<Option<(u64, Option<i64>)>> =
+            self.objects.iter().map(|o| o.tls.as_ref().map(|m| (m.module_id, m.tp_offset))).collect();
         let Linker { objects, sections, symbols, mm, .. } = self;
         let mut w = Writer { sections, mm: &mut **mm };
         for (oi, obj) in objects.iter().enumerate() {
             let affected = !obj.removed && (obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]));
             if affected && !obj.relocations_dropped {
-                apply_object(oi as u32, obj, symbols, &mut w)?;
+                apply_object(oi as u32, obj, symbols, &tls, &mut w)?;
             }
         }
         // From here on the memory may be protected, even if finalize fails
         // half-way: later writes ask for make_writable first.
-        for s in &mut self.sections {
+        for s in self.sections.iter_mut().filter(|s| !s.tls_template) {
             s.protected = true;
         }
         self.mm
@@ -821,15 +896,17 @@ impl Linker {
             .collect()
     }
 
-    /// Runs an object's `__cxa_atexit` registrations and then its
-    /// `.fini_array` / `.dtors`, if its constructors ran.
+    /// Runs an object's `__cxa_atexit` registrations, and then its
+    /// `.fini_array` / `.dtors` if its constructors ran.
     fn run_destructors(&mut self, oi: usize) {
         let o = &self.objects[oi];
-        if !o.constructed {
-            return;
-        }
+        // What its code registered runs (and its handle is retired) even if
+        // the client never ran its constructors.
         if o.dso_key != 0 {
             crate::runtime::run_atexit(o.dso_key);
+        }
+        if !o.constructed {
+            return;
         }
         let mut tables: Vec<(TableKind, u32, u32)> = o.tables.iter().copied().filter(|t| !t.0.is_init()).collect();
         tables.sort_by_key(|t| std::cmp::Reverse(t.1));
@@ -895,8 +972,10 @@ impl Linker {
         let mut failure = None;
         for &sid in &self.objects[oi].sections {
             let s = &mut self.sections[sid as usize];
-            if let Err(e) = self.mm.release(s.local, s.size as usize, sid) {
-                failure.get_or_insert(e);
+            if !s.tls_template {
+                if let Err(e) = self.mm.release(s.local, s.size as usize, sid) {
+                    failure.get_or_insert(e);
+                }
             }
             self.by_local.remove(&(s.local as usize));
             s.removed = true;
@@ -913,6 +992,7 @@ impl Linker {
         o.stub_index = Vec::new();
         o.debug_image = None;
         o.image = None;
+        o.tls = None;
         match failure {
             None => Ok(()),
             Some(e) => Err(Error::new(
@@ -935,6 +1015,12 @@ impl Linker {
     /// next finalize.
     pub fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
         let s = self.section_ref(id)?;
+        if s.tls_template {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("section {} (id {id}) is part of a thread-local storage template, which the C library owns; it cannot be moved", s.name.to_string_lossy()),
+            ));
+        }
         let s_object = s.object;
         let obj = &self.objects[s.object as usize];
         if obj.relocations_dropped {
@@ -1161,6 +1247,7 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sy
         SymTarget::LocalIfunc { section, offset, slot } => {
             (obj.local_ifuncs[slot as usize].1.unwrap_or(sections[section as usize].target.wrapping_add(offset)), 0)
         }
+        SymTarget::Tls { offset } => (offset, 0),
     }
 }
 
@@ -1169,9 +1256,9 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sym
         SymTarget::Global(g) => format!("`{}`", symbols.get(g).name_str()),
         SymTarget::GotBase => "`_GLOBAL_OFFSET_TABLE_`".into(),
         SymTarget::DsoHandle => "`__dso_handle`".into(),
-        SymTarget::LocalIfunc { .. } => match obj.local_names.get(&sym) {
+        SymTarget::Tls { .. } | SymTarget::LocalIfunc { .. } => match obj.local_names.get(&sym) {
             Some(n) => format!("`{n}`"),
-            None => "a local IFUNC".into(),
+            None => format!("local symbol {sym}"),
         },
         SymTarget::Absolute(v) => format!("absolute {v:#x}"),
         SymTarget::Section { section, offset, .. } => match obj.local_names.get(&sym) {
@@ -1181,11 +1268,68 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sym
     }
 }
 
-fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, w: &mut Writer<'_>) -> Result<()> {
+/// What relocations need to know of each object's TLS module: its id and
+/// its offset from the thread pointer (static TLS only), by object id.
+type TlsView = [Option<(u64, Option<i64>)>];
+
+/// The TLS module id, offset in the module's block, and offset from the
+/// thread pointer (if static) of thread-local symbol `sym` of `obj`.
+fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &TlsView) -> Result<(u64, u64, Option<i64>)> {
+    let (owner, offset) = match obj.symbols.get(sym as usize) {
+        Some(SymTarget::Tls { offset }) => (oi, *offset),
+        Some(SymTarget::Global(g)) => match symbols.get(*g).definition {
+            Some(d) if d.is_tls => (d.object, d.value),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{}: thread-local `{}` is not defined by a loaded object; thread-local variables of the host cannot be reached",
+                        obj.display(oi),
+                        symbols.get(*g).name_str()
+                    ),
+                ))
+            }
+        },
+        _ => (oi, 0),
+    };
+    let Some(Some((module, tp))) = tls.get(owner as usize) else {
+        return Err(Error::new(ErrorKind::Unsupported, format!("{}: symbol {sym} is not thread-local", obj.display(oi))));
+    };
+    Ok((*module, offset, tp.map(|t| t.wrapping_add(offset as i64))))
+}
+
+fn static_tls_error(oi: u32, obj: &LoadedObject, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{}: an initial- or local-exec reference to thread-local {what} needs static TLS, which the C library could not provide for its module (compile with -ftls-model=global-dynamic, or raise GLIBC_TUNABLES=glibc.rtld.optional_static_tls)",
+            obj.display(oi)
+        ),
+    )
+}
+
+fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsView, w: &mut Writer<'_>) -> Result<()> {
     if let Some(got) = obj.got {
         for (k, &sym) in obj.got_symbols.iter().enumerate() {
             let (v, _) = symbol_value(obj, sym, w.sections, symbols);
             w.write(got, k as u64 * 8, &v.to_le_bytes())?;
+        }
+        for &(kind, sym, at) in &obj.tls_got {
+            let (module, offset, tp) = tls_of(oi, obj, sym, symbols, tls)?;
+            match kind {
+                x86_64::TlsGot::Index => {
+                    w.write(got, at, &module.to_le_bytes())?;
+                    w.write(got, at + 8, &offset.to_le_bytes())?;
+                }
+                x86_64::TlsGot::Module => {
+                    w.write(got, at, &module.to_le_bytes())?;
+                    w.write(got, at + 8, &0u64.to_le_bytes())?;
+                }
+                x86_64::TlsGot::TpOffset => {
+                    let tp = tp.ok_or_else(|| static_tls_error(oi, obj, &symbol_name(obj, sym, w.sections, symbols)))?;
+                    w.write(got, at, &tp.to_le_bytes())?;
+                }
+            }
         }
     }
     if let Some(stubs) = obj.stubs {
@@ -1208,6 +1352,46 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, w: &mut Writ
                 Some(&k) if k != u32::MAX => Some(stub_base + u64::from(k) * x86_64::STUB_SIZE as u64),
                 _ => None,
             };
+            let r_type = u32::from(r.r_type);
+            let (mut tls_module, mut dtp_offset, mut tp_offset, mut slot) = (0, 0, 0, slot);
+            if matches!(r_type, 16..=23) {
+                let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;
+                (tls_module, dtp_offset) = (m, off);
+                if matches!(r_type, x86_64::R_TPOFF32 | x86_64::R_TPOFF64) {
+                    tp_offset = tp.ok_or_else(|| static_tls_error(oi, obj, &symbol_name(obj, r.symbol, w.sections, symbols)))? as u64;
+                }
+                let kind = match r_type {
+                    x86_64::R_TLSGD => Some(x86_64::TlsGot::Index),
+                    x86_64::R_TLSLD => Some(x86_64::TlsGot::Module),
+                    x86_64::R_GOTTPOFF => Some(x86_64::TlsGot::TpOffset),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    if let Some(&(_, _, at)) = obj.tls_got.iter().find(|e| e.0 == kind && e.1 == r.symbol) {
+                        slot = got_base + at;
+                    }
+                }
+                // Local-dynamic code adds DTPOFF to the block of the module
+                // its TLSLD named; each loaded object is a module of its own.
+                if matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64) && !obj.tls_got.is_empty() {
+                    let ld_modules: Vec<u64> = obj
+                        .tls_got
+                        .iter()
+                        .filter(|e| e.0 == x86_64::TlsGot::Module)
+                        .filter_map(|e| tls_of(oi, obj, e.1, symbols, tls).ok().map(|t| t.0))
+                        .collect();
+                    if !ld_modules.is_empty() && !ld_modules.contains(&m) {
+                        return Err(Error::new(
+                            ErrorKind::Unsupported,
+                            format!(
+                                "{}: local-dynamic TLS access to {} in another object; rtdyld gives each object its own TLS module (compile with -ftls-model=global-dynamic, or default visibility)",
+                                obj.display(oi),
+                                symbol_name(obj, r.symbol, w.sections, symbols)
+                            ),
+                        ));
+                    }
+                }
+            }
             let mut inputs = x86_64::Inputs {
                 s,
                 a: r.addend(&obj.wide_addends),
@@ -1216,8 +1400,10 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, w: &mut Writ
                 got: got_base,
                 slot,
                 l: stub.unwrap_or(s),
+                tls_module,
+                dtp_offset,
+                tp_offset,
             };
-            let r_type = u32::from(r.r_type);
             let (mut value, field) = x86_64::compute(r_type, &inputs);
             let stub_ok = r.is_branch() || (r.flags & Reloc::ADDRESS_STUB != 0 && symbol_is_function(obj, r.symbol, symbols));
             if stub_ok && !field.fits(value) {

@@ -21,6 +21,9 @@ pub struct ParsedSection<'a> {
     pub align: u64,
     /// The bytes to copy; `None` for `SHT_NOBITS`.
     pub data: Option<&'a [u8]>,
+    /// A `.tdata`/`.tbss` section: part of the object's TLS template, not
+    /// allocated through the memory manager.
+    pub tls: bool,
 }
 
 /// Where a global symbol of the object is defined.
@@ -109,6 +112,8 @@ pub struct ParsedObject<'a> {
     pub got_symbols: Vec<u32>,
     /// Symbols that need a stub, in stub order.
     pub stub_symbols: Vec<u32>,
+    /// TLS GOT entries, placed after the address slots, in order.
+    pub tls_got: Vec<(x86_64::TlsGot, u32)>,
     pub needs_got: bool,
     /// Signatures of the COMDAT groups this object brings (not discarded).
     pub comdat_signatures: Vec<&'a [u8]>,
@@ -211,9 +216,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         }
         let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?;
         let name = String::from_utf8_lossy(name).into_owned();
-        if flags & u64::from(elf::SHF_TLS) != 0 {
-            return Err(Error::unsupported(object, format!("section {name} (index {}): thread-local storage is not supported yet", index.0)));
-        }
+        let tls = flags & u64::from(elf::SHF_TLS) != 0;
         let sh_type = sh.sh_type(endian);
         let size = sh.sh_size(endian);
         let align = sh.sh_addralign(endian).max(1);
@@ -233,7 +236,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             Some(d)
         };
         section_slot[index.0] = sections.len();
-        sections.push(ParsedSection { elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
+        sections.push(ParsedSection { tls, elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
 
     // Symbols.
@@ -268,11 +271,6 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             }
         }
         let ifunc = st_type == elf::STT_GNU_IFUNC;
-        if st_type == elf::STT_TLS {
-            // Only TLS relocations refer to these, and those are rejected.
-            symbols.push(ParsedSymbol::Absolute(0));
-            continue;
-        }
         let place = match (shndx, section) {
             (elf::SHN_ABS, _) => Some(GlobalPlace::Absolute(value)),
             (elf::SHN_COMMON, _) => {
@@ -343,6 +341,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
     let mut stub_symbols = Vec::new();
     let mut wants_low_memory = false;
     let mut near_symbols = Vec::new();
+    let mut tls_got = Vec::new();
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -385,7 +384,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             if sym >= symbols.len() {
                 return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), symbols.len())));
             }
-            let zero = x86_64::Inputs { s: 0, a: 0, p: 0, z: 0, got: 0, slot: 0, l: 0 };
+            let zero = x86_64::Inputs { s: 0, a: 0, p: 0, z: 0, got: 0, slot: 0, l: 0, tls_module: 0, dtp_offset: 0, tp_offset: 0 };
             let field = x86_64::compute(r_type, &zero).1;
             if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
                 return Err(bad(&format!("{}: {} field lies outside the section of {} bytes", where_(), x86_64::type_name(r_type), section.size)));
@@ -425,6 +424,13 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
                     near_symbols.push(sym as u32);
                 }
             }
+            if let Some(kind) = needs.tls_got {
+                let key = (kind, sym as u32);
+                if !tls_got.contains(&key) {
+                    tls_got.push(key);
+                }
+                needs_got = true;
+            }
             if needs.got_slot && got_index[sym] == u32::MAX {
                 got_index[sym] = got_symbols.len() as u32;
                 got_symbols.push(sym as u32);
@@ -447,6 +453,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         wide_addends,
         got_symbols,
         stub_symbols,
+        tls_got,
         needs_got,
         comdat_signatures,
         needs_dso_handle,

@@ -75,6 +75,52 @@ extern "C" fn cxa_atexit(f: Option<AtExitFn>, arg: *mut c_void, dso: *mut c_void
     unsafe { std::mem::transmute::<usize, CxaAtExit>(libc_fn)(f, arg, dso) }
 }
 
+/// A `thread_local` destructor registered by JIT'd code, run at thread
+/// exit only if its object is still loaded.
+struct ThreadDtor {
+    f: usize,
+    obj: usize,
+    dso: usize,
+}
+
+extern "C" fn run_thread_dtor(p: *mut c_void) {
+    // SAFETY: `p` is the record boxed by `cxa_thread_atexit_impl`, handed
+    // back once by the C library at thread exit.
+    let rec = unsafe { Box::from_raw(p as *mut ThreadDtor) };
+    let alive = registry().lock().unwrap_or_else(|e| e.into_inner()).contains_key(&rec.dso);
+    if alive {
+        // SAFETY: a destructor of a still-loaded object, with its argument.
+        unsafe { std::mem::transmute::<usize, AtExitFn>(rec.f)(rec.obj as *mut c_void) };
+    }
+}
+
+/// rtdyld's `__cxa_thread_atexit_impl`: `thread_local` destructors of a
+/// loaded object run at thread exit while the object is loaded, and are
+/// skipped (their objects leak) once it was removed, instead of calling
+/// freed code.
+extern "C" fn cxa_thread_atexit_impl(f: Option<AtExitFn>, obj: *mut c_void, dso: *mut c_void) -> c_int {
+    type Impl = unsafe extern "C" fn(Option<AtExitFn>, *mut c_void, *mut c_void) -> c_int;
+    static LIBC: OnceLock<usize> = OnceLock::new();
+    // SAFETY: dlsym for the C library's own implementation.
+    let libc_fn = *LIBC.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_NEXT, c"__cxa_thread_atexit_impl".as_ptr()) } as usize);
+    if libc_fn == 0 {
+        return -1;
+    }
+    // SAFETY: the C library's function has this signature.
+    let libc_impl = unsafe { std::mem::transmute::<usize, Impl>(libc_fn) };
+    let ours = registry().lock().unwrap_or_else(|e| e.into_inner()).contains_key(&(dso as usize));
+    if !ours {
+        // SAFETY: forwarding the caller's own arguments.
+        return unsafe { libc_impl(f, obj, dso) };
+    }
+    let Some(f) = f else { return -1 };
+    let rec = Box::into_raw(Box::new(ThreadDtor { f: f as usize, obj: obj as usize, dso: dso as usize }));
+    static ANCHOR: u8 = 0;
+    // SAFETY: registering our trampoline; the handle is one of rtdyld's
+    // own addresses, so the C library keeps rtdyld loaded until it ran.
+    unsafe { libc_impl(Some(run_thread_dtor), rec.cast(), &ANCHOR as *const u8 as *mut c_void) }
+}
+
 /// The address of a helper rtdyld provides under `name`, if any. Names in
 /// the implementation's namespace (`__stack_chk_fail`,
 /// `__gxx_personality_v0`, `_Unwind_Resume`, ...) are taken from the host
@@ -84,6 +130,8 @@ pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
     let bytes = name.to_bytes();
     match bytes {
         b"__cxa_atexit" => Some(cxa_atexit as *const () as u64),
+        // libstdc++'s entry point and glibc's implementation behind it.
+        b"__cxa_thread_atexit" | b"__cxa_thread_atexit_impl" => Some(cxa_thread_atexit_impl as *const () as u64),
         _ if bytes.starts_with(b"__") || bytes.starts_with(b"_Unwind_") => crate::host::lookup(name),
         _ => None,
     }

@@ -28,6 +28,9 @@ pub struct Definition {
     pub is_function: bool,
     /// `STT_GNU_IFUNC`: the address is a resolver whose answer is the symbol's value.
     pub is_ifunc: bool,
+    /// A thread-local variable: `value` is its offset in the defining
+    /// object's TLS block.
+    pub is_tls: bool,
 }
 
 #[derive(Debug)]

@@ -143,7 +143,11 @@ long counter_addr(void) { return (long)&counter; }
 fn remap_everything(l: &mut Linker) {
     let mut aliases: Vec<rtdyld::memory::RegionAlias> = Vec::new();
     for id in 0..l.section_count() {
-        let local = l.section(id).unwrap().local;
+        let s = l.section(id).unwrap();
+        if s.kind.is_tls() {
+            continue;
+        }
+        let local = s.local;
         let mm = l.memory_manager_mut::<DefaultMemoryManager>().unwrap();
         let a = match aliases.iter().find(|a| (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len) {
             Some(a) => *a,

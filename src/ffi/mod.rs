@@ -60,6 +60,12 @@ pub enum rtdyld_section_kind {
     RwData = 2,
     /// Zero-initialised writable data.
     ZeroFill = 3,
+    /// `.tdata`: the initial values of thread-local variables, inside the
+    /// TLS module rtdyld registered with the C library; cannot be moved.
+    TlsData = 4,
+    /// `.tbss`: zero-initialised thread-local variables; no memory (local
+    /// address NULL).
+    TlsZeroFill = 5,
 }
 
 /// A linker: loaded objects, their memory and symbols. Create with

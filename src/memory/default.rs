@@ -86,7 +86,7 @@ fn part_index(kind: SectionKind) -> usize {
     match kind {
         SectionKind::Code => CODE,
         SectionKind::ReadOnlyData => RO,
-        SectionKind::ReadWriteData | SectionKind::ZeroFill => RW,
+        _ => RW,
     }
 }
 

@@ -31,6 +31,11 @@ pub enum SectionKind {
     ReadWriteData = 2,
     /// Zero-initialised writable data (`SHT_NOBITS`, commons): read + write.
     ZeroFill = 3,
+    /// `.tdata`: initial values of thread-local variables. Never allocated
+    /// through a memory manager (the C library owns TLS templates).
+    TlsData = 4,
+    /// `.tbss`: zero-initialised thread-local variables; no memory at all.
+    TlsZeroFill = 5,
 }
 
 impl SectionKind {
@@ -46,7 +51,14 @@ impl SectionKind {
             SectionKind::ReadOnlyData => "rodata",
             SectionKind::ReadWriteData => "data",
             SectionKind::ZeroFill => "bss",
+            SectionKind::TlsData => "tdata",
+            SectionKind::TlsZeroFill => "tbss",
         }
+    }
+
+    /// Part of a thread-local storage template.
+    pub fn is_tls(self) -> bool {
+        matches!(self, SectionKind::TlsData | SectionKind::TlsZeroFill)
     }
 }
 

@@ -26,6 +26,14 @@ pub const R_GOTPLT64: u32 = 30;
 pub const R_PLTOFF64: u32 = 31;
 pub const R_SIZE32: u32 = 32;
 pub const R_SIZE64: u32 = 33;
+pub const R_DTPMOD64: u32 = 16;
+pub const R_DTPOFF64: u32 = 17;
+pub const R_TPOFF64: u32 = 18;
+pub const R_TLSGD: u32 = 19;
+pub const R_TLSLD: u32 = 20;
+pub const R_DTPOFF32: u32 = 21;
+pub const R_GOTTPOFF: u32 = 22;
+pub const R_TPOFF32: u32 = 23;
 pub const R_GOTPCRELX: u32 = 41;
 pub const R_REX_GOTPCRELX: u32 = 42;
 
@@ -93,6 +101,19 @@ pub struct Needs {
     pub low_memory: bool,
     /// A 32-bit PC-relative data reference: memory should be near the symbol.
     pub near_symbol: bool,
+    /// A GOT entry for thread-local storage.
+    pub tls_got: Option<TlsGot>,
+}
+
+/// GOT entries for thread-local storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsGot {
+    /// `tls_index` {module, offset} of a symbol (general dynamic): 16 bytes.
+    Index,
+    /// `tls_index` {module, 0} of the object's own module (local dynamic): 16 bytes.
+    Module,
+    /// The symbol's offset from the thread pointer (initial exec): 8 bytes.
+    TpOffset,
 }
 
 /// Classifies a relocation type, or explains why it is not supported.
@@ -107,9 +128,11 @@ pub fn needs(r_type: u32) -> Result<Needs, &'static str> {
         R_GOT32 | R_GOT64 | R_GOTPLT64 => Needs { got_slot: true, got_base: true, ..n },
         R_GOTOFF64 | R_GOTPC32 | R_GOTPC64 => Needs { got_base: true, ..n },
         R_PLTOFF64 => Needs { got_base: true, stub: true, ..n },
-        16..=23 | 34..=36 | 44 | 45 => {
-            return Err("thread-local storage relocations are not supported yet")
-        }
+        R_TLSGD => Needs { tls_got: Some(TlsGot::Index), ..n },
+        R_TLSLD => Needs { tls_got: Some(TlsGot::Module), ..n },
+        R_GOTTPOFF => Needs { tls_got: Some(TlsGot::TpOffset), ..n },
+        R_TPOFF32 | R_TPOFF64 | R_DTPMOD64 | R_DTPOFF32 | R_DTPOFF64 => n,
+        34..=36 | 44 | 45 => return Err("TLS descriptors (-mtls-dialect=gnu2) are not supported yet; use the default dialect"),
         5..=8 | 37 | 38 => return Err("dynamic relocation types do not belong in a relocatable object"),
         _ => return Err("unknown relocation type"),
     })
@@ -132,6 +155,11 @@ pub struct Inputs {
     pub slot: u64,
     /// L: the address of the symbol's stub (S when there is none).
     pub l: u64,
+    /// For TLS symbols: the TLS module id, the offset in the module's
+    /// block, and the offset of that from the thread pointer.
+    pub tls_module: u64,
+    pub dtp_offset: u64,
+    pub tp_offset: u64,
 }
 
 /// Computes a relocation's value and the field it goes into.
@@ -157,6 +185,12 @@ pub fn compute(r_type: u32, i: &Inputs) -> (u64, Field) {
         R_PLTOFF64 => (i.l.wrapping_add(a).wrapping_sub(i.got), Field::Word64),
         R_SIZE32 => (i.z.wrapping_add(a), Field::Unsigned32),
         R_SIZE64 => (i.z.wrapping_add(a), Field::Word64),
+        R_TLSGD | R_TLSLD | R_GOTTPOFF => (i.slot.wrapping_add(a).wrapping_sub(i.p), Field::Signed32),
+        R_DTPMOD64 => (i.tls_module, Field::Word64),
+        R_DTPOFF32 => (i.dtp_offset.wrapping_add(a), Field::Signed32),
+        R_DTPOFF64 => (i.dtp_offset.wrapping_add(a), Field::Word64),
+        R_TPOFF32 => (i.tp_offset.wrapping_add(a), Field::Signed32),
+        R_TPOFF64 => (i.tp_offset.wrapping_add(a), Field::Word64),
         // R_NONE and anything `needs` rejected never reach here.
         _ => (0, Field::Word64),
     }

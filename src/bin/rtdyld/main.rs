@@ -113,6 +113,9 @@ fn remap(linker: &mut Linker) -> Result<(), String> {
     let mut aliases = Vec::new();
     for id in 0..linker.section_count() {
         let s = linker.section(id).map_err(|e| e.to_string())?;
+        if s.kind.is_tls() {
+            continue; // TLS templates belong to the C library and stay put
+        }
         let local = s.local;
         let mm = linker.memory_manager_mut::<DefaultMemoryManager>().ok_or("not the default memory manager")?;
         let alias = match aliases.iter().find(|a: &&rtdyld::memory::RegionAlias| {
