@@ -827,7 +827,7 @@ mod far {
         match kind {
             SectionKind::Code => 0,
             SectionKind::ReadOnlyData => 1,
-            SectionKind::ReadWriteData | SectionKind::ZeroFill => 2,
+            _ => 2,
         }
     }
 
