@@ -287,7 +287,7 @@ int main(int argc, char **argv)
   check_recovery(linker, good, 7, "duplicate definition");
   CHECK_EQ(AS_FN(fn_int_void, test_lookup(linker, "dup_symbol"))(), 1);
 
-  /* Unsupported relocation: general-dynamic TLS. Refused at load (or, if the
+  /* Unsupported relocation: TLS descriptors. Refused at load (or, if the
    * load accepts it, at finalize). */
   printf("unsupported relocation\n");
   data = test_read_file(tls_path, &len);
