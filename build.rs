@@ -40,4 +40,5 @@ fn main() {
     // The rtdyld command is linked without PIE so that the C library's data
     // gets copy relocations into it (see src/bin/rtdyld/host_data.rs).
     println!("cargo:rustc-link-arg-bins=-no-pie");
+    println!("cargo:rustc-link-arg-bins=-lstdc++");
 }

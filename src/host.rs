@@ -31,6 +31,59 @@ pub fn is_function(addr: u64) -> bool {
     }
 }
 
+/// If `addr` is the start of a data object of the host process that stays
+/// read-only after loading (in a read-only segment, or under RELRO: vtables,
+/// typeinfo, constant tables), its size.
+pub fn read_only_object_size(addr: u64) -> Option<u64> {
+    const RTLD_DL_SYMENT: libc::c_int = 1;
+    // SAFETY: as in `is_function`.
+    let size = unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let mut sym: *mut libc::c_void = std::ptr::null_mut();
+        if libc::dladdr1(addr as *const libc::c_void, &mut info, &mut sym, RTLD_DL_SYMENT) == 0 || sym.is_null() {
+            return None;
+        }
+        let sym = &*(sym as *const libc::Elf64_Sym);
+        if sym.st_info & 0xf != 1 /* STT_OBJECT */ || info.dli_saddr as u64 != addr || sym.st_size == 0 {
+            return None;
+        }
+        sym.st_size
+    };
+    struct Query {
+        start: u64,
+        end: u64,
+        read_only: bool,
+    }
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the C library passes a valid info for each loaded object,
+        // and `data` is our `Query`.
+        unsafe {
+            let q = &mut *(data as *mut Query);
+            let info = &*info;
+            for k in 0..info.dlpi_phnum as usize {
+                let ph = &*info.dlpi_phdr.add(k);
+                let lo = info.dlpi_addr + ph.p_vaddr;
+                let hi = lo + ph.p_memsz;
+                let covers = q.start >= lo && q.end <= hi;
+                let read_only = match ph.p_type {
+                    libc::PT_GNU_RELRO => true,
+                    libc::PT_LOAD => ph.p_flags & libc::PF_W == 0,
+                    _ => false,
+                };
+                if covers && read_only {
+                    q.read_only = true;
+                    return 1;
+                }
+            }
+            0
+        }
+    }
+    let mut q = Query { start: addr, end: addr + size, read_only: false };
+    // SAFETY: iterating the loaded objects with a callback that only reads.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut q as *mut Query).cast()) };
+    q.read_only.then_some(size)
+}
+
 fn dl_error() -> String {
     // SAFETY: dlerror returns NULL or a NUL-terminated string owned by libc.
     let e = unsafe { libc::dlerror() };

@@ -20,6 +20,7 @@ pub const GOT_SECTION: &str = "__rtdyld_got";
 pub const STUB_SECTION: &str = "__rtdyld_stubs";
 pub const COMMON_SECTION: &str = "__rtdyld_common";
 pub const DSO_HANDLE_SECTION: &str = "__rtdyld_dso_handle";
+pub const COPY_SECTION: &str = "__rtdyld_copies";
 
 #[derive(Debug)]
 struct Section {
@@ -50,6 +51,9 @@ enum SymTarget {
     LocalIfunc { section: u32, offset: u64, slot: u32 },
     /// A local thread-local symbol: its offset in the object's TLS block.
     Tls { offset: u64 },
+    /// Read-only host data referred to through the object's own copy, at
+    /// `offset` in its copy section.
+    Copy { global: u32, offset: u64, size: u64 },
 }
 
 #[derive(Debug)]
@@ -102,6 +106,8 @@ struct LoadedObject {
     /// byte offset in the GOT).
     tls: Option<crate::tls::TlsModule>,
     tls_got: Vec<(x86_64::TlsGot, u32, u64)>,
+    /// Where its copies of read-only host data live.
+    copy_section: Option<u32>,
     /// The object's bytes, kept for the debugger, and which section-table
     /// entry each loaded section came from.
     image: Option<Box<[u8]>>,
@@ -428,6 +434,55 @@ impl Linker {
             plan.push(Plan { name: COMMON_SECTION.into(), kind: SectionKind::ZeroFill, size: common_size, align: common_align, data: None, tls: None });
             plan.len() - 1
         });
+        // Where the object's 32-bit data references to the host point.
+        // Writable data must be reached where it is: the region goes near
+        // it (`near`). Read-only host data out of reach of where the region
+        // will be gets a copy next to the object instead, as a static link
+        // of a non-PIE program copies it (vtables, typeinfo, constant tables).
+        let mut externals: Vec<(u32, u64, Option<u64>)> = Vec::new();
+        for &sym in &parsed.low_data_refs {
+            let ParsedSymbol::Global { name: sname, .. } = parsed.symbols[sym as usize] else { continue };
+            if self.symbols.find(sname).and_then(|g| self.symbols.get(g).definition).is_some() {
+                continue;
+            }
+            let Ok(cname) = CString::new(sname) else { continue };
+            if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &cname) {
+                externals.push((sym, addr, host::read_only_object_size(addr)));
+            }
+        }
+        let mut near = externals.iter().find(|e| e.2.is_none() && parsed.near_symbols.contains(&e.0)).map(|e| e.1);
+        if near.is_none() {
+            // Data defined by an earlier object.
+            for &sym in parsed.near_symbols.iter().take(8) {
+                if let ParsedSymbol::Global { name: sname, .. } = parsed.symbols[sym as usize] {
+                    let defined = self.symbols.find(sname).and_then(|g| self.symbols.get(g).definition);
+                    near = defined.and_then(|d| d.section.map(|s| self.sections[s as usize].target + d.value));
+                    if near.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        let anchor = match near {
+            _ if parsed.wants_low_memory => 1 << 30,
+            Some(n) => n,
+            None => self.sections.iter().rev().find(|s| !s.removed && !s.tls_template).map_or(1 << 30, |s| s.target),
+        };
+        let mut copies: Vec<(u32, u64, u64)> = Vec::new();
+        let mut copies_size = 0u64;
+        for &(sym, addr, ro_size) in &externals {
+            if let Some(size) = ro_size {
+                if addr.abs_diff(anchor) > (3 << 29) {
+                    copies.push((sym, copies_size, size));
+                    copies_size = align_up(copies_size + size, 16);
+                }
+            }
+        }
+        let copy_slot = (copies_size > 0).then(|| {
+            plan.push(Plan { name: COPY_SECTION.into(), kind: SectionKind::ReadOnlyData, size: copies_size, align: 16, data: None, tls: None });
+            plan.len() - 1
+        });
+
         // TLS GOT entries follow the address slots.
         let mut tls_got = Vec::with_capacity(parsed.tls_got.len());
         let mut got_end = parsed.got_symbols.len() as u64 * 8;
@@ -481,20 +536,6 @@ impl Linker {
         let (code_size, code_align) = sequential_size(by_class[0].iter());
         let (ro_size, ro_align) = sequential_size(by_class[1].iter());
         let (rw_size, rw_align) = sequential_size(by_class[2].iter());
-        let mut near = None;
-        for &sym in parsed.near_symbols.iter().take(8) {
-            if let ParsedSymbol::Global { name: sname, .. } = parsed.symbols[sym as usize] {
-                let Ok(cname) = CString::new(sname) else { continue };
-                let defined = self.symbols.find(sname).and_then(|g| self.symbols.get(g).definition);
-                near = match defined {
-                    Some(d) => d.section.map(|s| self.sections[s as usize].target + d.value),
-                    None => Self::lookup_external(&mut self.resolver, self.process_symbols, &cname),
-                };
-                if near.is_some() {
-                    break;
-                }
-            }
-        }
         let request = ReserveRequest {
             code_size,
             code_align,
@@ -608,6 +649,14 @@ impl Linker {
                 ParsedSymbol::DsoHandle => SymTarget::DsoHandle,
                 ParsedSymbol::Global { name: sname, definition, size, is_function, weak, ifunc } => {
                     let g = self.symbols.intern(sname);
+                    if let Some(&(_, offset, csize)) = copies.iter().find(|c| c.0 == i as u32) {
+                        let e = self.symbols.get_mut(g);
+                        e.references += 1;
+                        e.strong_references += u32::from(!weak);
+                        undefined_refs.push((g, weak));
+                        symbols.push(SymTarget::Copy { global: g, offset, size: csize });
+                        continue;
+                    }
                     match definition {
                         None => {
                             let e = self.symbols.get_mut(g);
@@ -635,8 +684,13 @@ impl Linker {
                 }
             });
         }
-        let mut global_refs: Vec<u32> =
-            symbols.iter().filter_map(|t| if let SymTarget::Global(g) = t { Some(*g) } else { None }).collect();
+        let mut global_refs: Vec<u32> = symbols
+            .iter()
+            .filter_map(|t| match t {
+                SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => Some(*g),
+                _ => None,
+            })
+            .collect();
         global_refs.sort_unstable();
         global_refs.dedup();
         let index_of = |list: &[u32]| {
@@ -691,6 +745,7 @@ impl Linker {
             local_ifuncs,
             tls,
             tls_got,
+            copy_section: copy_slot.map(sid),
             image: self.debugger_registration.then(|| data.into()),
             elf_sections: parsed.sections.iter().enumerate().map(|(k, ps)| (ps.elf_index, sid(k))).collect(),
             debug_image: None,
@@ -885,13 +940,16 @@ impl Linker {
         Ok(())
     }
 
-    /// The function addresses in a constructor or destructor table, read
-    /// where rtdyld wrote them (they hold target addresses).
+    /// The function addresses in a constructor or destructor table, read at
+    /// its target address: the functions run there, in this process, so the
+    /// table is readable there too (the local view may not be).
     fn table_entries(&self, sec: u32) -> Vec<u64> {
         let s = &self.sections[sec as usize];
+        let table = s.target as *const u64;
         (0..s.size as usize / 8)
-            // SAFETY: the section's local memory holds `size` readable bytes.
-            .map(|k| unsafe { (s.local.add(k * 8) as *const u64).read_unaligned() })
+            // SAFETY: the finalized section's `size` bytes are readable at
+            // its target address in this process.
+            .map(|k| unsafe { table.add(k).read_unaligned() })
             .filter(|&f| f != 0 && f != u64::MAX)
             .collect()
     }
@@ -1248,6 +1306,7 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sy
             (obj.local_ifuncs[slot as usize].1.unwrap_or(sections[section as usize].target.wrapping_add(offset)), 0)
         }
         SymTarget::Tls { offset } => (offset, 0),
+        SymTarget::Copy { offset, size, .. } => (obj.copy_section.map_or(0, |c| sections[c as usize].target + offset), size),
     }
 }
 
@@ -1256,6 +1315,7 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &Sym
         SymTarget::Global(g) => format!("`{}`", symbols.get(g).name_str()),
         SymTarget::GotBase => "`_GLOBAL_OFFSET_TABLE_`".into(),
         SymTarget::DsoHandle => "`__dso_handle`".into(),
+        SymTarget::Copy { global, .. } => format!("`{}` (copy)", symbols.get(global).name_str()),
         SymTarget::Tls { .. } | SymTarget::LocalIfunc { .. } => match obj.local_names.get(&sym) {
             Some(n) => format!("`{n}`"),
             None => format!("local symbol {sym}"),
@@ -1336,6 +1396,26 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
         for (k, &sym) in obj.stub_symbols.iter().enumerate() {
             let (v, _) = symbol_value(obj, sym, w.sections, symbols);
             w.write(stubs, (k * x86_64::STUB_SIZE) as u64, &x86_64::stub_bytes(v))?;
+        }
+    }
+    if let Some(cs) = obj.copy_section {
+        for t in &obj.symbols {
+            let SymTarget::Copy { global, offset, size } = *t else { continue };
+            let Some(src) = symbols.get(global).external else { continue };
+            if host::read_only_object_size(src) != Some(size) {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "{}: `{}` is no longer the read-only host object of {size} bytes it was when the object was loaded",
+                        obj.display(oi),
+                        symbols.get(global).name_str()
+                    ),
+                ));
+            }
+            // SAFETY: the host object is `size` readable bytes at `src`
+            // (checked just above with the dynamic loader).
+            let bytes = unsafe { std::slice::from_raw_parts(src as *const u8, size as usize) };
+            w.write(cs, offset, bytes)?;
         }
     }
     let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);

@@ -122,6 +122,8 @@ pub struct ParsedObject<'a> {
     pub wants_low_memory: bool,
     /// Undefined symbols referred to by 32-bit PC-relative data references.
     pub near_symbols: Vec<u32>,
+    /// Undefined symbols referred to by any 32-bit data reference.
+    pub low_data_refs: Vec<u32>,
 }
 
 fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
@@ -342,6 +344,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
     let mut wants_low_memory = false;
     let mut near_symbols = Vec::new();
     let mut tls_got = Vec::new();
+    let mut low_data_refs = Vec::new();
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -439,6 +442,12 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             if needs.low_memory && !matches!(symbols[sym], ParsedSymbol::Absolute(_)) {
                 wants_low_memory = true;
             }
+            if (needs.low_memory || (needs.near_symbol && !stubbed))
+                && matches!(symbols[sym], ParsedSymbol::Global { definition: None, .. })
+                && !low_data_refs.contains(&(sym as u32))
+            {
+                low_data_refs.push(sym as u32);
+            }
             list.push(Reloc::new(offset as u32, sym as u32, r_type as u16, flags, addend, &mut wide_addends));
         }
         if !list.is_empty() {
@@ -459,6 +468,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         needs_dso_handle,
         wants_low_memory,
         near_symbols,
+        low_data_refs,
     })
 }
 

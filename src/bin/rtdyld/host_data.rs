@@ -8,6 +8,9 @@
 //! variables in the non-PIC way below, so the dynamic loader makes such
 //! copies here, in low memory, and `dlsym` returns them: JIT'd code placed
 //! in the low 2 GiB reaches them exactly as a statically linked program does.
+//! The same goes for the C++ standard streams, which is why the command
+//! links libstdc++. (Read-only host data, such as vtables and typeinfo, the
+//! library copies next to each object instead.)
 
 std::arch::global_asm!(
     ".pushsection .text.rtdyld_host_data,\"ax\",@progbits",
@@ -29,6 +32,16 @@ std::arch::global_asm!(
     "movq timezone(%rip), %rax",
     "movq tzname(%rip), %rax",
     "movl signgam(%rip), %eax",
+    // The C++ standard streams, for -fno-pic C++ (libstdc++ constructs
+    // them in place, in these copies).
+    "leaq _ZSt4cout(%rip), %rax",
+    "leaq _ZSt4cerr(%rip), %rax",
+    "leaq _ZSt4clog(%rip), %rax",
+    "leaq _ZSt3cin(%rip), %rax",
+    "leaq _ZSt5wcout(%rip), %rax",
+    "leaq _ZSt5wcerr(%rip), %rax",
+    "leaq _ZSt5wclog(%rip), %rax",
+    "leaq _ZSt4wcin(%rip), %rax",
     "ret",
     ".size rtdyld_cli_host_data_anchor, .-rtdyld_cli_host_data_anchor",
     ".popsection",

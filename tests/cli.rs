@@ -1,0 +1,82 @@
+//! The `rtdyld` command against system-linked builds of the same programs.
+
+mod common;
+
+use std::process::Command;
+
+fn rtdyld() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rtdyld"))
+}
+
+const CXX: &str = r#"
+#include <iostream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+struct Noisy { std::string n; Noisy(const char *s) : n(s) { std::cout << "ctor " << n << "\n"; } ~Noisy() { std::cout << "dtor " << n << "\n"; } };
+Noisy first("first"), second("second");
+__attribute__((constructor(150))) static void early() { std::puts("early"); }
+struct Shape { virtual ~Shape() {} virtual double area() const = 0; };
+struct Sq : Shape { double s; Sq(double s) : s(s) {} double area() const override { return s * s; } };
+int main(int argc, char **argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::map<std::string, int> counts;
+  for (auto &a : args) counts[a]++;
+  for (auto &[k, v] : counts) std::cout << k << "=" << v << "\n";
+  static Noisy local("local");
+  try { Sq q(3); const Shape &s = q; if (s.area() > 5) throw std::runtime_error("big " + std::to_string(s.area())); }
+  catch (const std::exception &e) { std::cout << "caught " << e.what() << "\n"; }
+  std::cerr << "to stderr\n";
+  return (int)counts.size();
+}
+"#;
+
+#[test]
+fn cxx_program_matches_the_system_linked_build() {
+    let dir = common::TempDir::new("cli-cxx");
+    let src = dir.join("p.cpp");
+    std::fs::write(&src, CXX).unwrap();
+    for flags in [&["-O0", "-fPIC"][..], &["-O2", "-fPIC"], &["-O2", "-fno-pic"], &["-O0", "-fno-pic"], &["-O2"]] {
+        let obj = dir.join("p.o");
+        let exe = dir.join("p.exe");
+        assert!(Command::new("g++").args(flags).arg("-c").arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+        let mut link = Command::new("g++");
+        if flags.contains(&"-fno-pic") {
+            link.arg("-no-pie");
+        }
+        assert!(link.arg(&obj).arg("-o").arg(&exe).status().unwrap().success());
+        let reference = Command::new(&exe).args(["b", "a", "b"]).output().unwrap();
+        for remap in [false, true] {
+            let mut cmd = rtdyld();
+            cmd.arg("run").args(["-l", "stdc++"]);
+            if remap {
+                cmd.arg("--remap");
+            }
+            let out = cmd.arg(&obj).args(["--", "b", "a", "b"]).output().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&reference.stdout),
+                "{flags:?} remap={remap}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), reference.status.code(), "{flags:?} remap={remap}");
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "to stderr\n");
+        }
+    }
+}
+
+#[test]
+fn link_reports_bad_objects_with_an_exit_status() {
+    let dir = common::TempDir::new("cli-bad");
+    let bad = dir.join("bad.o");
+    std::fs::write(&bad, b"\x7fELF garbage").unwrap();
+    let out = rtdyld().arg("link").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "an exit status, not a signal");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.o"));
+    let out = rtdyld().arg("run").arg(&bad).output().unwrap();
+    let code = out.status.code().unwrap();
+    assert!((1..=125).contains(&code), "{code}");
+    let v = rtdyld().arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("rtdyld {}", rtdyld::VERSION));
+}
