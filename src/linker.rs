@@ -552,7 +552,10 @@ impl Linker {
 
         // The TLS module, from the C library.
         let tls = if plan.iter().any(|p| p.tls.is_some()) {
-            Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, true).map_err(|e| {
+            // Static TLS (a small reserve of the C library's, not given back
+            // when a module is unloaded) only for objects whose own code
+            // needs it.
+            Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, parsed.static_tls).map_err(|e| {
                 Error::new(ErrorKind::Unsupported, format!("{display}: thread-local storage of {tls_end} bytes: {e}"))
             })?)
         } else {

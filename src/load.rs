@@ -114,6 +114,8 @@ pub struct ParsedObject<'a> {
     pub stub_symbols: Vec<u32>,
     /// TLS GOT entries, placed after the address slots, in order.
     pub tls_got: Vec<(x86_64::TlsGot, u32)>,
+    /// The object uses initial- or local-exec TLS references.
+    pub static_tls: bool,
     pub needs_got: bool,
     /// Signatures of the COMDAT groups this object brings (not discarded).
     pub comdat_signatures: Vec<&'a [u8]>,
@@ -344,6 +346,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
     let mut wants_low_memory = false;
     let mut near_symbols = Vec::new();
     let mut tls_got = Vec::new();
+    let mut static_tls = false;
     let mut low_data_refs = Vec::new();
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
@@ -427,6 +430,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
                     near_symbols.push(sym as u32);
                 }
             }
+            static_tls |= matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64);
             if let Some(kind) = needs.tls_got {
                 let key = (kind, sym as u32);
                 if !tls_got.contains(&key) {
@@ -463,6 +467,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         got_symbols,
         stub_symbols,
         tls_got,
+        static_tls,
         needs_got,
         comdat_signatures,
         needs_dso_handle,
