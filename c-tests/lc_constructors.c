@@ -18,8 +18,12 @@
  *     101 200 1000 1001 3002 3001 1 2; a second call runs nothing;
  *   - remove_object(b) runs only b's destructors: -101;
  *   - b loaded again: run_constructors runs only the new copy's: 101 1001;
- *   - rtdyld_linker_free runs the rest, newest object first: the new b
- *     (-101), cxx (-3 -2 -1), legacy (-3001 -3002), a (-1000 -200);
+ *   - rtdyld_linker_free runs the rest as exit would for a static link of
+ *     the remaining objects: every __cxa_atexit registration newest first
+ *     (cxx: -3 -2 -1), then the destructor tables in reverse of their
+ *     static-link order (by priority, then object): legacy .dtors
+ *     (-3001 -3002), a's default (-1000), a's 200 (-200), the new b's 101
+ *     (-101);
  *   - a second linker with only cxx: remove_object runs -3 -2 -1, and
  *     rtdyld_linker_free nothing more; an object whose constructors never
  *     ran gets no destructors.
@@ -78,7 +82,7 @@ int main(int argc, char **argv)
   LC_EXPECT_LOG("constructors of b loaded again", 101, 1001);
 
   rtdyld_linker_free(l);
-  LC_EXPECT_LOG("rtdyld_linker_free", -101, -3, -2, -1, -3001, -3002, -1000, -200);
+  LC_EXPECT_LOG("rtdyld_linker_free", -3, -2, -1, -3001, -3002, -1000, -200, -101);
 
   /* Removing a C++ object destroys its globals, once. */
   l = make_linker(&resolver);

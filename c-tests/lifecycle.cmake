@@ -123,3 +123,13 @@ rtdyld_program_test(lc_perf_map test_lc_perf_map "${_lc}/lc_debug_jit.o")
 lc_test(test_lc_runtime_helpers lc_runtime_helpers.c)
 rtdyld_program_test(lc_runtime_helpers test_lc_runtime_helpers
   "${_lc}/lc_ssp.o" "${_lc}/lc_atexit_nts.o" "${_lc}/lc_tls_gd_def.o" "${_lc}/lc_atexit.o")
+
+# Real C++ programs: our own (STL, exceptions, static objects, thread_local,
+# threads) and two code bases fetched from crates.io at test time (snappy,
+# Jsonnet), in several g++/clang++ flavours, against their system-linked builds.
+if(EXISTS "${CMAKE_SOURCE_DIR}/tests/real/cxx.sh")
+  add_test(NAME real_program_cxx
+    COMMAND bash "${CMAKE_SOURCE_DIR}/tests/real/cxx.sh" "${RTDYLD_CLI}"
+    WORKING_DIRECTORY "${CMAKE_SOURCE_DIR}")
+  set_tests_properties(real_program_cxx PROPERTIES TIMEOUT 1800 LABELS external)
+endif()

@@ -84,6 +84,78 @@ pub fn read_only_object_size(addr: u64) -> Option<u64> {
     q.read_only.then_some(size)
 }
 
+/// Where a thread-local variable of the host lives: its TLS module id, its
+/// offset in the module's block, and (for static TLS) the offset of the
+/// variable from the thread pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostTls {
+    pub module: u64,
+    pub offset: u64,
+    pub tp_offset: Option<i64>,
+}
+
+/// The thread pointer (`%fs:0` on x86-64).
+fn thread_pointer() -> u64 {
+    let tp: u64;
+    // SAFETY: reads the TCB's self-pointer, always valid on x86-64 Linux.
+    unsafe { std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags)) };
+    tp
+}
+
+/// Finds the host's thread-local variable `name` (libstdc++'s
+/// `__once_callable`, say).
+pub fn tls_symbol(name: &CStr) -> Option<HostTls> {
+    // For a TLS symbol, dlsym answers the calling thread's instance.
+    let addr = lookup(name)?;
+    struct Query {
+        addr: u64,
+        found: Option<(u64, u64)>,
+    }
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the C library passes a valid info; `data` is our Query.
+        unsafe {
+            let q = &mut *(data as *mut Query);
+            let info = &*info;
+            if info.dlpi_tls_modid == 0 || info.dlpi_tls_data.is_null() {
+                return 0;
+            }
+            for k in 0..info.dlpi_phnum as usize {
+                let ph = &*info.dlpi_phdr.add(k);
+                if ph.p_type == libc::PT_TLS {
+                    let base = info.dlpi_tls_data as u64;
+                    if q.addr >= base && q.addr < base + ph.p_memsz {
+                        q.found = Some((info.dlpi_tls_modid as u64, q.addr - base));
+                        return 1;
+                    }
+                }
+            }
+            0
+        }
+    }
+    let mut q = Query { addr, found: None };
+    // SAFETY: iterating loaded objects with a callback that only reads.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut q as *mut Query).cast()) };
+    let (module, offset) = q.found?;
+    // Static TLS lies just below the thread pointer, within the size glibc
+    // reports; a block elsewhere is dynamic and has no fixed offset.
+    type StaticInfo = unsafe extern "C" fn(*mut libc::size_t, *mut libc::size_t);
+    // SAFETY: a GLIBC_PRIVATE function of ld.so that sanitizers use too,
+    // with this signature; absent elsewhere, then nothing is static.
+    let static_size = unsafe {
+        let f = libc::dlsym(libc::RTLD_DEFAULT, c"_dl_get_tls_static_info".as_ptr());
+        if f.is_null() {
+            0
+        } else {
+            let (mut size, mut align) = (0, 0);
+            std::mem::transmute::<*mut libc::c_void, StaticInfo>(f)(&mut size, &mut align);
+            size as u64
+        }
+    };
+    let tp = thread_pointer();
+    let tp_offset = (addr < tp && tp - addr <= static_size).then(|| addr.wrapping_sub(tp) as i64);
+    Some(HostTls { module, offset, tp_offset })
+}
+
 fn dl_error() -> String {
     // SAFETY: dlerror returns NULL or a NUL-terminated string owned by libc.
     let e = unsafe { libc::dlerror() };

@@ -957,29 +957,36 @@ impl Linker {
             .collect()
     }
 
-    /// Runs an object's `__cxa_atexit` registrations, and then its
-    /// `.fini_array` / `.dtors` if its constructors ran.
-    fn run_destructors(&mut self, oi: usize) {
-        let o = &self.objects[oi];
-        // What its code registered runs (and its handle is retired) even if
-        // the client never ran its constructors.
-        if o.dso_key != 0 {
-            crate::runtime::run_atexit(o.dso_key);
+    /// Runs the destructors of the objects `ids`, as `exit` would for a
+    /// program statically linked from them: every `__cxa_atexit`
+    /// registration, newest first across the objects; then the
+    /// `.fini_array`/`.dtors` entries of those whose constructors ran, in
+    /// the reverse of the order a static link lays them out (by priority,
+    /// then object order).
+    fn run_destructors(&mut self, ids: &[usize]) {
+        let keys: Vec<usize> = ids.iter().map(|&i| self.objects[i].dso_key).filter(|&k| k != 0).collect();
+        // What their code registered runs (and the handles are retired) even
+        // if the client never ran their constructors.
+        crate::runtime::run_atexit(&keys);
+        let mut tables: Vec<(u32, usize, TableKind, u32)> = Vec::new();
+        for &i in ids {
+            let o = &self.objects[i];
+            if o.constructed {
+                tables.extend(o.tables.iter().filter(|t| !t.0.is_init()).map(|&(kind, prio, sec)| (prio, i, kind, sec)));
+            }
         }
-        if !o.constructed {
-            return;
-        }
-        let mut tables: Vec<(TableKind, u32, u32)> = o.tables.iter().copied().filter(|t| !t.0.is_init()).collect();
-        tables.sort_by_key(|t| std::cmp::Reverse(t.1));
+        tables.sort_by_key(|&(prio, i, _, _)| (prio, i));
         let mut calls = Vec::new();
-        for (kind, _, sec) in tables {
+        for &(_, _, kind, sec) in tables.iter().rev() {
             let mut entries = self.table_entries(sec);
             if kind == TableKind::FiniArray {
                 entries.reverse();
             }
             calls.extend(entries);
         }
-        self.objects[oi].constructed = false;
+        for &i in ids {
+            self.objects[i].constructed = false;
+        }
         for f in calls {
             // SAFETY: an entry of a destructor table of a constructed object.
             unsafe { std::mem::transmute::<usize, extern "C" fn()>(f as usize)() };
@@ -997,7 +1004,7 @@ impl Linker {
     pub fn remove_object(&mut self, id: u32) -> Result<()> {
         self.object(id)?;
         let oi = id as usize;
-        self.run_destructors(oi);
+        self.run_destructors(&[oi]);
         if let Some(addr) = self.objects[oi].eh_registered.take() {
             // SAFETY: registered by us and still mapped.
             unsafe { crate::unwind::deregister(addr) };
@@ -1212,11 +1219,8 @@ impl Drop for Linker {
     fn drop(&mut self) {
         // Destructors of constructed objects, newest object first; then the
         // unwinder must forget the frames before their memory goes.
-        for id in (0..self.objects.len()).rev() {
-            if !self.objects[id].removed {
-                self.run_destructors(id);
-            }
-        }
+        let live: Vec<usize> = (0..self.objects.len()).filter(|&i| !self.objects[i].removed).collect();
+        self.run_destructors(&live);
         self.deregister_eh_frames();
     }
 }
@@ -1343,14 +1347,18 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
         Some(SymTarget::Global(g)) => match symbols.get(*g).definition {
             Some(d) if d.is_tls => (d.object, d.value),
             _ => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "{}: thread-local `{}` is not defined by a loaded object; thread-local variables of the host cannot be reached",
-                        obj.display(oi),
-                        symbols.get(*g).name_str()
-                    ),
-                ))
+                // A thread-local variable of the host (libstdc++'s, say).
+                let name = &symbols.get(*g).name;
+                return host::tls_symbol(name).map(|t| (t.module, t.offset, t.tp_offset)).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::UnresolvedSymbol,
+                        format!(
+                            "{}: thread-local `{}` is defined neither by a loaded object nor as a thread-local variable of the host",
+                            obj.display(oi),
+                            symbols.get(*g).name_str()
+                        ),
+                    )
+                });
             }
         },
         _ => (oi, 0),

@@ -17,11 +17,17 @@ use std::sync::{Mutex, OnceLock};
 
 type AtExitFn = unsafe extern "C" fn(*mut c_void);
 
+/// A pending `__cxa_atexit` registration: sequence number, function, argument.
+type Registration = (u64, usize, usize);
+
 /// Pending `__cxa_atexit` registrations, by DSO handle address.
-fn registry() -> &'static Mutex<HashMap<usize, Vec<(usize, usize)>>> {
-    static R: OnceLock<Mutex<HashMap<usize, Vec<(usize, usize)>>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<usize, Vec<Registration>>> {
+    static R: OnceLock<Mutex<HashMap<usize, Vec<Registration>>>> = OnceLock::new();
     R.get_or_init(Default::default)
 }
+
+/// Orders registrations across objects, as the C library's single list does.
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Marks `dso` as a handle of a loaded object.
 pub fn register_dso(dso: usize) {
@@ -36,22 +42,27 @@ pub fn rekey_dso(old: usize, new: usize) {
     r.insert(new, list);
 }
 
-/// Runs, newest first, the functions registered for `dso`, and forgets the handle.
-pub fn run_atexit(dso: usize) {
+/// Runs the functions registered for any of `dsos`, newest first across
+/// all of them (as `exit` does for a program), and forgets the handles.
+pub fn run_atexit(dsos: &[usize]) {
     loop {
         // Take one at a time: a destructor may register another.
         let next = {
             let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
-            match r.get_mut(&dso) {
-                Some(list) => list.pop(),
-                None => None,
-            }
+            let newest = dsos
+                .iter()
+                .filter_map(|d| r.get(d).and_then(|l| l.last()).map(|e| (e.0, *d)))
+                .max();
+            newest.and_then(|(_, d)| r.get_mut(&d).and_then(|l| l.pop()))
         };
-        let Some((f, arg)) = next else { break };
+        let Some((_, f, arg)) = next else { break };
         // SAFETY: `f` was registered by JIT'd code as a destructor taking `arg`.
         unsafe { std::mem::transmute::<usize, AtExitFn>(f)(arg as *mut c_void) };
     }
-    registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&dso);
+    let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    for d in dsos {
+        r.remove(d);
+    }
 }
 
 /// rtdyld's `__cxa_atexit`.
@@ -60,7 +71,7 @@ extern "C" fn cxa_atexit(f: Option<AtExitFn>, arg: *mut c_void, dso: *mut c_void
         let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = r.get_mut(&(dso as usize)) {
             let Some(f) = f else { return -1 };
-            list.push((f as usize, arg as usize));
+            list.push((SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed), f as usize, arg as usize));
             return 0;
         }
     }

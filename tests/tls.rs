@@ -132,3 +132,19 @@ fn cxx_thread_local_with_constructors() {
         assert_eq!(call("use_tracker"), 307, "the main thread's copy is its own");
     }
 }
+
+#[test]
+fn thread_local_variables_of_the_host() {
+    // libstdc++'s std::call_once keeps its callable in libstdc++'s own TLS.
+    let src = "#include <mutex>\nextern \"C\" long once_twice() { static std::once_flag f; long n = 0; for (int i = 0; i < 2; i++) std::call_once(f, [&] { n++; }); return n; }";
+    rtdyld::host::open_library("stdc++").unwrap();
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fPIC"]] {
+        let mut linker = Linker::new();
+        linker.set_process_symbols(true);
+        linker.load_object(&common::compile("g++", "c++", src, flags), "once.o").unwrap();
+        linker.finalize().unwrap();
+        // SAFETY: `long once_twice(void)`.
+        let f: extern "C" fn() -> i64 = unsafe { std::mem::transmute(linker.lookup("once_twice").unwrap() as usize) };
+        assert_eq!(f(), 1);
+    }
+}

@@ -32,6 +32,7 @@ std::arch::global_asm!(
     "movq timezone(%rip), %rax",
     "movq tzname(%rip), %rax",
     "movl signgam(%rip), %eax",
+    "movb __libc_single_threaded(%rip), %al",
     // The C++ standard streams, for -fno-pic C++ (libstdc++ constructs
     // them in place, in these copies).
     "leaq _ZSt4cout(%rip), %rax",
