@@ -64,6 +64,9 @@ lc_fixture(lc_ssp.o lc_ssp.c -O2 -fPIC -fstack-protector-all)
 lc_fixture(lc_atexit_nts.o lc_atexit.cpp -O2 -fPIC -fno-threadsafe-statics)
 lc_fixture(lc_atexit.o lc_atexit.cpp -O2 -fPIC)
 
+# 1b. Exceptions between JIT'd code and a C++ host.
+lc_fixture(lc_throw.o lc_throw.cpp -O2 -fPIC)
+
 add_custom_target(lc_test_fixtures ALL DEPENDS ${LC_FIXTURE_OBJECTS})
 
 # lc_test(<name> <sources...>): a C test program (rtdyld_c_test) that also
@@ -80,6 +83,11 @@ lc_test(test_lc_unwind lc_unwind.c memfd_mm.c)
 # Its host_call frame has a cleanup that runs while an exception passes.
 target_compile_options(test_lc_unwind PRIVATE -fexceptions)
 rtdyld_program_test(lc_unwind test_lc_unwind "${_lc}/lc_unwind.o")
+
+# A C++ host that catches what JIT'd code throws, also through a JIT'd frame.
+lc_test(test_lc_host_catch lc_host_catch.cpp)
+set_target_properties(test_lc_host_catch PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+rtdyld_program_test(lc_host_catch test_lc_host_catch "${_lc}/lc_throw.o")
 
 lc_test(test_lc_constructors lc_constructors.c)
 rtdyld_program_test(lc_constructors test_lc_constructors

@@ -232,3 +232,18 @@ pub fn open_library(name: &str) -> Result<(), String> {
         None => Err(format!("cannot load library {name}: {first}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_library_with_only_its_versioned_file_is_found() {
+        // libgcc_s ships only libgcc_s.so.1 on the loader's path (the
+        // unversioned name, where present, is a linker script elsewhere),
+        // as libstdc++ ships only libstdc++.so.6 on a stock system.
+        open_library("gcc_s").unwrap();
+        assert!(lookup(c"_Unwind_Backtrace").is_some());
+        assert!(open_library("surely_not_a_library_name").unwrap_err().contains("surely_not_a_library_name"));
+    }
+}
