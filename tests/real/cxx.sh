@@ -55,25 +55,9 @@ set -euo pipefail
 SNAPPY_SRC_VERSION=0.2.7+snappy.1.3.1 # snappy_src 0.2.7 = snappy 1.3.1
 JSONNET_SYS_VERSION=0.17.0            # jsonnet-sys 0.17.0 = Jsonnet 0.17.0 (C++)
 
-if [[ $# -ne 1 ]]; then
-    echo "usage: $0 RTDYLD_BIN" >&2
-    exit 2
-fi
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TEST_DIR="$REPO/tests/real/cxx"
-RTDYLD=$1
-if [[ $RTDYLD != /* ]]; then
-    RTDYLD="$PWD/$RTDYLD"
-fi
-if [[ ! -x $RTDYLD ]]; then
-    echo "error: RTDYLD_BIN '$RTDYLD' is not an executable file" >&2
-    exit 2
-fi
-CACHE=${RTDYLD_THIRD_PARTY_DIR:-$REPO/target/third-party}
-mkdir -p "$CACHE"
-CACHE=$(cd "$CACHE" && pwd)
-JOBS=${RTDYLD_JOBS:-2}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+init_real_test cxx "$@"
 TIMEOUT=${RTDYLD_CXX_TIMEOUT:-120}
 FILTER=${RTDYLD_CXX_FLAVOURS:-}
 RTDYLD_LIBS=(-l stdc++ -l m -l pthread)
@@ -87,54 +71,6 @@ fi
 # 1. Fetch the third-party sources through cargo (crates.io) and unpack the
 #    .crate files.
 # ---------------------------------------------------------------------------
-# fetch_crate NAME VERSION: prints the directory the crate is unpacked in.
-fetch_crate() {
-    local name=$1 version=$2
-    local dest="$CACHE/$name-$version"
-    if [[ -f $dest/.rtdyld-unpacked ]]; then
-        echo "$dest"
-        return
-    fi
-    local proj="$CACHE/fetch-$name"
-    mkdir -p "$proj/src"
-    cat >"$proj/Cargo.toml" <<EOF
-[package]
-name = "rtdyld-fetch-$name"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-$name = "=$version"
-
-[workspace]
-EOF
-    : >"$proj/src/lib.rs"
-    echo "fetching $name $version with cargo fetch" >&2
-    cargo fetch --quiet --manifest-path "$proj/Cargo.toml" >&2
-
-    local cargo_home=${CARGO_HOME:-$HOME/.cargo}
-    local crate="" f
-    for f in "$cargo_home"/registry/cache/*/"$name-$version.crate"; do
-        if [[ -f $f ]]; then
-            crate=$f
-            break
-        fi
-    done
-    if [[ -z $crate ]]; then
-        echo "error: $name-$version.crate not found under $cargo_home/registry/cache/" >&2
-        exit 2
-    fi
-    local tmp
-    tmp=$(mktemp -d "$CACHE/unpack.XXXXXX")
-    tar -xzf "$crate" -C "$tmp"
-    rm -rf "$dest"
-    mv "$tmp/$name-$version" "$dest"
-    rmdir "$tmp"
-    touch "$dest/.rtdyld-unpacked"
-    echo "$dest"
-}
-
 SNAPPY_DIR="$(fetch_crate snappy_src "$SNAPPY_SRC_VERSION")/snappy"
 if [[ ! -f $SNAPPY_DIR/snappy.cc || ! -f $SNAPPY_DIR/snappy-stubs-public.h.in ]]; then
     echo "error: no snappy sources (snappy.cc, snappy-stubs-public.h.in) in $SNAPPY_DIR" >&2
@@ -186,13 +122,7 @@ SNAPPY_SOURCES=(snappy snappy-c snappy-sinksource snappy-stubs-internal)
 JSONNET_SOURCES=(core/desugarer core/formatter core/lexer core/libjsonnet core/parser core/pass
     core/static_analysis core/string_utils core/vm third_party/md5/md5)
 
-CLANGXX=""
-for c in clang++ clang++-14; do
-    if command -v "$c" >/dev/null 2>&1; then
-        CLANGXX=$c
-        break
-    fi
-done
+CLANGXX=$(first_on_path clang++ clang++-14)
 
 OWN_FLAVOURS=()
 SNAPPY_FLAVOURS=()
@@ -235,31 +165,33 @@ build() {
     # own and own-notls share one object directory (and all objects but main).
     local group=${prog%-notls}
     local dir="$CACHE/cxx-objs/$group/$name"
-    local lang headers=() units=() n
-    # units: SOURCE|OBJECT-NAME|EXTRA-FLAGS, in link order
+    local lang n
+    # UNITS: SOURCE|OBJECT-NAME|EXTRA-FLAGS, in link order
+    UNITS=()
+    HEADERS=()
     case $prog in
     own | own-notls)
         lang="-std=c++17"
-        headers=("$TEST_DIR/common.h" "$TEST_DIR/tls.h")
+        HEADERS=("$TEST_DIR/common.h" "$TEST_DIR/tls.h")
         if [[ $prog == own ]]; then
-            units=("$TEST_DIR/main.cpp|main|")
-            for n in "${OWN_SOURCES[@]:1}"; do units+=("$TEST_DIR/$n.cpp|$n|"); done
+            UNITS=("$TEST_DIR/main.cpp|main|")
+            for n in "${OWN_SOURCES[@]:1}"; do UNITS+=("$TEST_DIR/$n.cpp|$n|"); done
         else
-            units=("$TEST_DIR/main.cpp|main-notls|-DCXX_NO_TLS")
-            for n in "${OWN_NOTLS_SOURCES[@]:1}"; do units+=("$TEST_DIR/$n.cpp|$n|"); done
+            UNITS=("$TEST_DIR/main.cpp|main-notls|-DCXX_NO_TLS")
+            for n in "${OWN_NOTLS_SOURCES[@]:1}"; do UNITS+=("$TEST_DIR/$n.cpp|$n|"); done
         fi
         ;;
     jsonnet)
         lang="-std=c++11 -I$JSONNET_GEN -I$JSONNET_DIR/include -I$JSONNET_DIR/third_party/md5 -I$JSONNET_DIR/third_party/json"
-        headers=("$JSONNET_GEN/std.jsonnet.h")
-        units=("$TEST_DIR/jsonnet_driver.cpp|jsonnet_driver|")
-        for n in "${JSONNET_SOURCES[@]}"; do units+=("$JSONNET_DIR/$n.cpp|${n##*/}|"); done
+        HEADERS=("$JSONNET_GEN/std.jsonnet.h")
+        UNITS=("$TEST_DIR/jsonnet_driver.cpp|jsonnet_driver|")
+        for n in "${JSONNET_SOURCES[@]}"; do UNITS+=("$JSONNET_DIR/$n.cpp|${n##*/}|"); done
         ;;
     snappy)
         lang="-std=c++14 -I$SNAPPY_DIR -I$SNAPPY_GEN"
-        headers=("$SNAPPY_GEN/snappy-stubs-public.h")
-        units=("$TEST_DIR/snappy_driver.cpp|snappy_driver|")
-        for n in "${SNAPPY_SOURCES[@]}"; do units+=("$SNAPPY_DIR/$n.cc|$n|"); done
+        HEADERS=("$SNAPPY_GEN/snappy-stubs-public.h")
+        UNITS=("$TEST_DIR/snappy_driver.cpp|snappy_driver|")
+        for n in "${SNAPPY_SOURCES[@]}"; do UNITS+=("$SNAPPY_DIR/$n.cc|$n|"); done
         ;;
     esac
     local stamp
@@ -267,142 +199,23 @@ build() {
         printf '%s\n' "$group" "snappy_src $SNAPPY_SRC_VERSION" "jsonnet-sys $JSONNET_SYS_VERSION" "$cxx $lang $cxxflags" "ld $ldflags"
         "$cxx" --version 2>/dev/null | head -n 1
     ) || return 1
-    if [[ ! -f $dir/stamp ]] || [[ $(cat "$dir/stamp") != "$stamp" ]]; then
-        rm -rf "$dir"
-        mkdir -p "$dir"
-        printf '%s\n' "$stamp" >"$dir/stamp"
-    fi
-    OBJS=()
-    local todo=() unit src obj extra h stale
-    for unit in "${units[@]}"; do
-        IFS='|' read -r src obj extra <<<"$unit"
-        obj="$dir/$obj.o"
-        OBJS+=("$obj")
-        stale=0
-        if [[ ! -f $obj || $src -nt $obj ]]; then
-            stale=1
-        else
-            for h in "${headers[@]}"; do
-                if [[ $h -nt $obj ]]; then
-                    stale=1
-                    break
-                fi
-            done
-        fi
-        if [[ $stale -eq 1 ]]; then
-            todo+=("$src" "$obj" "$extra")
-        fi
-    done
-    if [[ ${#todo[@]} -gt 0 ]]; then
-        echo "compiling $prog $name: $((${#todo[@]} / 3)) files with $cxx $lang $cxxflags"
-        # shellcheck disable=SC2016
-        if ! printf '%s\0' "${todo[@]}" |
-            FL_CXX=$cxx FL_FLAGS="$lang $cxxflags" xargs -0 -n 3 -P "$JOBS" \
-                bash -c '$FL_CXX $FL_FLAGS $3 -c "$1" -o "$2.tmp" && mv "$2.tmp" "$2"' _; then
-            echo "compile error in $prog $name" >&2
-            return 1
-        fi
+    prepare_object_dir "$dir" "$stamp"
+    if ! compile_units "$prog $name" "$dir" "$cxx" "$lang $cxxflags" "$lang $cxxflags"; then
+        echo "compile error in $prog $name" >&2
+        return 1
     fi
     REF="$dir/$prog-ref"
-    stale=0
-    if [[ ! -x $REF ]]; then
-        stale=1
-    else
-        for obj in "${OBJS[@]}"; do
-            if [[ $obj -nt $REF ]]; then
-                stale=1
-                break
-            fi
-        done
-    fi
-    if [[ $stale -eq 1 ]]; then
-        # shellcheck disable=SC2086
-        if ! "$cxx" $cxxflags $ldflags -o "$REF.tmp" "${OBJS[@]}" -lm -lpthread; then
-            echo "reference link error in $prog $name" >&2
-            return 1
-        fi
-        mv "$REF.tmp" "$REF"
+    if ! link_reference "$REF" "$cxx" "$cxxflags $ldflags" -lm -lpthread; then
+        echo "reference link error in $prog $name" >&2
+        return 1
     fi
 }
 
 # ---------------------------------------------------------------------------
 # 4. Run each program with the reference and with rtdyld (plain, --remap).
 # ---------------------------------------------------------------------------
-PASS=0
-FAIL=0
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/rtdyld-cxx.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-
-# run_capture OUTPREFIX CMD...: runs CMD in the work directory with stdin
-# from /dev/null; stores stdout, stderr and the exit status.
-run_capture() {
-    local out=$1
-    shift
-    local status=0
-    (cd "$WORK" && timeout "$TIMEOUT" "$@") </dev/null >"$out.stdout" 2>"$out.stderr" || status=$?
-    echo "$status" >"$out.status"
-}
-
-# quote_cmd CMD...: the command as a bash command line, consecutive *.o
-# arguments in one directory written as DIR/{a,b,c}.o.
-quote_cmd() {
-    local s="" a dir="" names=""
-    for a in "$@" ""; do
-        if [[ $a == *.o && ${a%/*} != "$a" && (-z $dir || ${a%/*} == "$dir") ]]; then
-            dir=${a%/*}
-            local base=${a##*/}
-            names+=",${base%.o}"
-            continue
-        fi
-        if [[ -n $dir ]]; then
-            if [[ $names == *,*,* ]]; then
-                s+=" $(printf '%q' "$dir")/{${names#,}}.o"
-            else
-                s+=" $(printf '%q' "$dir")/${names#,}.o"
-            fi
-            dir=""
-            names=""
-        fi
-        if [[ -n $a ]]; then
-            s+=" $(printf '%q' "$a")"
-        fi
-    done
-    echo "${s# }"
-}
-
-report_case() { # report_case LABEL REFPREFIX GOTPREFIX CMD...
-    local label=$1 ref=$2 got=$3
-    shift 3
-    local rs gs
-    rs=$(cat "$ref.status")
-    gs=$(cat "$got.status")
-    if [[ $rs == "$gs" ]] && cmp -s "$ref.stdout" "$got.stdout"; then
-        echo "ok $label"
-        PASS=$((PASS + 1))
-        return
-    fi
-    FAIL=$((FAIL + 1))
-    echo "FAIL $label"
-    echo "    command: $(quote_cmd "$@")"
-    if [[ $rs != "$gs" ]]; then
-        local why=""
-        if [[ $gs == 124 ]]; then
-            why=" (timeout after ${TIMEOUT}s)"
-        elif [[ $gs -gt 128 && $gs -lt 160 ]]; then
-            why=" (killed by SIG$(kill -l $((gs - 128)) 2>/dev/null || echo $((gs - 128))))"
-        fi
-        echo "    exit status: expected $rs, got $gs$why"
-    fi
-    if ! cmp -s "$ref.stdout" "$got.stdout"; then
-        echo "    stdout differs (--- reference, +++ rtdyld):"
-        diff -u --label reference --label rtdyld "$ref.stdout" "$got.stdout" |
-            head -n 40 | sed 's/^/    /' || true
-    fi
-    if [[ -s $got.stderr ]]; then
-        echo "    rtdyld stderr:"
-        head -n 20 "$got.stderr" | sed 's/^/    | /'
-    fi
-}
+start_cases cxx
+REPORT_SIGNALS=1
 
 run_program() { # run_program PROGRAM FLAVOUR-SPEC ARGS...
     local prog=$1 spec=$2
@@ -413,35 +226,14 @@ run_program() { # run_program PROGRAM FLAVOUR-SPEC ARGS...
         return
     fi
     if ! build "$prog" "$name" "$cxx" "$cxxflags" "$ldflags"; then
-        echo "FAIL $prog $name (build with $cxx $cxxflags)"
-        FAIL=$((FAIL + 1))
+        fail_case "$prog $name (build with $cxx $cxxflags)"
         return
     fi
-    local case_dir="$WORK/$prog-$name"
-    mkdir -p "$case_dir"
-    run_capture "$case_dir/ref" "$REF" "$@"
-    local ref_status
-    ref_status=$(cat "$case_dir/ref.status")
-    if [[ $ref_status == 124 ]]; then
-        echo "FAIL $prog $name (reference executable timed out)"
-        FAIL=$((FAIL + 1))
-        return
+    local args=("${RTDYLD_LIBS[@]}" "${OBJS[@]}")
+    if [[ $# -gt 0 ]]; then
+        args+=(-- "$@")
     fi
-    local mode cmd label
-    for mode in plain remap; do
-        cmd=("$RTDYLD" run)
-        label="$prog $name"
-        if [[ $mode == remap ]]; then
-            cmd+=(--remap)
-            label+=" --remap"
-        fi
-        cmd+=("${RTDYLD_LIBS[@]}" "${OBJS[@]}")
-        if [[ $# -gt 0 ]]; then
-            cmd+=(-- "$@")
-        fi
-        run_capture "$case_dir/$mode" "${cmd[@]}"
-        report_case "$label" "$case_dir/ref" "$case_dir/$mode" "${cmd[@]}"
-    done
+    run_case "$prog $name" "${args[@]}"
 }
 
 for spec in "${OWN_FLAVOURS[@]}"; do
@@ -455,7 +247,4 @@ for spec in "${JSONNET_FLAVOURS[@]}"; do
     run_program jsonnet "$spec"
 done
 
-echo "$PASS passed, $FAIL failed"
-if [[ $FAIL -ne 0 ]]; then
-    exit 1
-fi
+finish_cases
