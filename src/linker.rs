@@ -376,6 +376,19 @@ impl Linker {
     /// Loads an ELF x86-64 relocatable object. `data` is only borrowed for
     /// the call. On error nothing of the object stays in the symbol table.
     pub fn load_object(&mut self, data: &[u8], name: &str) -> Result<u32> {
+        // ELF structures are read in place and need 8-byte alignment: an
+        // object that is not so aligned in memory is read from a copy.
+        let aligned_copy: Vec<u64>;
+        let data = if data.as_ptr() as usize % 8 != 0 {
+            let mut words = vec![0u64; data.len().div_ceil(8)];
+            // SAFETY: `words` has at least `data.len()` bytes.
+            unsafe { ptr::copy_nonoverlapping(data.as_ptr(), words.as_mut_ptr().cast::<u8>(), data.len()) };
+            aligned_copy = words;
+            // SAFETY: the first `data.len()` bytes of `aligned_copy` were just written.
+            unsafe { std::slice::from_raw_parts(aligned_copy.as_ptr().cast::<u8>(), data.len()) }
+        } else {
+            data
+        };
         let id = self.objects.len() as u32;
         let display = format!("obj {id} ({name})");
         let comdats = &self.comdats;
@@ -563,6 +576,7 @@ impl Linker {
         };
 
         // Allocation and copy.
+        let zeroed = self.mm.allocates_zeroed_memory();
         let first_id = self.sections.len() as u32;
         let mut new_sections = Vec::with_capacity(plan.len());
         let mut tables = Vec::new();
@@ -605,7 +619,11 @@ impl Linker {
                     ptr::copy_nonoverlapping(d.as_ptr(), local, d.len());
                     d.len()
                 });
-                ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
+                // Fresh zero pages need no writing (a huge .bss then costs
+                // nothing until used).
+                if !zeroed {
+                    ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
+                }
             }
             if let Some((kind, priority)) = TableKind::of(&p.name) {
                 if k < parsed.sections.len() {
@@ -810,7 +828,7 @@ impl Linker {
         self.apply_and_protect()?;
         // IFUNC resolvers run once their code is executable; what refers to
         // them is then relinked to their answers.
-        if self.resolve_ifuncs() {
+        if self.resolve_ifuncs()? {
             self.apply_and_protect()?;
         }
         self.register_eh_frames();
@@ -870,7 +888,7 @@ impl Linker {
 
     /// Calls the resolver of every IFUNC symbol that has no answer yet.
     /// Returns whether any answer is new.
-    fn resolve_ifuncs(&mut self) -> bool {
+    fn resolve_ifuncs(&mut self) -> Result<bool> {
         // SAFETY: getauxval only reads the auxiliary vector.
         let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
         let call = |addr: u64| -> u64 {
@@ -879,10 +897,18 @@ impl Linker {
             unsafe { std::mem::transmute::<usize, extern "C" fn(u64) -> u64>(addr as usize)(hwcap) }
         };
         let mut any = false;
+        let in_code = |sections: &[Section], s: Option<u32>, off: u64| {
+            s.is_some_and(|s| sections[s as usize].kind.is_code() && off < sections[s as usize].size)
+        };
+        let mut bad = Vec::new();
         for g in 0..self.symbols.len() as u32 {
             let gs = self.symbols.get(g);
             let Some(d) = gs.definition else { continue };
             if d.is_ifunc && gs.ifunc_value.is_none() {
+                if !in_code(&self.sections, d.section, d.value) {
+                    bad.push(gs.name_str().to_owned());
+                    continue;
+                }
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
                 let v = call(resolver);
                 self.symbols.get_mut(g).ifunc_value = Some(v);
@@ -893,13 +919,24 @@ impl Linker {
             for k in 0..o.local_ifuncs.len() {
                 let (sym, None) = o.local_ifuncs[k] else { continue };
                 let SymTarget::LocalIfunc { section, offset, .. } = o.symbols[sym as usize] else { continue };
+                if !in_code(&self.sections, Some(section), offset) {
+                    bad.push(o.local_names.get(&sym).map_or_else(|| format!("local symbol {sym}"), |n| n.to_string()));
+                    continue;
+                }
                 let v = call(self.sections[section as usize].target + offset);
                 o.local_ifuncs[k].1 = Some(v);
                 o.needs_apply = true;
                 any = true;
             }
         }
-        any
+        if bad.is_empty() {
+            Ok(any)
+        } else {
+            Err(Error::new(
+                ErrorKind::MalformedObject,
+                format!("IFUNC symbols whose resolver is not in a loaded code section (it would not be called): {}", bad.join(", ")),
+            ))
+        }
     }
 
     /// Runs the constructors (`.init_array`, `.ctors`, with priorities) of

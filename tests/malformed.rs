@@ -572,3 +572,52 @@ fn random_mutations_of_a_richer_object_never_panic() {
     let panicked = mutate_and_link("rich", &rich, 1..=seed_count(1000));
     assert!(panicked.is_empty(), "rtdyld panicked on mutants of the rich object, seeds {panicked:?} (see `mutate`)");
 }
+
+// Regressions found by fuzzing (fuzz/regressions/README.md).
+
+#[test]
+fn ifunc_resolvers_outside_code_are_errors_not_calls() {
+    for (name, src) in [
+        ("ifunc-absolute.o", ".globl abs_ifunc\n.type abs_ifunc, @gnu_indirect_function\n.set abs_ifunc, 0\n.text\n.globl entry\nentry: ret\n"),
+        (
+            "ifunc-in-data.o",
+            ".data\n.globl data_ifunc\n.type data_ifunc, @gnu_indirect_function\ndata_ifunc: .quad 0\n.text\n.globl entry\nentry: ret\n",
+        ),
+    ] {
+        let obj = common::assemble(src, &[]);
+        let mut linker = Linker::new();
+        linker.load_object(&obj, name).unwrap();
+        let e = linker.finalize().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MalformedObject, "{name}: {e}");
+        assert!(e.message().contains("IFUNC"), "{e}");
+    }
+}
+
+#[test]
+fn a_huge_bss_costs_nothing_until_used() {
+    let rss_kib = || -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let mut obj = compile_c("char big_bss[16];\nint get(int i) { return big_bss[i]; }\n", &["-O2", "-fPIC"]);
+    let bss = section(&sections(&obj), ".bss").header;
+    put_u64(&mut obj, bss + 32, 0xf000_0000); // sh_size: 3.75 GiB
+    let before = rss_kib();
+    let mut linker = Linker::new();
+    linker.load_object(&obj, "huge-bss.o").unwrap();
+    linker.finalize().unwrap();
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "resident memory grew by {grown} KiB");
+}
+
+#[test]
+fn objects_need_not_be_aligned_in_memory() {
+    let obj = good_object();
+    let mut shifted = vec![0u8; obj.len() + 1];
+    shifted[1..].copy_from_slice(obj);
+    let mut linker = Linker::new();
+    linker.set_resolver(resolver());
+    linker.load_object(&shifted[1..], "unaligned.o").unwrap();
+    linker.finalize().unwrap();
+}

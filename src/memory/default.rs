@@ -321,6 +321,11 @@ impl MemoryManager for DefaultMemoryManager {
         Ok(())
     }
 
+    fn allocates_zeroed_memory(&self) -> bool {
+        // Each allocation comes from a fresh mapping, never reused.
+        true
+    }
+
     fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
         let pi = part_index(req.kind);
         let align = req.align.max(1);

@@ -108,6 +108,13 @@ pub trait MemoryManager: Send {
         Ok(())
     }
 
+    /// Whether every allocation is zero-filled already (fresh anonymous
+    /// pages), so that rtdyld need not write the zeros of `.bss`. The
+    /// default says no.
+    fn allocates_zeroed_memory(&self) -> bool {
+        false
+    }
+
     /// Returns writable memory of at least `size` bytes at `align`.
     fn allocate(&mut self, request: &AllocationRequest<'_>) -> Result<*mut u8, String>;
 
