@@ -1302,7 +1302,11 @@ impl Writer<'_> {
             self.mm.make_writable(s.local, s.size as usize, section).map_err(|e| {
                 Error::new(
                     ErrorKind::MemoryManager,
-                    format!("the memory manager could not make section {} (id {section}) writable: {e}", s.name.to_string_lossy()),
+                    format!(
+                        "the memory manager could not make section {} (id {section}) of obj {} writable: {e}",
+                        s.name.to_string_lossy(),
+                        s.object
+                    ),
                 )
             })?;
             s.protected = false;
