@@ -5,7 +5,7 @@
 # UndefinedBehaviorSanitizer (build/asan, RTDYLD_SANITIZE=ON), and under
 # valgrind memcheck (build/valgrind); both must report nothing. The cargo
 # build is shared, so those two only rebuild the C side.
-# Installs cmake (and pkg-config, valgrind) with apt-get if they are missing.
+# Installs what it needs with apt-get when missing (c-tests/setup.sh).
 # RTDYLD_SKIP_MEMCHECK=1 skips the sanitizer and valgrind runs.
 #
 # usage: c-tests/run.sh [extra cmake configure arguments...]
@@ -13,17 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v cmake >/dev/null || need+=(cmake)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v valgrind >/dev/null || need+=(valgrind)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing ${need[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update
-  $sudo apt-get install -y "${need[@]}"
-fi
+bash c-tests/setup.sh
 
 echo "== configure"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"

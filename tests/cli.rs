@@ -80,3 +80,34 @@ fn link_reports_bad_objects_with_an_exit_status() {
     let v = rtdyld().arg("--version").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("rtdyld {}", rtdyld::VERSION));
 }
+
+#[test]
+fn exceptions_work_with_llvm_libunwind_as_the_unwinder() {
+    // LLVM's libunwind takes one FDE per __register_frame call; rtdyld then
+    // registers FDE by FDE. Debian's libunwind-14 package provides it.
+    let lib = "/usr/lib/llvm-14/lib/libunwind.so.1";
+    if !std::path::Path::new(lib).exists() {
+        println!("{lib} not installed (apt-get install libunwind-14): skipped");
+        return;
+    }
+    let dir = common::TempDir::new("cli-libunwind");
+    let src = dir.join("eh.cpp");
+    std::fs::write(
+        &src,
+        "#include <cstdio>\n#include <stdexcept>\nstatic int thrower(int x) { if (x > 0) throw std::runtime_error(\"boom\"); return 0; }\n\
+         int main(int argc, char **) { try { thrower(argc); } catch (const std::exception &e) { std::printf(\"caught %s\\n\", e.what()); return 0; } return 1; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("eh.o");
+    assert!(Command::new("g++").args(["-O2", "-fPIC", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    for remap in [false, true] {
+        let mut cmd = rtdyld();
+        cmd.env("LD_PRELOAD", lib).arg("run").args(["-l", "stdc++"]);
+        if remap {
+            cmd.arg("--remap");
+        }
+        let out = cmd.arg(&obj).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "caught boom\n", "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
