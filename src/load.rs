@@ -197,7 +197,7 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             .get(sh.sh_info(endian) as usize)
             .ok_or_else(|| bad(&format!("group section {}: signature symbol {} out of range", index.0, sh.sh_info(endian))))?;
         let signature = sig.name(endian, strtab).map_err(|_| bad(&format!("group section {}: bad signature name", index.0)))?;
-        if comdat_kept(signature) || comdat_signatures.iter().any(|s: &&[u8]| *s == signature) {
+        if comdat_kept(signature) || comdat_signatures.contains(&signature) {
             for m in members {
                 let m = m.get(endian) as usize;
                 if m >= table.len() {
@@ -419,11 +419,9 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             if stubbed {
                 flags |= Reloc::BRANCH;
             }
-            if stubbed || address_stub {
-                if stub_index[sym] == u32::MAX {
-                    stub_index[sym] = stub_symbols.len() as u32;
-                    stub_symbols.push(sym as u32);
-                }
+            if (stubbed || address_stub) && stub_index[sym] == u32::MAX {
+                stub_index[sym] = stub_symbols.len() as u32;
+                stub_symbols.push(sym as u32);
             }
             if !stubbed && needs.near_symbol {
                 if let ParsedSymbol::Global { definition: None, .. } = symbols[sym] {

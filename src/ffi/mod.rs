@@ -6,6 +6,10 @@
 //! The header `include/rtdyld.h` is generated from this file by cbindgen
 //! (see build.rs), so the doc comments here are written for C readers.
 #![allow(non_camel_case_types)]
+// The entry points take raw pointers from C callers, who cannot see Rust's
+// `unsafe`; the validity each pointer needs is documented per function in
+// the header, and NULL is checked everywhere.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::error::{Error, ErrorKind};
 use crate::linker::{Linker, SectionInfo};
@@ -308,7 +312,7 @@ unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
         .map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("{what} is not valid UTF-8")))
 }
 
-fn out<T>(p: *mut T, what: &str) -> Result<&mut T, Error> {
+fn out<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Error> {
     // SAFETY: the caller passes NULL or a pointer to writable storage for T.
     unsafe { p.as_mut() }.ok_or_else(|| invalid(what))
 }

@@ -223,7 +223,7 @@ impl DefaultMemoryManager {
         let mut offset = 0;
         for (i, &(size, align)) in sizes.iter().enumerate() {
             // Alignment beyond a page needs slack: the part starts page-aligned.
-            let slack = if align > self.page { align - self.page } else { 0 };
+            let slack = align.saturating_sub(self.page);
             let len = if size == 0 { 0 } else { align_up(size + slack, self.page) };
             parts[i] = Part { offset, len, cursor: 0 };
             offset += len;
