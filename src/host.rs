@@ -27,7 +27,7 @@ pub fn is_function(addr: u64) -> bool {
         }
         let sym = &*(sym as *const libc::Elf64_Sym);
         let st_type = sym.st_info & 0xf;
-        (st_type == 2 /* STT_FUNC */ || st_type == 10 /* STT_GNU_IFUNC */) && info.dli_saddr as u64 == addr
+        (st_type == 2 /* STT_FUNC */ || st_type == 10/* STT_GNU_IFUNC */) && info.dli_saddr as u64 == addr
     }
 }
 
@@ -183,18 +183,8 @@ pub fn open_path(path: &Path) -> Result<(), String> {
 
 /// Directories the dynamic loader searches by default, plus LD_LIBRARY_PATH.
 fn search_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
-        .map(|v| std::env::split_paths(&v).collect())
-        .unwrap_or_default();
-    for d in [
-        "/lib/x86_64-linux-gnu",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/local/lib",
-        "/lib64",
-        "/usr/lib64",
-        "/lib",
-        "/usr/lib",
-    ] {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
+    for d in ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/usr/local/lib", "/lib64", "/usr/lib64", "/lib", "/usr/lib"] {
         dirs.push(PathBuf::from(d));
     }
     dirs

@@ -43,17 +43,31 @@ struct Section {
 #[derive(Debug, Clone, Copy)]
 enum SymTarget {
     Absolute(u64),
-    Section { section: u32, offset: u64, size: u64 },
+    Section {
+        section: u32,
+        offset: u64,
+        size: u64,
+    },
     Global(u32),
     GotBase,
     DsoHandle,
     /// A local IFUNC symbol: its resolver, and its slot in `local_ifuncs`.
-    LocalIfunc { section: u32, offset: u64, slot: u32 },
+    LocalIfunc {
+        section: u32,
+        offset: u64,
+        slot: u32,
+    },
     /// A local thread-local symbol: its offset in the object's TLS block.
-    Tls { offset: u64 },
+    Tls {
+        offset: u64,
+    },
     /// Read-only host data referred to through the object's own copy, at
     /// `offset` in its copy section.
-    Copy { global: u32, offset: u64, size: u64 },
+    Copy {
+        global: u32,
+        offset: u64,
+        size: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -444,7 +458,14 @@ impl Linker {
             plan[k].size += 4;
         }
         let common_slot = (common_size > 0).then(|| {
-            plan.push(Plan { name: COMMON_SECTION.into(), kind: SectionKind::ZeroFill, size: common_size, align: common_align, data: None, tls: None });
+            plan.push(Plan {
+                name: COMMON_SECTION.into(),
+                kind: SectionKind::ZeroFill,
+                size: common_size,
+                align: common_align,
+                data: None,
+                tls: None,
+            });
             plan.len() - 1
         });
         // Where the object's 32-bit data references to the host point.
@@ -492,7 +513,14 @@ impl Linker {
             }
         }
         let copy_slot = (copies_size > 0).then(|| {
-            plan.push(Plan { name: COPY_SECTION.into(), kind: SectionKind::ReadOnlyData, size: copies_size, align: 16, data: None, tls: None });
+            plan.push(Plan {
+                name: COPY_SECTION.into(),
+                kind: SectionKind::ReadOnlyData,
+                size: copies_size,
+                align: 16,
+                data: None,
+                tls: None,
+            });
             plan.len() - 1
         });
 
@@ -549,16 +577,8 @@ impl Linker {
         let (code_size, code_align) = sequential_size(by_class[0].iter());
         let (ro_size, ro_align) = sequential_size(by_class[1].iter());
         let (rw_size, rw_align) = sequential_size(by_class[2].iter());
-        let request = ReserveRequest {
-            code_size,
-            code_align,
-            ro_size,
-            ro_align,
-            rw_size,
-            rw_align,
-            wants_low_memory: parsed.wants_low_memory,
-            near,
-        };
+        let request =
+            ReserveRequest { code_size, code_align, ro_size, ro_align, rw_size, rw_align, wants_low_memory: parsed.wants_low_memory, near };
         self.mm
             .reserve(&request)
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("{display}: the memory manager refused to reserve {code_size} bytes of code, {ro_size} of read-only and {rw_size} of read-write data: {e}")))?;
@@ -568,9 +588,10 @@ impl Linker {
             // Static TLS (a small reserve of the C library's, not given back
             // when a module is unloaded) only for objects whose own code
             // needs it.
-            Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, parsed.static_tls).map_err(|e| {
-                Error::new(ErrorKind::Unsupported, format!("{display}: thread-local storage of {tls_end} bytes: {e}"))
-            })?)
+            Some(
+                crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, parsed.static_tls)
+                    .map_err(|e| Error::new(ErrorKind::Unsupported, format!("{display}: thread-local storage of {tls_end} bytes: {e}")))?,
+            )
         } else {
             None
         };
@@ -661,7 +682,9 @@ impl Linker {
                 ParsedSymbol::Local { section, value, .. } if plan[section].tls.is_some() => {
                     SymTarget::Tls { offset: plan[section].tls.unwrap_or(0) + value }
                 }
-                ParsedSymbol::Local { section, value, size, ifunc: false } => SymTarget::Section { section: sid(section), offset: value, size },
+                ParsedSymbol::Local { section, value, size, ifunc: false } => {
+                    SymTarget::Section { section: sid(section), offset: value, size }
+                }
                 ParsedSymbol::Local { section, value, ifunc: true, .. } => {
                     local_ifuncs.push((i as u32, None));
                     SymTarget::LocalIfunc { section: sid(section), offset: value, slot: local_ifuncs.len() as u32 - 1 }
@@ -696,7 +719,16 @@ impl Linker {
                                 GlobalPlace::Absolute(v) => (None, v),
                                 GlobalPlace::Common { .. } => (common_slot.map(sid), common_offset[i]),
                             };
-                            let def = Definition { object: id, section, value, size, strength, is_function, is_ifunc: ifunc, is_tls: tls_offset.is_some() };
+                            let def = Definition {
+                                object: id,
+                                section,
+                                value,
+                                size,
+                                strength,
+                                is_function,
+                                is_ifunc: ifunc,
+                                is_tls: tls_offset.is_some(),
+                            };
                             self.symbols.define(g, def);
                             defined.push((g, def));
                         }
@@ -857,8 +889,7 @@ impl Linker {
     fn apply_and_protect(&mut self) -> Result<()> {
         // Which global values changed since the last successful finalize.
         let values: Vec<u64> = (0..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)).collect();
-        let changed: Vec<bool> =
-            values.iter().enumerate().map(|(g, v)| self.symbols.get(g as u32).applied_value != Some(*v)).collect();
+        let changed: Vec<bool> = values.iter().enumerate().map(|(g, v)| self.symbols.get(g as u32).applied_value != Some(*v)).collect();
         let tls: Vec<Option<(u64, Option<i64>)>> =
             self.objects.iter().map(|o| o.tls.as_ref().map(|m| (m.module_id, m.tp_offset))).collect();
         let Linker { objects, sections, symbols, mm, .. } = self;
@@ -874,9 +905,7 @@ impl Linker {
         for s in self.sections.iter_mut().filter(|s| !s.tls_template) {
             s.protected = true;
         }
-        self.mm
-            .finalize()
-            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
+        self.mm.finalize().map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
         for (g, v) in values.into_iter().enumerate() {
             self.symbols.get_mut(g as u32).applied_value = Some(v);
         }
@@ -1110,9 +1139,10 @@ impl Linker {
     /// Sets the address at which the section starting at local address
     /// `local` will run. Takes effect at the next finalize.
     pub fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
-        let id = *self.by_local.get(&(local as usize)).ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("no section starts at local address {local:p}"))
-        })?;
+        let id = *self
+            .by_local
+            .get(&(local as usize))
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no section starts at local address {local:p}")))?;
         self.map_section(id, target)
     }
 
@@ -1123,7 +1153,10 @@ impl Linker {
         if s.tls_template {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("section {} (id {id}) is part of a thread-local storage template, which the C library owns; it cannot be moved", s.name.to_string_lossy()),
+                format!(
+                    "section {} (id {id}) is part of a thread-local storage template, which the C library owns; it cannot be moved",
+                    s.name.to_string_lossy()
+                ),
             ));
         }
         let s_object = s.object;
@@ -1207,9 +1240,10 @@ impl Linker {
     }
 
     fn definition(&self, name: &str) -> Result<Definition> {
-        self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).definition).ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("symbol `{name}` is not defined by any loaded object"))
-        })
+        self.symbols
+            .find(name.as_bytes())
+            .and_then(|g| self.symbols.get(g).definition)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("symbol `{name}` is not defined by any loaded object")))
     }
 
     /// The address at which symbol `name` runs (its target address).
@@ -1240,8 +1274,7 @@ impl Linker {
         self.objects
             .iter()
             .map(|o| {
-                o.relocs.iter().map(|g| g.relocs.capacity() * std::mem::size_of::<Reloc>()).sum::<usize>()
-                    + o.wide_addends.capacity() * 8
+                o.relocs.iter().map(|g| g.relocs.capacity() * std::mem::size_of::<Reloc>()).sum::<usize>() + o.wide_addends.capacity() * 8
             })
             .sum()
     }

@@ -30,10 +30,16 @@ pub struct ParsedSection<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum GlobalPlace {
     /// In allocated section `section` (an index into `ParsedObject::sections`).
-    Section { section: usize, value: u64 },
+    Section {
+        section: usize,
+        value: u64,
+    },
     Absolute(u64),
     /// A `COMMON` symbol: storage laid out by the linker.
-    Common { size: u64, align: u64 },
+    Common {
+        size: u64,
+        align: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,7 +168,11 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
     if header.e_machine(endian) != elf::EM_X86_64 {
         return Err(Error::unsupported(
             object,
-            format!("wrong architecture: ELF machine {} ({}), expected x86-64", header.e_machine(endian), machine_name(header.e_machine(endian))),
+            format!(
+                "wrong architecture: ELF machine {} ({}), expected x86-64",
+                header.e_machine(endian),
+                machine_name(header.e_machine(endian))
+            ),
         ));
     }
     if header.e_type(endian) != elf::ET_REL {
@@ -180,19 +190,20 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         if sh.sh_type(endian) != elf::SHT_GROUP {
             continue;
         }
-        let words: &[object::U32<Endianness>] = sh
-            .data_as_array(endian, data)
-            .map_err(|_| bad(&format!("group section {}: contents lie outside the file", index.0)))?;
+        let words: &[object::U32<Endianness>] =
+            sh.data_as_array(endian, data).map_err(|_| bad(&format!("group section {}: contents lie outside the file", index.0)))?;
         let Some((flags, members)) = words.split_first() else { continue };
         if flags.get(endian) & elf::GRP_COMDAT == 0 {
             continue;
         }
         let symtab_index = sh.sh_link(endian) as usize;
-        let symtab_sh = table.section(SectionIndex(symtab_index)).map_err(|_| bad(&format!("group section {}: bad symbol table link", index.0)))?;
+        let symtab_sh =
+            table.section(SectionIndex(symtab_index)).map_err(|_| bad(&format!("group section {}: bad symbol table link", index.0)))?;
         let strtab = table
             .strings(endian, data, SectionIndex(symtab_sh.sh_link(endian) as usize))
             .map_err(|_| bad(&format!("group section {}: bad string table", index.0)))?;
-        let syms: &[elf::Sym64<Endianness>] = symtab_sh.data_as_array(endian, data).map_err(|_| bad(&format!("group section {}: bad symbol table", index.0)))?;
+        let syms: &[elf::Sym64<Endianness>] =
+            symtab_sh.data_as_array(endian, data).map_err(|_| bad(&format!("group section {}: bad symbol table", index.0)))?;
         let sig = syms
             .get(sh.sh_info(endian) as usize)
             .ok_or_else(|| bad(&format!("group section {}: signature symbol {} out of range", index.0, sh.sh_info(endian))))?;
@@ -233,7 +244,8 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         let bytes = if sh_type == elf::SHT_NOBITS {
             None
         } else {
-            let d = sh.data(endian, data).map_err(|_| bad(&format!("section {name} (index {}): contents lie outside the file", index.0)))?;
+            let d =
+                sh.data(endian, data).map_err(|_| bad(&format!("section {name} (index {}): contents lie outside the file", index.0)))?;
             if d.len() as u64 != size {
                 return Err(bad(&format!("section {name} (index {}): contents are truncated", index.0)));
             }
@@ -280,7 +292,10 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             (elf::SHN_COMMON, _) => {
                 let align = value.max(1);
                 if !align.is_power_of_two() || align > 1 << 30 || size > u64::from(u32::MAX) {
-                    return Err(bad(&format!("common symbol {}: size {size} or alignment {align} is invalid", String::from_utf8_lossy(name))));
+                    return Err(bad(&format!(
+                        "common symbol {}: size {size} or alignment {align} is invalid",
+                        String::from_utf8_lossy(name)
+                    )));
                 }
                 Some(GlobalPlace::Common { size, align })
             }
@@ -366,12 +381,13 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             return Err(Error::unsupported(object, format!("section {sec_name}: SHT_REL relocations are not used on x86-64")));
         }
         if sh.sh_link(endian) as usize != symtab.section().0 && !symbols.is_empty() {
-            return Err(bad(&format!("relocation section for {sec_name}: linked to section {} instead of the symbol table", sh.sh_link(endian))));
+            return Err(bad(&format!(
+                "relocation section for {sec_name}: linked to section {} instead of the symbol table",
+                sh.sh_link(endian)
+            )));
         }
-        let (entries, _) = sh
-            .rela(endian, data)
-            .map_err(|e| bad(&format!("relocations for {sec_name}: {e}")))?
-            .unwrap_or((&[], SectionIndex(0)));
+        let (entries, _) =
+            sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {sec_name}: {e}")))?.unwrap_or((&[], SectionIndex(0)));
         let section = &sections[slot];
         let mut list = Vec::with_capacity(entries.len());
         for (i, rela) in entries.iter().enumerate() {
@@ -384,16 +400,20 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             if r_type == x86_64::R_NONE {
                 continue;
             }
-            let needs = x86_64::needs(r_type).map_err(|why| {
-                Error::unsupported(object, format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type)))
-            })?;
+            let needs = x86_64::needs(r_type)
+                .map_err(|why| Error::unsupported(object, format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
             if sym >= symbols.len() {
                 return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), symbols.len())));
             }
             let zero = x86_64::Inputs { s: 0, a: 0, p: 0, z: 0, got: 0, slot: 0, l: 0, tls_module: 0, dtp_offset: 0, tp_offset: 0 };
             let field = x86_64::compute(r_type, &zero).1;
             if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
-                return Err(bad(&format!("{}: {} field lies outside the section of {} bytes", where_(), x86_64::type_name(r_type), section.size)));
+                return Err(bad(&format!(
+                    "{}: {} field lies outside the section of {} bytes",
+                    where_(),
+                    x86_64::type_name(r_type),
+                    section.size
+                )));
             }
             if section.data.is_none() {
                 return Err(bad(&format!("{}: relocation in a section without contents", where_())));
@@ -415,7 +435,9 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             if address_stub {
                 flags |= Reloc::ADDRESS_STUB;
             }
-            let stubbed = wants_stub && !same_section && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase | ParsedSymbol::DsoHandle);
+            let stubbed = wants_stub
+                && !same_section
+                && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase | ParsedSymbol::DsoHandle);
             if stubbed {
                 flags |= Reloc::BRANCH;
             }

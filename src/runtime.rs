@@ -49,10 +49,7 @@ pub fn run_atexit(dsos: &[usize]) {
         // Take one at a time: a destructor may register another.
         let next = {
             let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
-            let newest = dsos
-                .iter()
-                .filter_map(|d| r.get(d).and_then(|l| l.last()).map(|e| (e.0, *d)))
-                .max();
+            let newest = dsos.iter().filter_map(|d| r.get(d).and_then(|l| l.last()).map(|e| (e.0, *d))).max();
             newest.and_then(|(_, d)| r.get_mut(&d).and_then(|l| l.pop()))
         };
         let Some((_, f, arg)) = next else { break };

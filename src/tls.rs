@@ -73,7 +73,7 @@ fn library_image(image: &[u8], memsz: usize, align: usize, static_tls: bool) -> 
     put(&mut b, 54, &56u16.to_le_bytes()); // e_phentsize
     put(&mut b, 56, &3u16.to_le_bytes()); // e_phnum
     put(&mut b, 58, &64u16.to_le_bytes()); // e_shentsize
-    // Program headers: PT_LOAD (rw), PT_DYNAMIC, PT_TLS.
+                                           // Program headers: PT_LOAD (rw), PT_DYNAMIC, PT_TLS.
     let phdr = |b: &mut Vec<u8>, k: usize, p_type: u32, flags: u32, off: usize, filesz: usize, memsz: usize, palign: usize| {
         let at = 64 + k * 56;
         put(b, at, &p_type.to_le_bytes());

@@ -149,7 +149,8 @@ fn remap_everything(l: &mut Linker) {
         }
         let local = s.local;
         let mm = l.memory_manager_mut::<DefaultMemoryManager>().unwrap();
-        let a = match aliases.iter().find(|a| (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len) {
+        let a = match aliases.iter().find(|a| (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len)
+        {
             Some(a) => *a,
             None => {
                 let a = mm.alias(local).unwrap();
@@ -250,7 +251,10 @@ fn no_page_is_writable_and_executable() {
 
 #[test]
 fn objects_can_be_inspected() {
-    let obj = cc("long data_sym = 3; const long ro_sym = 4; long bss_sym; long code_sym(void) { return data_sym + ro_sym + bss_sym; }", &["-O2", "-fPIC"]);
+    let obj = cc(
+        "long data_sym = 3; const long ro_sym = 4; long bss_sym; long code_sym(void) { return data_sym + ro_sym + bss_sym; }",
+        &["-O2", "-fPIC"],
+    );
     let mut l = dual();
     let id = l.load_object(&obj, "inspect.o").unwrap();
     let mut kinds = std::collections::HashMap::new();
@@ -271,10 +275,7 @@ fn objects_can_be_inspected() {
         names.push((s.name.to_str().unwrap().to_owned(), s.is_function));
     }
     names.sort();
-    assert_eq!(
-        names,
-        vec![("bss_sym".into(), false), ("code_sym".into(), true), ("data_sym".into(), false), ("ro_sym".into(), false)]
-    );
+    assert_eq!(names, vec![("bss_sym".into(), false), ("code_sym".into(), true), ("data_sym".into(), false), ("ro_sym".into(), false)]);
     l.finalize().unwrap();
     assert_eq!(call0(&l, "code_sym"), 7);
     assert_eq!(l.lookup("nope").unwrap_err().kind(), ErrorKind::NotFound);
@@ -361,12 +362,27 @@ fn no_pic_address_of_a_host_function_is_its_stub() {
 
 #[test]
 fn comdat_groups_link_to_one_copy() {
-    let header = "template <typename T> struct Box { T v; Box(T v) : v(v) {} virtual ~Box() {} virtual T get() const { return v * 2; } };\n\
+    let header =
+        "template <typename T> struct Box { T v; Box(T v) : v(v) {} virtual ~Box() {} virtual T get() const { return v * 2; } };\n\
                   inline long shared_inline(long x) { static long calls = 0; return x + ++calls; }\n";
-    let a = common::compile("g++", "c++", &format!("{header}extern \"C\" long from_a(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
-        extern \"C\" void *inline_addr_a() {{ return (void *)&shared_inline; }}"), &["-O0", "-fPIC"]);
-    let b = common::compile("g++", "c++", &format!("{header}extern \"C\" long from_b(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
-        extern \"C\" void *inline_addr_b() {{ return (void *)&shared_inline; }}"), &["-O0", "-fPIC"]);
+    let a = common::compile(
+        "g++",
+        "c++",
+        &format!(
+            "{header}extern \"C\" long from_a(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
+        extern \"C\" void *inline_addr_a() {{ return (void *)&shared_inline; }}"
+        ),
+        &["-O0", "-fPIC"],
+    );
+    let b = common::compile(
+        "g++",
+        "c++",
+        &format!(
+            "{header}extern \"C\" long from_b(long x) {{ Box<long> b{{x}}; const Box<long> &r = b; return r.get() + shared_inline(0); }}\n\
+        extern \"C\" void *inline_addr_b() {{ return (void *)&shared_inline; }}"
+        ),
+        &["-O0", "-fPIC"],
+    );
     let mut l = dual();
     l.set_process_symbols(true);
     rtdyld::host::open_library("stdc++").unwrap();

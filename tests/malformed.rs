@@ -578,7 +578,10 @@ fn random_mutations_of_a_richer_object_never_panic() {
 #[test]
 fn ifunc_resolvers_outside_code_are_errors_not_calls() {
     for (name, src) in [
-        ("ifunc-absolute.o", ".globl abs_ifunc\n.type abs_ifunc, @gnu_indirect_function\n.set abs_ifunc, 0\n.text\n.globl entry\nentry: ret\n"),
+        (
+            "ifunc-absolute.o",
+            ".globl abs_ifunc\n.type abs_ifunc, @gnu_indirect_function\n.set abs_ifunc, 0\n.text\n.globl entry\nentry: ret\n",
+        ),
         (
             "ifunc-in-data.o",
             ".data\n.globl data_ifunc\n.type data_ifunc, @gnu_indirect_function\ndata_ifunc: .quad 0\n.text\n.globl entry\nentry: ret\n",

@@ -124,7 +124,8 @@ fn cxx_thread_local_with_constructors() {
         linker.load_object(&common::compile("g++", "c++", src, flags), "tl.o").unwrap();
         linker.finalize().unwrap();
         // SAFETY: `long f(void)`.
-        let call = |n: &str| -> i64 { unsafe { std::mem::transmute::<usize, extern "C" fn() -> i64>(linker.lookup(n).unwrap() as usize)() } };
+        let call =
+            |n: &str| -> i64 { unsafe { std::mem::transmute::<usize, extern "C" fn() -> i64>(linker.lookup(n).unwrap() as usize)() } };
         assert_eq!(call("use_tracker"), 107);
         assert_eq!(call("use_tracker"), 207);
         // Thread i ends with uses = i + 1.

@@ -16,9 +16,9 @@ use crate::linker::{Linker, SectionInfo};
 use crate::memory::{AllocationRequest, MemoryManager, ReserveRequest, SectionKind};
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicIsize, Ordering};
 
 /// Result of every rtdyld call. The values are fixed and never renumbered.
 #[repr(u32)]
@@ -252,7 +252,8 @@ fn conclude(handle: *const rtdyld_linker, outcome: std::thread::Result<Result<()
     code
 }
 
-const BUSY_MESSAGE: &str = "the linker is in use by another thread: calls that change a linker must not overlap with any other call on it (see rtdyld_linker)";
+const BUSY_MESSAGE: &str =
+    "the linker is in use by another thread: calls that change a linker must not overlap with any other call on it (see rtdyld_linker)";
 
 /// Runs `f` with exclusive access to the linker behind `handle`. A call
 /// that overlaps with any other call on the same linker is refused with
@@ -307,9 +308,7 @@ unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
         return Err(invalid(what));
     }
     // SAFETY: per the function contract.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("{what} is not valid UTF-8")))
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("{what} is not valid UTF-8")))
 }
 
 fn out<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Error> {
@@ -683,9 +682,9 @@ pub extern "C" fn rtdyld_linker_object_section(
     with_linker_shared(linker, |l| {
         let info = out(info_out, "info_out")?;
         let ids = l.object_sections(object_id)?;
-        let id = *ids.get(index as usize).ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("object {object_id} has {} sections, no section {index}", ids.len()))
-        })?;
+        let id = *ids
+            .get(index as usize)
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("object {object_id} has {} sections, no section {index}", ids.len())))?;
         fill_section(l.section(id)?, info);
         Ok(())
     })

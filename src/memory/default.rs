@@ -134,7 +134,12 @@ impl DefaultMemoryManager {
         }
         let low = r.low || (r.base as u64) < (1 << 31);
         let flags = libc::MAP_SHARED | if low { libc::MAP_32BIT } else { 0 };
-        let hint = self.regions.iter().map(|r| r.base as u64 + r.len as u64).chain(self.regions.iter().flat_map(|r| r.aliases.iter().map(|&a| a as u64 + r.len as u64))).max();
+        let hint = self
+            .regions
+            .iter()
+            .map(|r| r.base as u64 + r.len as u64)
+            .chain(self.regions.iter().flat_map(|r| r.aliases.iter().map(|&a| a as u64 + r.len as u64)))
+            .max();
         let r = &self.regions[idx];
         let alias = match try_candidates(r.len, r.fd, libc::MAP_SHARED, &hint.into_iter().collect::<Vec<_>>()) {
             Some(a) if !low || (a as u64) + (r.len as u64) <= 1 << 31 => a,
@@ -312,11 +317,8 @@ fn map_anywhere(len: usize, fd: i32, flags: i32) -> Result<*mut u8, String> {
 
 impl MemoryManager for DefaultMemoryManager {
     fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
-        let idx = self.new_region(
-            [(r.code_size, r.code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)],
-            r.wants_low_memory,
-            r.near,
-        )?;
+        let idx =
+            self.new_region([(r.code_size, r.code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)], r.wants_low_memory, r.near)?;
         self.current = Some(idx);
         Ok(())
     }

@@ -85,18 +85,12 @@ fn load_libraries(o: &Options) -> Result<(), String> {
 }
 
 fn read_objects(o: &Options) -> Result<Vec<(String, Vec<u8>)>, String> {
-    o.objects
-        .iter()
-        .map(|p| std::fs::read(p).map(|d| (p.clone(), d)).map_err(|e| format!("cannot read {p}: {e}")))
-        .collect()
+    o.objects.iter().map(|p| std::fs::read(p).map(|d| (p.clone(), d)).map_err(|e| format!("cannot read {p}: {e}"))).collect()
 }
 
 fn link(objects: &[(String, Vec<u8>)], perf_map: bool, dual_mapping: bool) -> Result<Linker, String> {
-    let mut linker = if dual_mapping {
-        Linker::with_memory_manager(Box::new(DefaultMemoryManager::with_dual_mapping()))
-    } else {
-        Linker::new()
-    };
+    let mut linker =
+        if dual_mapping { Linker::with_memory_manager(Box::new(DefaultMemoryManager::with_dual_mapping())) } else { Linker::new() };
     linker.set_process_symbols(true);
     // Cheap for a command: gdb can then see and break on the program.
     linker.set_debugger_registration(true);
