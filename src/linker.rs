@@ -1503,6 +1503,13 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
             w.write(cs, offset, bytes)?;
         }
     }
+    // The TLS modules the object's local-dynamic sequences start from.
+    let ld_modules: Vec<u64> = obj
+        .tls_got
+        .iter()
+        .filter(|e| e.0 == x86_64::TlsGot::Module)
+        .filter_map(|e| tls_of(oi, obj, e.1, symbols, tls).ok().map(|t| t.0))
+        .collect();
     let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);
     let stub_base = obj.stubs.map_or(0, |s| w.sections[s as usize].target);
     for g in &obj.relocs {
@@ -1538,23 +1545,16 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                 }
                 // Local-dynamic code adds DTPOFF to the block of the module
                 // its TLSLD named; each loaded object is a module of its own.
-                if matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64) && !obj.tls_got.is_empty() {
-                    let ld_modules: Vec<u64> = obj
-                        .tls_got
-                        .iter()
-                        .filter(|e| e.0 == x86_64::TlsGot::Module)
-                        .filter_map(|e| tls_of(oi, obj, e.1, symbols, tls).ok().map(|t| t.0))
-                        .collect();
-                    if !ld_modules.is_empty() && !ld_modules.contains(&m) {
-                        return Err(Error::new(
-                            ErrorKind::Unsupported,
-                            format!(
-                                "{}: local-dynamic TLS access to {} in another object; rtdyld gives each object its own TLS module (compile with -ftls-model=global-dynamic, or default visibility)",
-                                obj.display(oi),
-                                symbol_name(obj, r.symbol, w.sections, symbols)
-                            ),
-                        ));
-                    }
+                if matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64) && !ld_modules.is_empty() && !ld_modules.contains(&m) {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        format!(
+                            "{}: local-dynamic TLS access to {} in another object; rtdyld gives each object its own TLS module \
+                             (compile with -ftls-model=global-dynamic, or default visibility)",
+                            obj.display(oi),
+                            symbol_name(obj, r.symbol, w.sections, symbols)
+                        ),
+                    ));
                 }
             }
             let mut inputs = x86_64::Inputs {
