@@ -317,11 +317,7 @@ impl Linker {
 
     fn deregister_eh_frames(&mut self) {
         for o in &mut self.objects {
-            if let Some(addr) = o.eh_registered.take() {
-                // SAFETY: registered by `register_eh_frames` and still mapped
-                // (the memory manager outlives the objects).
-                unsafe { crate::unwind::deregister(addr) };
-            }
+            deregister_eh_frame(o, &self.sections);
         }
     }
 
@@ -336,16 +332,12 @@ impl Linker {
             if o.eh_registered == Some(target) {
                 continue;
             }
+            deregister_eh_frame(o, &self.sections);
             // SAFETY: the section is relocated, zero-terminated and mapped
             // at `target` in this process (the client said so by leaving
-            // registration on); the old address is still mapped.
-            unsafe {
-                if let Some(old) = o.eh_registered.take() {
-                    crate::unwind::deregister(old);
-                }
-                if crate::unwind::register(target) {
-                    o.eh_registered = Some(target);
-                }
+            // registration on).
+            if unsafe { crate::unwind::register(target, self.sections[sec as usize].size) } {
+                o.eh_registered = Some(target);
             }
         }
     }
@@ -1071,10 +1063,7 @@ impl Linker {
         self.object(id)?;
         let oi = id as usize;
         self.run_destructors(&[oi]);
-        if let Some(addr) = self.objects[oi].eh_registered.take() {
-            // SAFETY: registered by us and still mapped.
-            unsafe { crate::unwind::deregister(addr) };
-        }
+        deregister_eh_frame(&mut self.objects[oi], &self.sections);
         // Withdraw its definitions; the best remaining one takes over.
         let defined = std::mem::take(&mut self.objects[oi].defined);
         for &(g, def) in &defined {
@@ -1292,6 +1281,15 @@ impl Drop for Linker {
         let live: Vec<usize> = (0..self.objects.len()).filter(|&i| !self.objects[i].removed).collect();
         self.run_destructors(&live);
         self.deregister_eh_frames();
+    }
+}
+
+/// Withdraws an object's unwind tables from the unwinder, if registered.
+fn deregister_eh_frame(o: &mut LoadedObject, sections: &[Section]) {
+    if let (Some(addr), Some(sec)) = (o.eh_registered.take(), o.eh_frame) {
+        // SAFETY: registered by `register_eh_frames` at `addr`, and still
+        // mapped there (the memory manager outlives the objects).
+        unsafe { crate::unwind::deregister(addr, sections[sec as usize].size) };
     }
 }
 

@@ -44,16 +44,18 @@ fn api() -> Option<&'static Api> {
     .as_ref()
 }
 
-/// The FDEs of the zero-terminated `.eh_frame` at `addr`.
+/// The FDEs of the zero-terminated `.eh_frame` of `size` bytes at `addr`;
+/// the walk never leaves the section, whatever its length fields say.
 ///
 /// # Safety
 /// As for [`register`].
-unsafe fn fdes(addr: u64) -> Vec<u64> {
+unsafe fn fdes(addr: u64, size: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut p = addr;
-    loop {
-        // SAFETY: entries are read inside the section, which ends with a
-        // zero-length terminator rtdyld wrote.
+    let end = addr + size;
+    while p + 16 <= end {
+        // SAFETY: `p + 16 <= end`: the length, a 64-bit length and the
+        // CIE id all lie inside the section.
         let len = unsafe { (p as *const u32).read_unaligned() };
         if len == 0 {
             break;
@@ -69,23 +71,27 @@ unsafe fn fdes(addr: u64) -> Vec<u64> {
         if id != 0 {
             out.push(p);
         }
-        p += header + body;
+        p = match p.checked_add(header + body) {
+            Some(next) => next,
+            None => break,
+        };
     }
     out
 }
 
-/// Registers the zero-terminated `.eh_frame` contents at `addr`. Returns
+/// Registers the zero-terminated `.eh_frame` contents (`size` bytes with
+/// the terminator) at `addr`. Returns
 /// false when the process has no unwinder to register with.
 ///
 /// # Safety
 /// `addr` must point to a complete, relocated, zero-terminated `.eh_frame`
 /// that stays mapped and readable until [`deregister`] is called.
-pub unsafe fn register(addr: u64) -> bool {
+pub unsafe fn register(addr: u64, size: u64) -> bool {
     match api() {
         // SAFETY: per the function contract.
         Some(a) => unsafe {
             if a.per_fde {
-                for fde in fdes(addr) {
+                for fde in fdes(addr, size) {
                     (a.register)(fde as *const c_void);
                 }
             } else {
@@ -101,12 +107,12 @@ pub unsafe fn register(addr: u64) -> bool {
 ///
 /// # Safety
 /// `addr` must have been registered with [`register`] and still be mapped.
-pub unsafe fn deregister(addr: u64) {
+pub unsafe fn deregister(addr: u64, size: u64) {
     if let Some(a) = api() {
         // SAFETY: per the function contract.
         unsafe {
             if a.per_fde {
-                for fde in fdes(addr) {
+                for fde in fdes(addr, size) {
                     (a.deregister)(fde as *const c_void);
                 }
             } else {
@@ -130,7 +136,7 @@ mod tests {
         s.extend_from_slice(&0u32.to_le_bytes());
         let base = s.as_ptr() as u64;
         // SAFETY: a well-formed, terminated section in `s`.
-        let fdes = unsafe { super::fdes(base) };
+        let fdes = unsafe { super::fdes(base, s.len() as u64) };
         assert_eq!(fdes, vec![base + 16, base + 36]);
     }
 }
