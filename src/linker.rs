@@ -4,13 +4,41 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::host;
-use crate::load::{self, GlobalPlace, ParsedSymbol, TableKind};
+use crate::load::{self, GlobalPlace, LocalNames, SymTarget, TableKind};
 use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
 use crate::reloc::{x86_64, Reloc};
-use crate::symbols::{Definition, Strength, SymbolTable};
+use crate::symbols::{Definition, NameHash, Strength, SymbolTable};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr;
+
+/// Hashes section addresses for `Linker::by_local` (SipHash is needlessly
+/// slow for keys nobody chooses adversarially).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        let h = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A section's name in the linker's name buffer.
+fn name_in(names: &[u8], at: usize) -> &CStr {
+    CStr::from_bytes_until_nul(&names[at..]).unwrap_or_default()
+}
 
 /// Answers a symbol name with an address, or `None` when it does not know it.
 pub type Resolver = Box<dyn FnMut(&str) -> Option<u64> + Send>;
@@ -24,7 +52,8 @@ pub const COPY_SECTION: &str = "__rtdyld_copies";
 
 #[derive(Debug)]
 struct Section {
-    name: CString,
+    /// Where its name starts in the linker's `section_names`.
+    name_at: usize,
     object: u32,
     kind: SectionKind,
     local: *mut u8,
@@ -39,37 +68,6 @@ struct Section {
     tls_template: bool,
 }
 
-/// What a symbol of an object stands for.
-#[derive(Debug, Clone, Copy)]
-enum SymTarget {
-    Absolute(u64),
-    Section {
-        section: u32,
-        offset: u64,
-        size: u64,
-    },
-    Global(u32),
-    GotBase,
-    DsoHandle,
-    /// A local IFUNC symbol: its resolver, and its slot in `local_ifuncs`.
-    LocalIfunc {
-        section: u32,
-        offset: u64,
-        slot: u32,
-    },
-    /// A local thread-local symbol: its offset in the object's TLS block.
-    Tls {
-        offset: u64,
-    },
-    /// Read-only host data referred to through the object's own copy, at
-    /// `offset` in its copy section.
-    Copy {
-        global: u32,
-        offset: u64,
-        size: u64,
-    },
-}
-
 #[derive(Debug)]
 struct RelocGroup {
     section: u32,
@@ -78,10 +76,11 @@ struct RelocGroup {
 
 #[derive(Debug)]
 struct LoadedObject {
+    id: u32,
     name: String,
     sections: Vec<u32>,
     symbols: Vec<SymTarget>,
-    local_names: HashMap<u32, Box<str>>,
+    local_names: LocalNames,
     relocs: Vec<RelocGroup>,
     wide_addends: Vec<i64>,
     got: Option<u32>,
@@ -91,8 +90,12 @@ struct LoadedObject {
     stubs: Option<u32>,
     stub_symbols: Vec<u32>,
     stub_index: Vec<u32>,
-    /// Global definitions this object made, whether or not they won.
-    defined: Vec<(u32, Definition)>,
+    /// The global symbols this object defines, whether or not its
+    /// definition is the one in use.
+    defined: Vec<u32>,
+    /// Its definitions that are not in use (another object's displaced
+    /// them, or it was weaker than one already there).
+    shadowed: Vec<(u32, Definition)>,
     /// Relocations were applied and then dropped; the object cannot be relinked.
     relocations_dropped: bool,
     /// The object is new or one of its sections moved since the last
@@ -173,7 +176,9 @@ pub struct Linker {
     mm: Box<dyn MemoryManager>,
     objects: Vec<LoadedObject>,
     sections: Vec<Section>,
-    by_local: HashMap<usize, u32>,
+    by_local: HashMap<usize, u32, BuildHasherDefault<AddressHasher>>,
+    /// Section names, each followed by a NUL.
+    section_names: Vec<u8>,
     symbols: SymbolTable,
     /// Loaded COMDAT groups: signature -> the object holding the kept copy.
     comdats: HashMap<Box<[u8]>, u32>,
@@ -222,7 +227,8 @@ impl Linker {
             mm,
             objects: Vec::new(),
             sections: Vec::new(),
-            by_local: HashMap::new(),
+            by_local: HashMap::default(),
+            section_names: Vec::new(),
             symbols: SymbolTable::default(),
             comdats: HashMap::new(),
             resolver: None,
@@ -294,13 +300,14 @@ impl Linker {
             }
             if self.perf_map && o.perf_written.as_ref() != Some(&targets) {
                 let mut entries = Vec::new();
-                for &(g, def) in &o.defined {
+                for &g in &o.defined {
+                    let Some(def) = own_definition(o, g, &self.symbols) else { continue };
                     if let (true, Some(sec)) = (def.is_function, def.section) {
-                        let name = self.symbols.get(g).name_str().to_owned();
+                        let name = self.symbols.name_str(g).to_owned();
                         entries.push((self.sections[sec as usize].target + def.value, def.size, name));
                     }
                 }
-                for (&sym, name) in &o.local_names {
+                for (sym, name) in o.local_names.iter() {
                     if let Some(SymTarget::Section { section, offset, size }) = o.symbols.get(sym as usize) {
                         if self.sections[*section as usize].kind.is_code() {
                             entries.push((self.sections[*section as usize].target + offset, *size, name.to_string()));
@@ -396,42 +403,52 @@ impl Linker {
             data
         };
         let id = self.objects.len() as u32;
-        let display = format!("obj {id} ({name})");
+        let display = || format!("obj {id} ({name})");
         let comdats = &self.comdats;
-        let parsed = load::parse(data, &display, &|sig| comdats.contains_key(sig))?;
+        let mut parsed = load::parse(data, &display, self.perf_map, &|sig| comdats.contains_key(sig))?;
 
-        // Duplicate strong definitions.
-        for sym in &parsed.symbols {
-            if let ParsedSymbol::Global { name: sname, definition: Some((_, Strength::Strong)), .. } = sym {
-                if let Some(other) = self.symbols.clash(sname, Strength::Strong) {
+        // Every global name is looked up once, here; a duplicate strong
+        // definition fails before anything changes.
+        let mut found: Vec<(NameHash, Option<u32>)> = Vec::with_capacity(parsed.globals.len());
+        for (k, glob) in parsed.globals.iter().enumerate() {
+            let sname = parsed.global_name(k);
+            let h = self.symbols.hash(sname);
+            let g = self.symbols.find_hashed(sname, h);
+            if glob.strength == Strength::Strong && glob.place != GlobalPlace::Undefined {
+                if let Some(other) = self.symbols.clash(g, Strength::Strong) {
                     return Err(Error::new(
                         ErrorKind::DuplicateSymbol,
                         format!(
-                            "duplicate definition of `{}`: in {display} and in {}",
+                            "duplicate definition of `{}`: in {} and in {}",
                             String::from_utf8_lossy(sname),
+                            display(),
                             self.objects[other as usize].display(other)
                         ),
                     ));
                 }
             }
+            found.push((h, g));
         }
 
         // Commons.
         let mut common_size = 0u64;
         let mut common_align = 1u64;
-        let mut common_offset = vec![0u64; parsed.symbols.len()];
-        for (i, sym) in parsed.symbols.iter().enumerate() {
-            if let ParsedSymbol::Global { definition: Some((GlobalPlace::Common { size, align }, _)), .. } = sym {
-                common_size = align_up(common_size, *align);
-                common_offset[i] = common_size;
+        let mut common_offset = Vec::new();
+        for (k, glob) in parsed.globals.iter().enumerate() {
+            if let GlobalPlace::Common { size, align } = glob.place {
+                if common_offset.is_empty() {
+                    common_offset = vec![0u64; parsed.globals.len()];
+                }
+                common_size = align_up(common_size, align);
+                common_offset[k] = common_size;
                 common_size += size;
-                common_align = common_align.max(*align);
+                common_align = common_align.max(align);
             }
         }
 
         // What to allocate, in order.
         struct Plan<'a> {
-            name: String,
+            name: &'a [u8],
             kind: SectionKind,
             size: u64,
             align: u64,
@@ -442,16 +459,16 @@ impl Linker {
         let mut plan: Vec<Plan> = parsed
             .sections
             .iter()
-            .map(|s| Plan { name: s.name.clone(), kind: s.kind, size: s.size, align: s.align, data: s.data, tls: None })
+            .map(|s| Plan { name: s.name, kind: s.kind, size: s.size, align: s.align, data: s.data, tls: None })
             .collect();
         // Room for the zero terminator the unwinder looks for.
-        let eh_frame_slot = plan.iter().position(|p| p.name == ".eh_frame" && p.data.is_some());
+        let eh_frame_slot = plan.iter().position(|p| p.name == b".eh_frame" && p.data.is_some());
         if let Some(k) = eh_frame_slot {
             plan[k].size += 4;
         }
         let common_slot = (common_size > 0).then(|| {
             plan.push(Plan {
-                name: COMMON_SECTION.into(),
+                name: COMMON_SECTION.as_bytes(),
                 kind: SectionKind::ZeroFill,
                 size: common_size,
                 align: common_align,
@@ -467,11 +484,11 @@ impl Linker {
         // of a non-PIE program copies it (vtables, typeinfo, constant tables).
         let mut externals: Vec<(u32, u64, Option<u64>)> = Vec::new();
         for &sym in &parsed.low_data_refs {
-            let ParsedSymbol::Global { name: sname, .. } = parsed.symbols[sym as usize] else { continue };
-            if self.symbols.find(sname).and_then(|g| self.symbols.get(g).definition).is_some() {
+            let Some(k) = parsed.global_of(sym) else { continue };
+            if found[k].1.and_then(|g| self.symbols.get(g).definition).is_some() {
                 continue;
             }
-            let Ok(cname) = CString::new(sname) else { continue };
+            let Ok(cname) = CString::new(parsed.global_name(k)) else { continue };
             if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &cname) {
                 externals.push((sym, addr, host::read_only_object_size(addr)));
             }
@@ -480,8 +497,8 @@ impl Linker {
         if near.is_none() {
             // Data defined by an earlier object.
             for &sym in parsed.near_symbols.iter().take(8) {
-                if let ParsedSymbol::Global { name: sname, .. } = parsed.symbols[sym as usize] {
-                    let defined = self.symbols.find(sname).and_then(|g| self.symbols.get(g).definition);
+                if let Some(k) = parsed.global_of(sym) {
+                    let defined = found[k].1.and_then(|g| self.symbols.get(g).definition);
                     near = defined.and_then(|d| d.section.map(|s| self.sections[s as usize].target + d.value));
                     if near.is_some() {
                         break;
@@ -506,7 +523,7 @@ impl Linker {
         }
         let copy_slot = (copies_size > 0).then(|| {
             plan.push(Plan {
-                name: COPY_SECTION.into(),
+                name: COPY_SECTION.as_bytes(),
                 kind: SectionKind::ReadOnlyData,
                 size: copies_size,
                 align: 16,
@@ -543,16 +560,23 @@ impl Linker {
         }
         let got_slot = parsed.needs_got.then(|| {
             let size = got_end.max(8);
-            plan.push(Plan { name: GOT_SECTION.into(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None, tls: None });
+            plan.push(Plan { name: GOT_SECTION.as_bytes(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None, tls: None });
             plan.len() - 1
         });
         let dso_slot = parsed.needs_dso_handle.then(|| {
-            plan.push(Plan { name: DSO_HANDLE_SECTION.into(), kind: SectionKind::ReadOnlyData, size: 8, align: 8, data: None, tls: None });
+            plan.push(Plan {
+                name: DSO_HANDLE_SECTION.as_bytes(),
+                kind: SectionKind::ReadOnlyData,
+                size: 8,
+                align: 8,
+                data: None,
+                tls: None,
+            });
             plan.len() - 1
         });
         let stub_slot = (!parsed.stub_symbols.is_empty()).then(|| {
             let size = (parsed.stub_symbols.len() * x86_64::STUB_SIZE) as u64;
-            plan.push(Plan { name: STUB_SECTION.into(), kind: SectionKind::Code, size, align: 16, data: None, tls: None });
+            plan.push(Plan { name: STUB_SECTION.as_bytes(), kind: SectionKind::Code, size, align: 16, data: None, tls: None });
             plan.len() - 1
         });
 
@@ -573,20 +597,20 @@ impl Linker {
             ReserveRequest { code_size, code_align, ro_size, ro_align, rw_size, rw_align, wants_low_memory: parsed.wants_low_memory, near };
         self.mm
             .reserve(&request)
-            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("{display}: the memory manager refused to reserve {code_size} bytes of code, {ro_size} of read-only and {rw_size} of read-write data: {e}")))?;
+            .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("{}: the memory manager refused to reserve {code_size} bytes of code, {ro_size} of read-only and {rw_size} of read-write data: {e}", display())))?;
 
         // The TLS module, from the C library.
-        let tls = if plan.iter().any(|p| p.tls.is_some()) {
-            // Static TLS (a small reserve of the C library's, not given back
-            // when a module is unloaded) only for objects whose own code
-            // needs it.
-            Some(
-                crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, parsed.static_tls)
-                    .map_err(|e| Error::new(ErrorKind::Unsupported, format!("{display}: thread-local storage of {tls_end} bytes: {e}")))?,
-            )
-        } else {
-            None
-        };
+        let tls =
+            if plan.iter().any(|p| p.tls.is_some()) {
+                // Static TLS (a small reserve of the C library's, not given back
+                // when a module is unloaded) only for objects whose own code
+                // needs it.
+                Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, parsed.static_tls).map_err(|e| {
+                    Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display()))
+                })?)
+            } else {
+                None
+            };
 
         // Allocation and copy.
         let zeroed = self.mm.allocates_zeroed_memory();
@@ -598,24 +622,16 @@ impl Linker {
             if let (Some(off), Some(module)) = (p.tls, tls.as_ref()) {
                 // Part of the TLS template, in the module's own mapping.
                 let local = if p.data.is_some() { module.template.wrapping_add(off as usize) } else { ptr::null_mut() };
-                new_sections.push(Section {
-                    name: CString::new(p.name.replace('\0', "")).unwrap_or_default(),
-                    object: id,
-                    kind: if p.data.is_some() { SectionKind::TlsData } else { SectionKind::TlsZeroFill },
-                    local,
-                    target: local as u64,
-                    size: p.size,
-                    protected: false,
-                    removed: false,
-                    tls_template: true,
-                });
+                let kind = if p.data.is_some() { SectionKind::TlsData } else { SectionKind::TlsZeroFill };
+                new_sections.push((p.name, local, kind));
                 continue;
             }
-            let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: &p.name, kind: p.kind };
+            let pname = std::str::from_utf8(p.name).unwrap_or("<non-UTF-8 name>");
+            let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: pname, kind: p.kind };
             let fail = |why: String| {
                 Error::new(
                     ErrorKind::MemoryManager,
-                    format!("{display}: allocating section {} ({} bytes, align {}, {}): {why}", p.name, p.size, p.align, p.kind.name()),
+                    format!("{}: allocating section {pname} ({} bytes, align {}, {}): {why}", display(), p.size, p.align, p.kind.name()),
                 )
             };
             let local = self.mm.allocate(&req).map_err(fail)?;
@@ -638,98 +654,113 @@ impl Linker {
                     ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
                 }
             }
-            if let Some((kind, priority)) = TableKind::of(&p.name) {
+            if let Some((kind, priority)) = TableKind::of(p.name) {
                 if k < parsed.sections.len() {
                     tables.push((kind, priority, sid));
                 }
             }
-            new_sections.push(Section {
-                name: CString::new(p.name.replace('\0', "")).unwrap_or_default(),
-                object: id,
-                kind: p.kind,
-                local,
-                target: local as u64,
-                size: p.size,
-                protected: false,
-                removed: false,
-                tls_template: false,
-            });
+            new_sections.push((p.name, local, p.kind));
         }
 
         // Commit: from here on nothing fails.
-        for s in new_sections {
-            if !s.local.is_null() {
-                self.by_local.insert(s.local as usize, self.sections.len() as u32);
+        for (k, (sname, local, kind)) in new_sections.into_iter().enumerate() {
+            if !local.is_null() {
+                self.by_local.insert(local as usize, self.sections.len() as u32);
             }
-            self.sections.push(s);
-        }
-        let sid = |slot: usize| first_id + slot as u32;
-        let mut symbols = Vec::with_capacity(parsed.symbols.len());
-        let mut defined = Vec::new();
-        let mut undefined_refs = Vec::new();
-        let mut local_ifuncs = Vec::new();
-        for (i, sym) in parsed.symbols.iter().enumerate() {
-            symbols.push(match *sym {
-                ParsedSymbol::Absolute(v) => SymTarget::Absolute(v),
-                ParsedSymbol::Local { section, value, .. } if plan[section].tls.is_some() => {
-                    SymTarget::Tls { offset: plan[section].tls.unwrap_or(0) + value }
-                }
-                ParsedSymbol::Local { section, value, size, ifunc: false } => {
-                    SymTarget::Section { section: sid(section), offset: value, size }
-                }
-                ParsedSymbol::Local { section, value, ifunc: true, .. } => {
-                    local_ifuncs.push((i as u32, None));
-                    SymTarget::LocalIfunc { section: sid(section), offset: value, slot: local_ifuncs.len() as u32 - 1 }
-                }
-                ParsedSymbol::GotBase => SymTarget::GotBase,
-                ParsedSymbol::DsoHandle => SymTarget::DsoHandle,
-                ParsedSymbol::Global { name: sname, definition, size, is_function, weak, ifunc } => {
-                    let g = self.symbols.intern(sname);
-                    if let Some(&(_, offset, csize)) = copies.iter().find(|c| c.0 == i as u32) {
-                        let e = self.symbols.get_mut(g);
-                        e.references += 1;
-                        e.strong_references += u32::from(!weak);
-                        undefined_refs.push((g, weak));
-                        symbols.push(SymTarget::Copy { global: g, offset, size: csize });
-                        continue;
-                    }
-                    match definition {
-                        None => {
-                            let e = self.symbols.get_mut(g);
-                            e.references += 1;
-                            e.strong_references += u32::from(!weak);
-                            undefined_refs.push((g, weak));
-                        }
-                        Some((place, strength)) => {
-                            let tls_offset = match place {
-                                GlobalPlace::Section { section, value } => plan[section].tls.map(|o| o + value),
-                                _ => None,
-                            };
-                            let (section, value) = match place {
-                                _ if tls_offset.is_some() => (None, tls_offset.unwrap_or(0)),
-                                GlobalPlace::Section { section, value } => (Some(sid(section)), value),
-                                GlobalPlace::Absolute(v) => (None, v),
-                                GlobalPlace::Common { .. } => (common_slot.map(sid), common_offset[i]),
-                            };
-                            let def = Definition {
-                                object: id,
-                                section,
-                                value,
-                                size,
-                                strength,
-                                is_function,
-                                is_ifunc: ifunc,
-                                is_tls: tls_offset.is_some(),
-                            };
-                            self.symbols.define(g, def);
-                            defined.push((g, def));
-                        }
-                    }
-                    SymTarget::Global(g)
-                }
+            let name_at = self.section_names.len();
+            self.section_names.extend(sname.iter().copied().filter(|&b| b != 0));
+            self.section_names.push(0);
+            self.sections.push(Section {
+                name_at,
+                object: id,
+                kind,
+                local,
+                target: local as u64,
+                size: plan[k].size,
+                protected: false,
+                removed: false,
+                tls_template: kind.is_tls(),
             });
         }
-        let mut global_refs: Vec<u32> = symbols
+        let sid = |slot: u32| first_id + slot;
+        self.symbols.reserve(found.iter().filter(|f| f.1.is_none()).count());
+        let mut defined = Vec::with_capacity(parsed.globals.len());
+        let mut shadowed = Vec::new();
+        let mut undefined_refs = Vec::new();
+        for (k, glob) in parsed.globals.iter().enumerate() {
+            let (h, g) = found[k];
+            let g = match g {
+                Some(g) => g,
+                None => self.symbols.intern_hashed(parsed.global_name(k), h),
+            };
+            let target = &mut parsed.symbols[glob.sym as usize];
+            let copy = if copies.is_empty() { None } else { copies.iter().find(|c| c.0 == glob.sym) };
+            if let Some(&(_, offset, size)) = copy {
+                *target = SymTarget::Copy { global: g, offset, size };
+            } else {
+                *target = SymTarget::Global(g);
+            }
+            let place = if copy.is_some() { GlobalPlace::Undefined } else { glob.place };
+            let tls_offset = match place {
+                GlobalPlace::Section { section, value } => plan[section as usize].tls.map(|o| o + value),
+                _ => None,
+            };
+            let (section, value) = match place {
+                GlobalPlace::Undefined => {
+                    let e = self.symbols.get_mut(g);
+                    e.references += 1;
+                    e.strong_references += u32::from(!glob.weak);
+                    undefined_refs.push((g, glob.weak));
+                    continue;
+                }
+                _ if tls_offset.is_some() => (None, tls_offset.unwrap_or(0)),
+                GlobalPlace::Section { section, value } => (Some(sid(section)), value),
+                GlobalPlace::Absolute(v) => (None, v),
+                GlobalPlace::Common { .. } => (common_slot.map(|s| sid(s as u32)), common_offset[k]),
+            };
+            let def = Definition {
+                object: id,
+                section,
+                value,
+                size: glob.size,
+                strength: glob.strength,
+                is_function: glob.is_function,
+                is_ifunc: glob.ifunc,
+                is_tls: tls_offset.is_some(),
+            };
+            let old = self.symbols.get(g).definition;
+            if self.symbols.define(g, def) {
+                // The definition it displaced stays with its object, for
+                // when this one is removed.
+                if let Some(old) = old {
+                    if old.object == id {
+                        shadowed.push((g, old));
+                    } else {
+                        self.objects[old.object as usize].shadowed.push((g, old));
+                    }
+                }
+            } else {
+                shadowed.push((g, def));
+            }
+            defined.push(g);
+        }
+        drop(found);
+        let mut local_ifuncs = Vec::new();
+        for (i, t) in parsed.symbols.iter_mut().enumerate() {
+            *t = match *t {
+                SymTarget::Section { section, offset, .. } if plan[section as usize].tls.is_some() => {
+                    SymTarget::Tls { offset: plan[section as usize].tls.unwrap_or(0) + offset }
+                }
+                SymTarget::Section { section, offset, size } => SymTarget::Section { section: sid(section), offset, size },
+                SymTarget::LocalIfunc { section, offset, .. } => {
+                    local_ifuncs.push((i as u32, None));
+                    SymTarget::LocalIfunc { section: sid(section), offset, slot: local_ifuncs.len() as u32 - 1 }
+                }
+                other => other,
+            };
+        }
+        let mut global_refs: Vec<u32> = parsed
+            .symbols
             .iter()
             .filter_map(|t| match t {
                 SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => Some(*g),
@@ -738,49 +769,40 @@ impl Linker {
             .collect();
         global_refs.sort_unstable();
         global_refs.dedup();
-        let index_of = |list: &[u32]| {
-            if list.is_empty() {
-                return Vec::new();
-            }
-            let mut v = vec![u32::MAX; parsed.symbols.len()];
-            for (k, &s) in list.iter().enumerate() {
-                v[s as usize] = k as u32;
-            }
-            v
-        };
-        let mut relocs: Vec<RelocGroup> =
-            parsed.relocs.into_iter().map(|g| RelocGroup { section: sid(g.section), relocs: g.relocs }).collect();
-        for g in &mut relocs {
-            g.relocs.shrink_to_fit();
-        }
+        global_refs.shrink_to_fit();
+        let relocs: Vec<RelocGroup> =
+            parsed.relocs.into_iter().map(|g| RelocGroup { section: sid(g.section as u32), relocs: g.relocs }).collect();
         let mut wide_addends = parsed.wide_addends;
         wide_addends.shrink_to_fit();
         for sig in &parsed.comdat_signatures {
             self.comdats.insert((*sig).into(), id);
         }
-        let dso_handle = dso_slot.map(sid);
+        let dso_handle = dso_slot.map(|s| sid(s as u32));
         let dso_key = dso_handle.map_or(0, |d| self.sections[d as usize].target as usize);
         if dso_key != 0 {
             crate::runtime::register_dso(dso_key);
         }
+        let slot_id = |s: Option<usize>| s.map(|s| sid(s as u32));
         self.objects.push(LoadedObject {
+            id,
             name: name.to_owned(),
             sections: (first_id..first_id + plan.len() as u32).collect(),
-            symbols,
-            local_names: parsed.local_names.into_iter().map(|(i, n)| (i, n.into_boxed_str())).collect(),
+            symbols: parsed.symbols,
+            local_names: parsed.local_names,
             relocs,
             wide_addends,
-            got: got_slot.map(sid),
-            got_index: index_of(&parsed.got_symbols),
+            got: slot_id(got_slot),
+            got_index: parsed.got_index,
             got_symbols: parsed.got_symbols,
-            stubs: stub_slot.map(sid),
-            stub_index: index_of(&parsed.stub_symbols),
+            stubs: slot_id(stub_slot),
+            stub_index: parsed.stub_index,
             stub_symbols: parsed.stub_symbols,
             defined,
+            shadowed,
             relocations_dropped: false,
             needs_apply: true,
             global_refs,
-            eh_frame: eh_frame_slot.map(sid),
+            eh_frame: slot_id(eh_frame_slot),
             eh_registered: None,
             tables,
             constructed: false,
@@ -790,9 +812,9 @@ impl Linker {
             local_ifuncs,
             tls,
             tls_got,
-            copy_section: copy_slot.map(sid),
+            copy_section: slot_id(copy_slot),
             image: self.debugger_registration.then(|| data.into()),
-            elf_sections: parsed.sections.iter().enumerate().map(|(k, ps)| (ps.elf_index, sid(k))).collect(),
+            elf_sections: parsed.sections.iter().enumerate().map(|(k, ps)| (ps.elf_index, sid(k as u32))).collect(),
             debug_image: None,
             perf_written: None,
             removed: false,
@@ -809,8 +831,7 @@ impl Linker {
             if s.references == 0 || s.definition.is_some() {
                 continue;
             }
-            let name = s.name.clone();
-            let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &name);
+            let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, self.symbols.cname(id));
             let s = self.symbols.get_mut(id);
             s.external = addr;
             if addr.is_none() && s.strong_references > 0 {
@@ -830,12 +851,7 @@ impl Linker {
                 .map(|(i, o)| o.display(i as u32))
                 .take(3)
                 .collect();
-            msg.push_str(&format!(
-                "{} `{}` (referenced by {})",
-                if k == 0 { "" } else { "," },
-                self.symbols.get(g).name_str(),
-                users.join(", ")
-            ));
+            msg.push_str(&format!("{} `{}` (referenced by {})", if k == 0 { "" } else { "," }, self.symbols.name_str(g), users.join(", ")));
         }
         Err(Error::new(ErrorKind::UnresolvedSymbol, msg))
     }
@@ -884,12 +900,12 @@ impl Linker {
         let changed: Vec<bool> = values.iter().enumerate().map(|(g, v)| self.symbols.get(g as u32).applied_value != Some(*v)).collect();
         let tls: Vec<Option<(u64, Option<i64>)>> =
             self.objects.iter().map(|o| o.tls.as_ref().map(|m| (m.module_id, m.tp_offset))).collect();
-        let Linker { objects, sections, symbols, mm, .. } = self;
-        let mut w = Writer { sections, mm: &mut **mm };
+        let Linker { objects, sections, section_names, symbols, mm, .. } = self;
+        let mut w = Writer { sections, names: section_names, mm: &mut **mm };
         for (oi, obj) in objects.iter().enumerate() {
             let affected = !obj.removed && (obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]));
             if affected && !obj.relocations_dropped {
-                apply_object(oi as u32, obj, symbols, &tls, &mut w)?;
+                apply_object(oi as u32, obj, symbols, &values, &tls, &mut w)?;
             }
         }
         // From here on the memory may be protected, even if finalize fails
@@ -927,7 +943,7 @@ impl Linker {
             let Some(d) = gs.definition else { continue };
             if d.is_ifunc && gs.ifunc_value.is_none() {
                 if !in_code(&self.sections, d.section, d.value) {
-                    bad.push(gs.name_str().to_owned());
+                    bad.push(self.symbols.name_str(g).to_owned());
                     continue;
                 }
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
@@ -941,7 +957,7 @@ impl Linker {
                 let (sym, None) = o.local_ifuncs[k] else { continue };
                 let SymTarget::LocalIfunc { section, offset, .. } = o.symbols[sym as usize] else { continue };
                 if !in_code(&self.sections, Some(section), offset) {
-                    bad.push(o.local_names.get(&sym).map_or_else(|| format!("local symbol {sym}"), |n| n.to_string()));
+                    bad.push(o.local_names.get(sym).map_or_else(|| format!("local symbol {sym}"), |n| n.to_string()));
                     continue;
                 }
                 let v = call(self.sections[section as usize].target + offset);
@@ -1065,24 +1081,30 @@ impl Linker {
         self.run_destructors(&[oi]);
         deregister_eh_frame(&mut self.objects[oi], &self.sections);
         // Withdraw its definitions; the best remaining one takes over.
+        // Every other object's definition of a name whose definition in use
+        // is this object's is in that object's `shadowed` list.
         let defined = std::mem::take(&mut self.objects[oi].defined);
-        for &(g, def) in &defined {
-            if self.symbols.get(g).definition != Some(def) {
+        self.objects[oi].shadowed = Vec::new();
+        for &g in &defined {
+            if self.symbols.get(g).definition.is_none_or(|d| d.object != id) {
                 continue;
             }
-            let mut best: Option<Definition> = None;
+            let mut best: Option<(usize, usize, Definition)> = None;
             for (k, o) in self.objects.iter().enumerate() {
                 if k == oi || o.removed {
                     continue;
                 }
-                for &(g2, d) in &o.defined {
-                    if g2 == g && best.is_none_or(|b| d.strength > b.strength) {
-                        best = Some(d);
+                for (j, &(g2, d)) in o.shadowed.iter().enumerate() {
+                    if g2 == g && best.is_none_or(|b| d.strength > b.2.strength) {
+                        best = Some((k, j, d));
                     }
                 }
             }
+            if let Some((k, j, _)) = best {
+                self.objects[k].shadowed.swap_remove(j);
+            }
             let e = self.symbols.get_mut(g);
-            e.definition = best;
+            e.definition = best.map(|b| b.2);
             e.ifunc_value = None;
         }
         for &(g, weak) in &self.objects[oi].undefined_refs {
@@ -1108,7 +1130,7 @@ impl Linker {
         o.relocs = Vec::new();
         o.wide_addends = Vec::new();
         o.symbols = Vec::new();
-        o.local_names = HashMap::new();
+        o.local_names = LocalNames::default();
         o.global_refs = Vec::new();
         o.undefined_refs = Vec::new();
         o.got_index = Vec::new();
@@ -1144,7 +1166,7 @@ impl Linker {
                 ErrorKind::InvalidArgument,
                 format!(
                     "section {} (id {id}) is part of a thread-local storage template, which the C library owns; it cannot be moved",
-                    s.name.to_string_lossy()
+                    name_in(&self.section_names, s.name_at).to_string_lossy()
                 ),
             ));
         }
@@ -1167,8 +1189,8 @@ impl Linker {
             for f in &mut o.local_ifuncs {
                 f.1 = None;
             }
-            for &(g, def) in &o.defined {
-                if def.is_ifunc {
+            for &g in &o.defined {
+                if own_definition(o, g, &self.symbols).is_some_and(|d| d.is_ifunc) {
                     self.symbols.get_mut(g).ifunc_value = None;
                 }
             }
@@ -1190,7 +1212,15 @@ impl Linker {
 
     pub fn section(&self, id: u32) -> Result<SectionInfo<'_>> {
         let s = self.section_ref(id)?;
-        Ok(SectionInfo { id, object: s.object, name: &s.name, kind: s.kind, local: s.local, target: s.target, size: s.size })
+        Ok(SectionInfo {
+            id,
+            object: s.object,
+            name: name_in(&self.section_names, s.name_at),
+            kind: s.kind,
+            local: s.local,
+            target: s.target,
+            size: s.size,
+        })
     }
 
     /// Section ids of an object, in allocation order.
@@ -1205,9 +1235,10 @@ impl Linker {
     /// The `index`th global symbol that `object` defines.
     pub fn object_symbol(&self, object: u32, index: u32) -> Result<SymbolInfo<'_>> {
         let obj = self.object(object)?;
-        let &(g, def) = obj.defined.get(index as usize).ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, format!("{} defines {} symbols, no symbol {index}", obj.display(object), obj.defined.len()))
-        })?;
+        let missing =
+            || Error::new(ErrorKind::NotFound, format!("{} defines {} symbols, no symbol {index}", obj.display(object), obj.defined.len()));
+        let g = *obj.defined.get(index as usize).ok_or_else(missing)?;
+        let def = own_definition(obj, g, &self.symbols).ok_or_else(missing)?;
         let (target, local) = match def.section {
             Some(s) => {
                 let s = &self.sections[s as usize];
@@ -1215,9 +1246,10 @@ impl Linker {
             }
             None => (def.value, ptr::null_mut()),
         };
+        let name = self.symbols.cname(g);
         let g = self.symbols.get(g);
         Ok(SymbolInfo {
-            name: &g.name,
+            name,
             target,
             local,
             size: def.size,
@@ -1284,6 +1316,15 @@ impl Drop for Linker {
     }
 }
 
+/// Object `o`'s definition of global `g`: the one in use, or one of those
+/// it keeps aside.
+fn own_definition(o: &LoadedObject, g: u32, symbols: &SymbolTable) -> Option<Definition> {
+    match symbols.get(g).definition {
+        Some(d) if d.object == o.id => Some(d),
+        _ => o.shadowed.iter().find(|e| e.0 == g).map(|e| e.1),
+    }
+}
+
 /// Withdraws an object's unwind tables from the unwinder, if registered.
 fn deregister_eh_frame(o: &mut LoadedObject, sections: &[Section]) {
     if let (Some(addr), Some(sec)) = (o.eh_registered.take(), o.eh_frame) {
@@ -1311,9 +1352,11 @@ fn patch_section_addresses(image: &mut [u8], elf_sections: &[(usize, u32)], sect
 }
 
 /// Writes into section memory, asking the memory manager to make finalized
-/// sections writable first, and skipping writes that change nothing.
+/// sections writable first (unless the write changes nothing).
 struct Writer<'a> {
     sections: &'a mut [Section],
+    /// The linker's section names, for messages.
+    names: &'a [u8],
     mm: &'a mut dyn MemoryManager,
 }
 
@@ -1325,24 +1368,25 @@ impl Writer<'_> {
         // table entry was created) and the section's local memory is
         // readable while the memory manager lives.
         let dst = unsafe { s.local.add(offset as usize) };
-        let current = unsafe { std::slice::from_raw_parts(dst, bytes.len()) };
-        if current == bytes {
-            return Ok(());
-        }
         if s.protected {
+            // SAFETY: as above.
+            if unsafe { std::slice::from_raw_parts(dst, bytes.len()) } == bytes {
+                return Ok(());
+            }
             self.mm.make_writable(s.local, s.size as usize, section).map_err(|e| {
                 Error::new(
                     ErrorKind::MemoryManager,
                     format!(
                         "the memory manager could not make section {} (id {section}) of obj {} writable: {e}",
-                        s.name.to_string_lossy(),
+                        name_in(self.names, s.name_at).to_string_lossy(),
                         s.object
                     ),
                 )
             })?;
             s.protected = false;
         }
-        // SAFETY: as above; the memory manager made the range writable.
+        // SAFETY: as above; the section is writable (never finalized, or
+        // the memory manager made it writable again).
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
         Ok(())
     }
@@ -1373,36 +1417,46 @@ fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     }
 }
 
-/// The target address and size of symbol `sym` of `obj`.
-fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &SymbolTable) -> (u64, u64) {
+/// The target address of symbol `sym` of `obj`; `values` holds every
+/// global symbol's ([`global_value`]).
+fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u64]) -> u64 {
     match obj.symbols[sym as usize] {
-        SymTarget::Absolute(v) => (v, 0),
-        SymTarget::Section { section, offset, size } => (sections[section as usize].target.wrapping_add(offset), size),
-        SymTarget::Global(g) => (global_value(g, sections, symbols), symbols.get(g).definition.map_or(0, |d| d.size)),
-        SymTarget::GotBase => (obj.got.map_or(0, |g| sections[g as usize].target), 0),
-        SymTarget::DsoHandle => (obj.dso_handle.map_or(0, |d| sections[d as usize].target), 0),
+        SymTarget::Absolute(v) => v,
+        SymTarget::Section { section, offset, .. } => sections[section as usize].target.wrapping_add(offset),
+        SymTarget::Global(g) => values[g as usize],
+        SymTarget::GotBase => obj.got.map_or(0, |g| sections[g as usize].target),
+        SymTarget::DsoHandle => obj.dso_handle.map_or(0, |d| sections[d as usize].target),
         SymTarget::LocalIfunc { section, offset, slot } => {
-            (obj.local_ifuncs[slot as usize].1.unwrap_or(sections[section as usize].target.wrapping_add(offset)), 0)
+            obj.local_ifuncs[slot as usize].1.unwrap_or(sections[section as usize].target.wrapping_add(offset))
         }
-        SymTarget::Tls { offset } => (offset, 0),
-        SymTarget::Copy { offset, size, .. } => (obj.copy_section.map_or(0, |c| sections[c as usize].target + offset), size),
+        SymTarget::Tls { offset } => offset,
+        SymTarget::Copy { offset, .. } => obj.copy_section.map_or(0, |c| sections[c as usize].target + offset),
     }
 }
 
-fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], symbols: &SymbolTable) -> String {
+/// The size of symbol `sym` of `obj` (`st_size`; 0 when unknown).
+fn symbol_size(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> u64 {
     match obj.symbols[sym as usize] {
-        SymTarget::Global(g) => format!("`{}`", symbols.get(g).name_str()),
+        SymTarget::Section { size, .. } | SymTarget::Copy { size, .. } => size,
+        SymTarget::Global(g) => symbols.get(g).definition.map_or(0, |d| d.size),
+        _ => 0,
+    }
+}
+
+fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], names: &[u8], symbols: &SymbolTable) -> String {
+    match obj.symbols[sym as usize] {
+        SymTarget::Global(g) => format!("`{}`", symbols.name_str(g)),
         SymTarget::GotBase => "`_GLOBAL_OFFSET_TABLE_`".into(),
         SymTarget::DsoHandle => "`__dso_handle`".into(),
-        SymTarget::Copy { global, .. } => format!("`{}` (copy)", symbols.get(global).name_str()),
-        SymTarget::Tls { .. } | SymTarget::LocalIfunc { .. } => match obj.local_names.get(&sym) {
+        SymTarget::Copy { global, .. } => format!("`{}` (copy)", symbols.name_str(global)),
+        SymTarget::Tls { .. } | SymTarget::LocalIfunc { .. } => match obj.local_names.get(sym) {
             Some(n) => format!("`{n}`"),
             None => format!("local symbol {sym}"),
         },
         SymTarget::Absolute(v) => format!("absolute {v:#x}"),
-        SymTarget::Section { section, offset, .. } => match obj.local_names.get(&sym) {
+        SymTarget::Section { section, offset, .. } => match obj.local_names.get(sym) {
             Some(n) => format!("`{n}`"),
-            None => format!("{}+{offset:#x}", sections[section as usize].name.to_string_lossy()),
+            None => format!("{}+{offset:#x}", name_in(names, sections[section as usize].name_at).to_string_lossy()),
         },
     }
 }
@@ -1420,14 +1474,13 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
             Some(d) if d.is_tls => (d.object, d.value),
             _ => {
                 // A thread-local variable of the host (libstdc++'s, say).
-                let name = &symbols.get(*g).name;
-                return host::tls_symbol(name).map(|t| (t.module, t.offset, t.tp_offset)).ok_or_else(|| {
+                return host::tls_symbol(symbols.cname(*g)).map(|t| (t.module, t.offset, t.tp_offset)).ok_or_else(|| {
                     Error::new(
                         ErrorKind::UnresolvedSymbol,
                         format!(
                             "{}: thread-local `{}` is defined neither by a loaded object nor as a thread-local variable of the host",
                             obj.display(oi),
-                            symbols.get(*g).name_str()
+                            symbols.name_str(*g)
                         ),
                     )
                 });
@@ -1451,10 +1504,11 @@ fn static_tls_error(oi: u32, obj: &LoadedObject, what: &str) -> Error {
     )
 }
 
-fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsView, w: &mut Writer<'_>) -> Result<()> {
+fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u64], tls: &TlsView, w: &mut Writer<'_>) -> Result<()> {
+    let name_of = |sym: u32, w: &Writer<'_>| symbol_name(obj, sym, w.sections, w.names, symbols);
     if let Some(got) = obj.got {
         for (k, &sym) in obj.got_symbols.iter().enumerate() {
-            let (v, _) = symbol_value(obj, sym, w.sections, symbols);
+            let v = symbol_value(obj, sym, w.sections, values);
             w.write(got, k as u64 * 8, &v.to_le_bytes())?;
         }
         for &(kind, sym, at) in &obj.tls_got {
@@ -1469,7 +1523,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                     w.write(got, at + 8, &0u64.to_le_bytes())?;
                 }
                 x86_64::TlsGot::TpOffset => {
-                    let tp = tp.ok_or_else(|| static_tls_error(oi, obj, &symbol_name(obj, sym, w.sections, symbols)))?;
+                    let tp = tp.ok_or_else(|| static_tls_error(oi, obj, &name_of(sym, w)))?;
                     w.write(got, at, &tp.to_le_bytes())?;
                 }
             }
@@ -1477,7 +1531,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
     }
     if let Some(stubs) = obj.stubs {
         for (k, &sym) in obj.stub_symbols.iter().enumerate() {
-            let (v, _) = symbol_value(obj, sym, w.sections, symbols);
+            let v = symbol_value(obj, sym, w.sections, values);
             w.write(stubs, (k * x86_64::STUB_SIZE) as u64, &x86_64::stub_bytes(v))?;
         }
     }
@@ -1491,7 +1545,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                     format!(
                         "{}: `{}` is no longer the read-only host object of {size} bytes it was when the object was loaded",
                         obj.display(oi),
-                        symbols.get(global).name_str()
+                        symbols.name_str(global)
                     ),
                 ));
             }
@@ -1513,7 +1567,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
     for g in &obj.relocs {
         let p_base = w.sections[g.section as usize].target;
         for r in &g.relocs {
-            let (s, z) = symbol_value(obj, r.symbol, w.sections, symbols);
+            let s = symbol_value(obj, r.symbol, w.sections, values);
             let slot = match obj.got_index.get(r.symbol as usize) {
                 Some(&k) if k != u32::MAX => got_base + u64::from(k) * 8,
                 _ => 0,
@@ -1528,7 +1582,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                 let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;
                 (tls_module, dtp_offset) = (m, off);
                 if matches!(r_type, x86_64::R_TPOFF32 | x86_64::R_TPOFF64) {
-                    tp_offset = tp.ok_or_else(|| static_tls_error(oi, obj, &symbol_name(obj, r.symbol, w.sections, symbols)))? as u64;
+                    tp_offset = tp.ok_or_else(|| static_tls_error(oi, obj, &name_of(r.symbol, w)))? as u64;
                 }
                 let kind = match r_type {
                     x86_64::R_TLSGD => Some(x86_64::TlsGot::Index),
@@ -1550,7 +1604,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                             "{}: local-dynamic TLS access to {} in another object; rtdyld gives each object its own TLS module \
                              (compile with -ftls-model=global-dynamic, or default visibility)",
                             obj.display(oi),
-                            symbol_name(obj, r.symbol, w.sections, symbols)
+                            name_of(r.symbol, w)
                         ),
                     ));
                 }
@@ -1559,7 +1613,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                 s,
                 a: r.addend(&obj.wide_addends),
                 p: p_base.wrapping_add(u64::from(r.offset)),
-                z,
+                z: if matches!(r_type, x86_64::R_SIZE32 | x86_64::R_SIZE64) { symbol_size(obj, r.symbol, symbols) } else { 0 },
                 got: got_base,
                 slot,
                 l: stub.unwrap_or(s),
@@ -1581,10 +1635,10 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, tls: &TlsVie
                     format!(
                         "{} {}+{:#x}: {} to {} overflows: value {:#x} (target {:#x}, place {:#x}) does not fit in a {}",
                         obj.display(oi),
-                        w.sections[g.section as usize].name.to_string_lossy(),
+                        name_in(w.names, w.sections[g.section as usize].name_at).to_string_lossy(),
                         r.offset,
                         x86_64::type_name(r_type),
-                        symbol_name(obj, r.symbol, w.sections, symbols),
+                        name_of(r.symbol, w),
                         value,
                         s,
                         inputs.p,

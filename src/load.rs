@@ -8,14 +8,14 @@ use crate::reloc::{x86_64, Reloc};
 use crate::symbols::Strength;
 use object::elf;
 use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
-use object::{Endianness, SectionIndex};
+use object::{Endianness, SectionIndex, SymbolIndex};
 
 /// An allocatable section of the object.
 #[derive(Debug)]
 pub struct ParsedSection<'a> {
     /// Index in the object's section table.
     pub elf_index: usize,
-    pub name: String,
+    pub name: &'a [u8],
     pub kind: SectionKind,
     pub size: u64,
     pub align: u64,
@@ -26,12 +26,65 @@ pub struct ParsedSection<'a> {
     pub tls: bool,
 }
 
-/// Where a global symbol of the object is defined.
+impl ParsedSection<'_> {
+    /// The name for messages and for memory managers.
+    pub fn name_str(&self) -> &str {
+        std::str::from_utf8(self.name).unwrap_or("<non-UTF-8 name>")
+    }
+}
+
+/// What a symbol of an object stands for. [`parse`] fills `section` fields
+/// with indices into [`ParsedObject::sections`] and `Global` with indices
+/// into [`ParsedObject::globals`]; the linker then turns them, in place,
+/// into section ids and ids of its symbol table. Kept for every symbol of
+/// a loaded object, so it is small (24 bytes).
 #[derive(Debug, Clone, Copy)]
+pub enum SymTarget {
+    /// The null symbol, file symbols, absolute locals and symbols of
+    /// sections that are not loaded.
+    Absolute(u64),
+    Section {
+        section: u32,
+        offset: u64,
+        size: u64,
+    },
+    Global(u32),
+    /// `_GLOBAL_OFFSET_TABLE_`: the object's own GOT.
+    GotBase,
+    /// `__dso_handle`: the object's own handle.
+    DsoHandle,
+    /// A local IFUNC symbol: its resolver, and its slot in the object's
+    /// table of local IFUNC answers (set by the linker).
+    LocalIfunc {
+        section: u32,
+        offset: u64,
+        slot: u32,
+    },
+    /// A local thread-local symbol: its offset in the object's TLS block
+    /// (set by the linker, which lays the block out).
+    Tls {
+        offset: u64,
+    },
+    /// Read-only host data referred to through the object's own copy, at
+    /// `offset` in its copy section (set by the linker).
+    Copy {
+        global: u32,
+        offset: u64,
+        size: u64,
+    },
+}
+
+const _: () = assert!(std::mem::size_of::<SymTarget>() == 24);
+
+/// Where a global symbol of the object is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GlobalPlace {
+    /// Not defined here (or in a section that is not loaded, such as debug
+    /// information, which loaded code cannot refer to).
+    Undefined,
     /// In allocated section `section` (an index into `ParsedObject::sections`).
     Section {
-        section: usize,
+        section: u32,
         value: u64,
     },
     Absolute(u64),
@@ -42,19 +95,20 @@ pub enum GlobalPlace {
     },
 }
 
+/// A global or weak symbol of the object.
 #[derive(Debug, Clone, Copy)]
-pub enum ParsedSymbol<'a> {
-    /// The null symbol, file symbols, absolute locals and symbols of
-    /// sections that are not loaded.
-    Absolute(u64),
-    /// A local symbol in allocated section `section`.
-    Local { section: usize, value: u64, size: u64, ifunc: bool },
-    /// A global or weak symbol, defined here or not.
-    Global { name: &'a [u8], definition: Option<(GlobalPlace, Strength)>, size: u64, is_function: bool, weak: bool, ifunc: bool },
-    /// `_GLOBAL_OFFSET_TABLE_`: the object's own GOT.
-    GotBase,
-    /// `__dso_handle`: the object's own handle.
-    DsoHandle,
+pub struct ParsedGlobal {
+    /// Its name: `name_len` bytes at `name_at` in the string table.
+    name_at: u32,
+    name_len: u32,
+    /// Its index in the object's symbol table.
+    pub sym: u32,
+    pub place: GlobalPlace,
+    pub strength: Strength,
+    pub size: u64,
+    pub is_function: bool,
+    pub weak: bool,
+    pub ifunc: bool,
 }
 
 /// A constructor or destructor table.
@@ -77,19 +131,19 @@ impl TableKind {
 
     /// The table kind and priority (lower runs first for constructors,
     /// last for destructors) of a section name.
-    pub fn of(name: &str) -> Option<(TableKind, u32)> {
+    pub fn of(name: &[u8]) -> Option<(TableKind, u32)> {
         const DEFAULT: u32 = 65535;
         for (prefix, kind, inverted) in [
-            (".init_array", TableKind::InitArray, false),
-            (".fini_array", TableKind::FiniArray, false),
-            (".ctors", TableKind::Ctors, true),
-            (".dtors", TableKind::Dtors, true),
+            (&b".init_array"[..], TableKind::InitArray, false),
+            (b".fini_array", TableKind::FiniArray, false),
+            (b".ctors", TableKind::Ctors, true),
+            (b".dtors", TableKind::Dtors, true),
         ] {
             if let Some(rest) = name.strip_prefix(prefix) {
                 if rest.is_empty() {
                     return Some((kind, DEFAULT));
                 }
-                let n: u32 = rest.strip_prefix('.')?.parse().ok()?;
+                let n: u32 = std::str::from_utf8(rest.strip_prefix(b".")?).ok()?.parse().ok()?;
                 // `.ctors.N` and `.dtors.N` number priorities backwards.
                 return Some((kind, if inverted { DEFAULT.saturating_sub(n) } else { n }));
             }
@@ -105,19 +159,56 @@ pub struct ParsedRelocs {
     pub relocs: Vec<Reloc>,
 }
 
+/// Names of an object's local symbols, kept after the object's bytes are
+/// gone: those its relocations refer to (for messages), or all named ones
+/// when asked (for perf maps). One buffer, searched by symbol index.
+#[derive(Debug, Default)]
+pub struct LocalNames {
+    /// (symbol index, end of its name in `text`), by symbol index.
+    index: Vec<(u32, u32)>,
+    text: String,
+}
+
+impl LocalNames {
+    pub fn get(&self, sym: u32) -> Option<&str> {
+        let k = self.index.binary_search_by_key(&sym, |e| e.0).ok()?;
+        let start = if k == 0 { 0 } else { self.index[k - 1].1 as usize };
+        Some(&self.text[start..self.index[k].1 as usize])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.index.iter().scan(0usize, |start, &(sym, end)| {
+            let s = &self.text[*start..end as usize];
+            *start = end as usize;
+            Some((sym, s))
+        })
+    }
+
+    fn push(&mut self, sym: u32, name: &[u8]) {
+        self.text.push_str(&String::from_utf8_lossy(name));
+        self.index.push((sym, self.text.len() as u32));
+    }
+}
+
 /// Everything the linker needs from one object, validated.
 #[derive(Debug)]
 pub struct ParsedObject<'a> {
     pub sections: Vec<ParsedSection<'a>>,
-    pub symbols: Vec<ParsedSymbol<'a>>,
-    /// Names of named local symbols, for messages.
-    pub local_names: Vec<(u32, String)>,
+    /// One per symbol-table entry, in order.
+    pub symbols: Vec<SymTarget>,
+    pub globals: Vec<ParsedGlobal>,
+    /// The string table the global names are in.
+    strings: &'a [u8],
+    pub local_names: LocalNames,
     pub relocs: Vec<ParsedRelocs>,
     pub wide_addends: Vec<i64>,
-    /// Symbols that need a GOT slot, in slot order.
+    /// Symbols that need a GOT slot, in slot order, and the slot of each
+    /// symbol (u32::MAX = none; empty when no symbol has one).
     pub got_symbols: Vec<u32>,
-    /// Symbols that need a stub, in stub order.
+    pub got_index: Vec<u32>,
+    /// Symbols that need a stub, in stub order, and the stub of each symbol.
     pub stub_symbols: Vec<u32>,
+    pub stub_index: Vec<u32>,
     /// TLS GOT entries, placed after the address slots, in order.
     pub tls_got: Vec<(x86_64::TlsGot, u32)>,
     /// The object uses initial- or local-exec TLS references.
@@ -134,6 +225,22 @@ pub struct ParsedObject<'a> {
     pub low_data_refs: Vec<u32>,
 }
 
+impl<'a> ParsedObject<'a> {
+    /// The name of global `k`.
+    pub fn global_name(&self, k: usize) -> &'a [u8] {
+        let g = &self.globals[k];
+        &self.strings[g.name_at as usize..g.name_at as usize + g.name_len as usize]
+    }
+
+    /// The global that symbol `sym` is, if it is one.
+    pub fn global_of(&self, sym: u32) -> Option<usize> {
+        match self.symbols.get(sym as usize) {
+            Some(&SymTarget::Global(k)) => Some(k as usize),
+            _ => None,
+        }
+    }
+}
+
 fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
     if flags & u64::from(elf::SHF_EXECINSTR) != 0 {
         SectionKind::Code
@@ -148,38 +255,48 @@ fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
     }
 }
 
+/// Per-symbol marks of the relocation pass.
+const LOW_DATA_REF: u8 = 1;
+const NEAR_SYMBOL: u8 = 2;
+const REFERENCED: u8 = 4;
+const TLS_INDEX: u8 = 8;
+const TLS_MODULE: u8 = 16;
+const TLS_TP_OFFSET: u8 = 32;
+
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
-/// `comdat_kept` answers whether a COMDAT group of that signature is
-/// already loaded; such groups' sections are then not loaded, and their
-/// global symbols bind to the kept copy.
-pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bool) -> Result<ParsedObject<'a>> {
-    let bad = |m: &dyn std::fmt::Display| Error::malformed(object, m);
+/// `object` names it for messages. `comdat_kept` answers whether a COMDAT
+/// group of that signature is already loaded; such groups' sections are
+/// then not loaded, and their global symbols bind to the kept copy. With
+/// `all_local_names`, the names of all named local symbols are kept, not
+/// only of those relocations refer to.
+pub fn parse<'a>(
+    data: &'a [u8],
+    object: &dyn Fn() -> String,
+    all_local_names: bool,
+    comdat_kept: &dyn Fn(&[u8]) -> bool,
+) -> Result<ParsedObject<'a>> {
+    let bad = |m: &dyn std::fmt::Display| Error::malformed(&object(), m);
+    let unsupported = |m: &dyn std::fmt::Display| Error::unsupported(&object(), m);
     if data.len() < 4 || &data[..4] != b"\x7fELF" {
         return Err(bad(&"not an ELF file (bad magic)"));
     }
     if data.len() >= 5 && data[4] != elf::ELFCLASS64 {
-        return Err(Error::unsupported(object, "only 64-bit ELF objects are supported"));
+        return Err(unsupported(&"only 64-bit ELF objects are supported"));
     }
     if data.len() >= 6 && data[5] != elf::ELFDATA2LSB {
-        return Err(Error::unsupported(object, "big-endian ELF object; x86-64 objects are little-endian"));
+        return Err(unsupported(&"big-endian ELF object; x86-64 objects are little-endian"));
     }
     let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| bad(&format!("ELF header: {e}")))?;
     let endian = header.endian().map_err(|e| bad(&e))?;
     if header.e_machine(endian) != elf::EM_X86_64 {
-        return Err(Error::unsupported(
-            object,
-            format!(
-                "wrong architecture: ELF machine {} ({}), expected x86-64",
-                header.e_machine(endian),
-                machine_name(header.e_machine(endian))
-            ),
-        ));
+        return Err(unsupported(&format!(
+            "wrong architecture: ELF machine {} ({}), expected x86-64",
+            header.e_machine(endian),
+            machine_name(header.e_machine(endian))
+        )));
     }
     if header.e_type(endian) != elf::ET_REL {
-        return Err(Error::unsupported(
-            object,
-            format!("not a relocatable object (ELF type {}); rtdyld loads ET_REL .o files", header.e_type(endian)),
-        ));
+        return Err(unsupported(&format!("not a relocatable object (ELF type {}); rtdyld loads ET_REL .o files", header.e_type(endian))));
     }
     let table = header.sections(endian, data).map_err(|e| bad(&format!("section table: {e}")))?;
 
@@ -223,64 +340,69 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
 
     // Allocatable sections.
     let mut sections = Vec::new();
-    let mut section_slot = vec![usize::MAX; table.len()];
+    let mut section_slot = vec![u32::MAX; table.len()];
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
         if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded[index.0] {
             continue;
         }
         let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?;
-        let name = String::from_utf8_lossy(name).into_owned();
+        let lossy = || String::from_utf8_lossy(name);
         let tls = flags & u64::from(elf::SHF_TLS) != 0;
         let sh_type = sh.sh_type(endian);
         let size = sh.sh_size(endian);
         let align = sh.sh_addralign(endian).max(1);
         if !align.is_power_of_two() || align > 1 << 30 {
-            return Err(bad(&format!("section {name} (index {}): alignment {align} is not a power of two up to 1 GiB", index.0)));
+            return Err(bad(&format!("section {} (index {}): alignment {align} is not a power of two up to 1 GiB", lossy(), index.0)));
         }
         if size > u64::from(u32::MAX) {
-            return Err(Error::unsupported(object, format!("section {name} (index {}): size {size} exceeds 4 GiB", index.0)));
+            return Err(unsupported(&format!("section {} (index {}): size {size} exceeds 4 GiB", lossy(), index.0)));
         }
         let bytes = if sh_type == elf::SHT_NOBITS {
             None
         } else {
-            let d =
-                sh.data(endian, data).map_err(|_| bad(&format!("section {name} (index {}): contents lie outside the file", index.0)))?;
+            let d = sh
+                .data(endian, data)
+                .map_err(|_| bad(&format!("section {} (index {}): contents lie outside the file", lossy(), index.0)))?;
             if d.len() as u64 != size {
-                return Err(bad(&format!("section {name} (index {}): contents are truncated", index.0)));
+                return Err(bad(&format!("section {} (index {}): contents are truncated", lossy(), index.0)));
             }
             Some(d)
         };
-        section_slot[index.0] = sections.len();
+        section_slot[index.0] = sections.len() as u32;
         sections.push(ParsedSection { tls, elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
 
     // Symbols.
     let symtab = table.symbols(endian, data, elf::SHT_SYMTAB).map_err(|e| bad(&format!("symbol table: {e}")))?;
+    let strings: &[u8] = if symtab.is_empty() {
+        &[]
+    } else {
+        table.section(symtab.string_section()).and_then(|s| s.data(endian, data)).map_err(|e| bad(&format!("symbol string table: {e}")))?
+    };
     let mut symbols = Vec::with_capacity(symtab.len());
-    let mut local_names = Vec::new();
+    let mut globals = Vec::new();
     let mut needs_got = false;
     let mut needs_dso_handle = false;
     for (index, sym) in symtab.enumerate() {
         if index.0 == 0 {
-            symbols.push(ParsedSymbol::Absolute(0));
+            symbols.push(SymTarget::Absolute(0));
             continue;
         }
         let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?;
+        let lossy = || String::from_utf8_lossy(name);
         let shndx = sym.st_shndx(endian);
         let bind = sym.st_bind();
         let st_type = sym.st_type();
         let value = sym.st_value(endian);
         let size = sym.st_size(endian);
-        let section = symtab
-            .symbol_section(endian, sym, index)
-            .map_err(|e| bad(&format!("symbol {} ({}): {e}", index.0, String::from_utf8_lossy(name))))?;
+        let section = symtab.symbol_section(endian, sym, index).map_err(|e| bad(&format!("symbol {} ({}): {e}", index.0, lossy())))?;
         if let Some(s) = section {
             if s.0 >= table.len() {
                 return Err(bad(&format!(
                     "symbol {} ({}): section index {} out of range (the object has {} sections)",
                     index.0,
-                    String::from_utf8_lossy(name),
+                    lossy(),
                     s.0,
                     table.len()
                 )));
@@ -288,74 +410,82 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
         }
         let ifunc = st_type == elf::STT_GNU_IFUNC;
         let place = match (shndx, section) {
-            (elf::SHN_ABS, _) => Some(GlobalPlace::Absolute(value)),
+            (elf::SHN_ABS, _) => GlobalPlace::Absolute(value),
             (elf::SHN_COMMON, _) => {
                 let align = value.max(1);
                 if !align.is_power_of_two() || align > 1 << 30 || size > u64::from(u32::MAX) {
-                    return Err(bad(&format!(
-                        "common symbol {}: size {size} or alignment {align} is invalid",
-                        String::from_utf8_lossy(name)
-                    )));
+                    return Err(bad(&format!("common symbol {}: size {size} or alignment {align} is invalid", lossy())));
                 }
-                Some(GlobalPlace::Common { size, align })
+                GlobalPlace::Common { size, align }
             }
             (_, Some(s)) => match section_slot[s.0] {
-                usize::MAX => None,
+                u32::MAX => GlobalPlace::Undefined,
                 slot => {
-                    if value > sections[slot].size {
+                    let sec = &sections[slot as usize];
+                    if value > sec.size {
                         return Err(bad(&format!(
                             "symbol {} ({}): value {value:#x} lies beyond its section {} of {} bytes",
                             index.0,
-                            String::from_utf8_lossy(name),
-                            sections[slot].name,
-                            sections[slot].size
+                            lossy(),
+                            sec.name_str(),
+                            sec.size
                         )));
                     }
-                    Some(GlobalPlace::Section { section: slot, value })
+                    GlobalPlace::Section { section: slot, value }
                 }
             },
-            _ => None,
+            _ => GlobalPlace::Undefined,
         };
-        let parsed = if bind == elf::STB_LOCAL {
+        let target = if bind == elf::STB_LOCAL {
             match place {
-                Some(GlobalPlace::Section { section, value }) => {
-                    if !name.is_empty() && st_type != elf::STT_SECTION {
-                        local_names.push((index.0 as u32, String::from_utf8_lossy(name).into_owned()));
-                    }
-                    ParsedSymbol::Local { section, value, size, ifunc }
-                }
-                Some(GlobalPlace::Absolute(v)) => ParsedSymbol::Absolute(v),
-                _ => ParsedSymbol::Absolute(0),
+                GlobalPlace::Section { section, value } if ifunc => SymTarget::LocalIfunc { section, offset: value, slot: 0 },
+                GlobalPlace::Section { section, value } => SymTarget::Section { section, offset: value, size },
+                GlobalPlace::Absolute(v) => SymTarget::Absolute(v),
+                _ => SymTarget::Absolute(0),
             }
         } else if shndx == elf::SHN_UNDEF && name == b"_GLOBAL_OFFSET_TABLE_" {
             needs_got = true;
-            ParsedSymbol::GotBase
+            SymTarget::GotBase
         } else if shndx == elf::SHN_UNDEF && name == b"__dso_handle" {
             needs_dso_handle = true;
-            ParsedSymbol::DsoHandle
+            SymTarget::DsoHandle
         } else {
-            let weak = bind == elf::STB_WEAK;
-            let strength = match place {
-                Some(GlobalPlace::Common { .. }) => Strength::Common,
-                _ if weak => Strength::Weak,
-                _ => Strength::Strong,
-            };
             if name.is_empty() {
                 return Err(bad(&format!("symbol {}: global symbol without a name", index.0)));
             }
+            let weak = bind == elf::STB_WEAK;
+            let strength = match place {
+                GlobalPlace::Common { .. } => Strength::Common,
+                _ if weak => Strength::Weak,
+                _ => Strength::Strong,
+            };
             // A global defined in a section that is not loaded (debug info)
-            // cannot be referred to from loaded code; treat it as undefined.
-            let definition = if shndx != elf::SHN_UNDEF { place.map(|p| (p, strength)) } else { None };
-            ParsedSymbol::Global { name, definition, size, is_function: st_type == elf::STT_FUNC || ifunc, weak, ifunc }
+            // cannot be referred to from loaded code: it counts as undefined.
+            let place = if shndx == elf::SHN_UNDEF { GlobalPlace::Undefined } else { place };
+            globals.push(ParsedGlobal {
+                // The name lies in `strings` at st_name (symbol_name read it there).
+                name_at: sym.st_name(endian),
+                name_len: name.len() as u32,
+                sym: index.0 as u32,
+                place,
+                strength,
+                size,
+                is_function: st_type == elf::STT_FUNC || ifunc,
+                weak,
+                ifunc,
+            });
+            SymTarget::Global(globals.len() as u32 - 1)
         };
-        symbols.push(parsed);
+        symbols.push(target);
     }
+    let undefined_global = |t: &SymTarget| matches!(t, SymTarget::Global(k) if globals[*k as usize].place == GlobalPlace::Undefined);
 
     // Relocations of allocated sections.
     let mut relocs = Vec::new();
     let mut wide_addends = Vec::new();
-    let mut got_index = vec![u32::MAX; symbols.len()];
-    let mut stub_index = vec![u32::MAX; symbols.len()];
+    let mut marks = vec![0u8; symbols.len()];
+    let mut got_index = Vec::new();
+    let mut stub_index = Vec::new();
     let mut got_symbols = Vec::new();
     let mut stub_symbols = Vec::new();
     let mut wants_low_memory = false;
@@ -373,22 +503,23 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             return Err(bad(&format!("relocation section {}: target section {target} out of range", index.0)));
         }
         let slot = section_slot[target];
-        if slot == usize::MAX {
+        if slot == u32::MAX {
             continue; // relocations of debug info and other unloaded sections
         }
-        let sec_name = sections[slot].name.clone();
+        let section = &sections[slot as usize];
+        let sec_name = || section.name_str();
         if sh_type == elf::SHT_REL {
-            return Err(Error::unsupported(object, format!("section {sec_name}: SHT_REL relocations are not used on x86-64")));
+            return Err(unsupported(&format!("section {}: SHT_REL relocations are not used on x86-64", sec_name())));
         }
         if sh.sh_link(endian) as usize != symtab.section().0 && !symbols.is_empty() {
             return Err(bad(&format!(
-                "relocation section for {sec_name}: linked to section {} instead of the symbol table",
+                "relocation section for {}: linked to section {} instead of the symbol table",
+                sec_name(),
                 sh.sh_link(endian)
             )));
         }
         let (entries, _) =
-            sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {sec_name}: {e}")))?.unwrap_or((&[], SectionIndex(0)));
-        let section = &sections[slot];
+            sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {}: {e}", sec_name())))?.unwrap_or((&[], SectionIndex(0)));
         let mut list = Vec::with_capacity(entries.len());
         for (i, rela) in entries.iter().enumerate() {
             let info = rela.r_info(endian, false);
@@ -396,17 +527,19 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
             let sym = (info >> 32) as usize;
             let offset = rela.r_offset(endian);
             let addend = rela.r_addend(endian);
-            let where_ = || format!("{sec_name}+{offset:#x} (relocation {i})");
+            let where_ = || format!("{}+{offset:#x} (relocation {i})", sec_name());
             if r_type == x86_64::R_NONE {
                 continue;
             }
+            let Some(contents) = section.data else {
+                return Err(bad(&format!("{}: relocation in a section without contents", where_())));
+            };
             let needs = x86_64::needs(r_type)
-                .map_err(|why| Error::unsupported(object, format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
-            if sym >= symbols.len() {
+                .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
+            let Some(&target) = symbols.get(sym) else {
                 return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), symbols.len())));
-            }
-            let zero = x86_64::Inputs { s: 0, a: 0, p: 0, z: 0, got: 0, slot: 0, l: 0, tls_module: 0, dtp_offset: 0, tp_offset: 0 };
-            let field = x86_64::compute(r_type, &zero).1;
+            };
+            let field = x86_64::field(r_type);
             if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
                 return Err(bad(&format!(
                     "{}: {} field lies outside the section of {} bytes",
@@ -415,77 +548,105 @@ pub fn parse<'a>(data: &'a [u8], object: &str, comdat_kept: &dyn Fn(&[u8]) -> bo
                     section.size
                 )));
             }
-            if section.data.is_none() {
-                return Err(bad(&format!("{}: relocation in a section without contents", where_())));
-            }
             let mut flags = 0;
-            let same_section = matches!(symbols[sym], ParsedSymbol::Local { section: s, .. } if s == slot);
+            let undefined = undefined_global(&target);
+            let same_section = matches!(target, SymTarget::Section { section: s, .. } if s == slot);
             let mut wants_stub = needs.stub;
-            if r_type == x86_64::R_PC32
-                && section.kind.is_code()
-                && x86_64::is_branch_displacement(section.data.unwrap_or(&[]), offset as usize)
-            {
+            if r_type == x86_64::R_PC32 && section.kind.is_code() && x86_64::is_branch_displacement(contents, offset as usize) {
                 wants_stub = true;
             }
             // A 32-bit absolute address of a function in the host cannot be
             // reached from low memory; as in a static link of a non-PIE
             // program, the function's stub (PLT entry) then stands for it.
-            let address_stub = (r_type == x86_64::R_32 || r_type == x86_64::R_32S)
-                && matches!(symbols[sym], ParsedSymbol::Global { definition: None, .. });
+            let address_stub = (r_type == x86_64::R_32 || r_type == x86_64::R_32S) && undefined;
             if address_stub {
                 flags |= Reloc::ADDRESS_STUB;
             }
-            let stubbed = wants_stub
-                && !same_section
-                && !matches!(symbols[sym], ParsedSymbol::Absolute(_) | ParsedSymbol::GotBase | ParsedSymbol::DsoHandle);
+            let stubbed =
+                wants_stub && !same_section && !matches!(target, SymTarget::Absolute(_) | SymTarget::GotBase | SymTarget::DsoHandle);
             if stubbed {
                 flags |= Reloc::BRANCH;
             }
-            if (stubbed || address_stub) && stub_index[sym] == u32::MAX {
-                stub_index[sym] = stub_symbols.len() as u32;
-                stub_symbols.push(sym as u32);
-            }
-            if !stubbed && needs.near_symbol {
-                if let ParsedSymbol::Global { definition: None, .. } = symbols[sym] {
-                    near_symbols.push(sym as u32);
+            if stubbed || address_stub {
+                if stub_index.is_empty() {
+                    stub_index = vec![u32::MAX; symbols.len()];
                 }
+                if stub_index[sym] == u32::MAX {
+                    stub_index[sym] = stub_symbols.len() as u32;
+                    stub_symbols.push(sym as u32);
+                }
+            }
+            let m = &mut marks[sym];
+            if !stubbed && needs.near_symbol && undefined && *m & NEAR_SYMBOL == 0 {
+                *m |= NEAR_SYMBOL;
+                near_symbols.push(sym as u32);
             }
             static_tls |= matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64);
             if let Some(kind) = needs.tls_got {
-                let key = (kind, sym as u32);
-                if !tls_got.contains(&key) {
-                    tls_got.push(key);
+                let bit = match kind {
+                    x86_64::TlsGot::Index => TLS_INDEX,
+                    x86_64::TlsGot::Module => TLS_MODULE,
+                    x86_64::TlsGot::TpOffset => TLS_TP_OFFSET,
+                };
+                if *m & bit == 0 {
+                    *m |= bit;
+                    tls_got.push((kind, sym as u32));
                 }
                 needs_got = true;
             }
-            if needs.got_slot && got_index[sym] == u32::MAX {
-                got_index[sym] = got_symbols.len() as u32;
-                got_symbols.push(sym as u32);
+            if needs.got_slot {
+                if got_index.is_empty() {
+                    got_index = vec![u32::MAX; symbols.len()];
+                }
+                if got_index[sym] == u32::MAX {
+                    got_index[sym] = got_symbols.len() as u32;
+                    got_symbols.push(sym as u32);
+                }
             }
             needs_got |= needs.got_slot || needs.got_base;
-            if needs.low_memory && !matches!(symbols[sym], ParsedSymbol::Absolute(_)) {
+            if needs.low_memory && !matches!(target, SymTarget::Absolute(_)) {
                 wants_low_memory = true;
             }
-            if (needs.low_memory || (needs.near_symbol && !stubbed))
-                && matches!(symbols[sym], ParsedSymbol::Global { definition: None, .. })
-                && !low_data_refs.contains(&(sym as u32))
-            {
+            if (needs.low_memory || (needs.near_symbol && !stubbed)) && undefined && *m & LOW_DATA_REF == 0 {
+                *m |= LOW_DATA_REF;
                 low_data_refs.push(sym as u32);
             }
+            *m |= REFERENCED;
             list.push(Reloc::new(offset as u32, sym as u32, r_type as u16, flags, addend, &mut wide_addends));
         }
         if !list.is_empty() {
-            relocs.push(ParsedRelocs { section: slot, relocs: list });
+            relocs.push(ParsedRelocs { section: slot as usize, relocs: list });
+        }
+    }
+
+    // Names of local symbols, for messages (those relocations refer to) and
+    // perf maps (all, when asked).
+    let mut local_names = LocalNames::default();
+    for (k, t) in symbols.iter().enumerate() {
+        let named = matches!(t, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. });
+        if named && (all_local_names || marks[k] & REFERENCED != 0) {
+            let sym = symtab.symbol(SymbolIndex(k)).map_err(|e| bad(&format!("symbol {k}: {e}")))?;
+            if sym.st_type() == elf::STT_SECTION {
+                continue;
+            }
+            let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {k}: name: {e}")))?;
+            if !name.is_empty() {
+                local_names.push(k as u32, name);
+            }
         }
     }
     Ok(ParsedObject {
         sections,
         symbols,
+        globals,
+        strings,
         local_names,
         relocs,
         wide_addends,
         got_symbols,
+        got_index,
         stub_symbols,
+        stub_index,
         tls_got,
         static_tls,
         needs_got,

@@ -4,9 +4,14 @@
 //! beats a weak or common one whatever the load order; two strong definitions
 //! are an error. Names that no object defines are resolved at finalize, by
 //! the client's resolver or the host process, and remembered per finalize.
+//!
+//! Names live in one arena, each followed by a NUL so that it can be handed
+//! to `dlsym` or to C callers as it is; the index is an open-addressing
+//! table of (hash, id) words. Interning a name therefore costs no
+//! allocation of its own, which matters when an object brings hundreds of
+//! thousands of symbols.
 
-use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::CStr;
 
 /// How strongly a definition binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,7 +40,9 @@ pub struct Definition {
 
 #[derive(Debug)]
 pub struct GlobalSymbol {
-    pub name: CString,
+    /// Offset and length of the name in the table's arena.
+    name_at: usize,
+    name_len: u32,
     pub definition: Option<Definition>,
     /// The address found outside the loaded objects at the last finalize.
     pub external: Option<u64>,
@@ -49,29 +56,119 @@ pub struct GlobalSymbol {
     pub ifunc_value: Option<u64>,
 }
 
-impl GlobalSymbol {
-    pub fn name_str(&self) -> &str {
-        self.name.to_str().unwrap_or("<non-UTF-8 name>")
+/// The hash of a symbol name, computed once and given to the `*_hashed`
+/// methods when a name is looked up more than once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameHash(u32);
+
+#[derive(Debug)]
+pub struct SymbolTable {
+    symbols: Vec<GlobalSymbol>,
+    /// Every name, each followed by a NUL.
+    names: Vec<u8>,
+    /// Open addressing with linear probing: `hash << 32 | (id + 1)`, 0 when
+    /// empty. The length is a power of two, at most half full.
+    slots: Vec<u64>,
+    seed: u64,
+}
+
+impl Default for SymbolTable {
+    fn default() -> Self {
+        // A per-table seed, so that names chosen to collide in one process
+        // do not collide in another.
+        use std::hash::{BuildHasher, RandomState};
+        SymbolTable { symbols: Vec::new(), names: Vec::new(), slots: Vec::new(), seed: RandomState::new().hash_one(0x5eed_u64) }
     }
 }
 
-#[derive(Debug, Default)]
-pub struct SymbolTable {
-    ids: HashMap<Box<[u8]>, u32>,
-    symbols: Vec<GlobalSymbol>,
-}
-
 impl SymbolTable {
+    /// The hash of `name` in this table.
+    pub fn hash(&self, name: &[u8]) -> NameHash {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = self.seed ^ (name.len() as u64).wrapping_mul(K);
+        let mut chunks = name.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K).rotate_left(29);
+        }
+        // Final mix (MurmurHash3's), so that every bit of the name reaches
+        // the high half used below.
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        NameHash((h >> 32) as u32)
+    }
+
+    /// The slot where `name` is, or the empty slot where it would go.
+    fn probe(&self, name: &[u8], h: NameHash) -> (usize, Option<u32>) {
+        let mask = self.slots.len() - 1;
+        let mut i = h.0 as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return (i, None);
+            }
+            if (s >> 32) as u32 == h.0 {
+                let id = (s as u32) - 1;
+                if self.name(id) == name {
+                    return (i, Some(id));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).max(64);
+        let mut slots = vec![0u64; len];
+        let mask = len - 1;
+        for &s in self.slots.iter().filter(|&&s| s != 0) {
+            let mut i = (s >> 32) as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = s;
+        }
+        self.slots = slots;
+    }
+
+    /// Makes room for `more` new names without regrowing the index.
+    pub fn reserve(&mut self, more: usize) {
+        let want = (self.symbols.len() + more) * 2;
+        while self.slots.len() < want {
+            self.grow();
+        }
+        self.symbols.reserve(more);
+    }
+
     /// The id of `name`, creating an entry when new.
+    #[cfg(test)]
     pub fn intern(&mut self, name: &[u8]) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
+        self.intern_hashed(name, self.hash(name))
+    }
+
+    /// [`Self::intern`] with the name's hash already computed.
+    pub fn intern_hashed(&mut self, name: &[u8], h: NameHash) -> u32 {
+        if (self.symbols.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let (slot, found) = self.probe(name, h);
+        if let Some(id) = found {
             return id;
         }
         let id = self.symbols.len() as u32;
-        // Names come from a string table, so they hold no NUL.
-        let cname = CString::new(name).unwrap_or_default();
+        let name_at = self.names.len();
+        self.names.extend_from_slice(name);
+        self.names.push(0);
         self.symbols.push(GlobalSymbol {
-            name: cname,
+            name_at,
+            name_len: name.len() as u32,
             definition: None,
             external: None,
             strong_references: 0,
@@ -79,12 +176,19 @@ impl SymbolTable {
             applied_value: None,
             ifunc_value: None,
         });
-        self.ids.insert(name.into(), id);
+        self.slots[slot] = (u64::from(h.0) << 32) | u64::from(id + 1);
         id
     }
 
     pub fn find(&self, name: &[u8]) -> Option<u32> {
-        self.ids.get(name).copied()
+        self.find_hashed(name, self.hash(name))
+    }
+
+    pub fn find_hashed(&self, name: &[u8], h: NameHash) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.probe(name, h).1
     }
 
     pub fn get(&self, id: u32) -> &GlobalSymbol {
@@ -99,10 +203,28 @@ impl SymbolTable {
         self.symbols.len()
     }
 
+    /// The name's bytes.
+    pub fn name(&self, id: u32) -> &[u8] {
+        let s = &self.symbols[id as usize];
+        &self.names[s.name_at..s.name_at + s.name_len as usize]
+    }
+
+    /// The name as a C string (names come from ELF string tables, which
+    /// end them at the first NUL, so none holds one).
+    pub fn cname(&self, id: u32) -> &CStr {
+        let s = &self.symbols[id as usize];
+        CStr::from_bytes_until_nul(&self.names[s.name_at..]).unwrap_or_default()
+    }
+
+    /// The name for messages.
+    pub fn name_str(&self, id: u32) -> &str {
+        std::str::from_utf8(self.name(id)).unwrap_or("<non-UTF-8 name>")
+    }
+
     /// Would a new definition of `name` with `strength` clash with a strong
     /// one already present? Returns the defining object of the clash.
-    pub fn clash(&self, name: &[u8], strength: Strength) -> Option<u32> {
-        let def = self.symbols[*self.ids.get(name)? as usize].definition?;
+    pub fn clash(&self, id: Option<u32>, strength: Strength) -> Option<u32> {
+        let def = self.symbols[id? as usize].definition?;
         (strength == Strength::Strong && def.strength == Strength::Strong).then_some(def.object)
     }
 
@@ -118,5 +240,50 @@ impl SymbolTable {
                 true
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_finds_every_name_again_and_keeps_them_nul_terminated() {
+        let mut t = SymbolTable::default();
+        let names: Vec<Vec<u8>> = (0..20_000).map(|i| format!("f_{i}").into_bytes()).chain([b"".to_vec(), b"x".to_vec()]).collect();
+        let ids: Vec<u32> = names.iter().map(|n| t.intern(n)).collect();
+        assert_eq!(t.len(), names.len());
+        for (n, &id) in names.iter().zip(&ids) {
+            assert_eq!(t.find(n), Some(id));
+            assert_eq!(t.intern(n), id, "interning again gives the same id");
+            assert_eq!(t.name(id), &n[..]);
+            assert_eq!(t.cname(id).to_bytes(), &n[..]);
+        }
+        assert_eq!(t.find(b"f_20000"), None);
+        assert_eq!(t.find(b"f_1\0"), None);
+    }
+
+    #[test]
+    fn stronger_definitions_win_whatever_the_order() {
+        let mut t = SymbolTable::default();
+        let id = t.intern(b"pick");
+        let def = |object, strength| Definition {
+            object,
+            section: None,
+            value: u64::from(object),
+            size: 0,
+            strength,
+            is_function: true,
+            is_ifunc: false,
+            is_tls: false,
+        };
+        assert!(t.define(id, def(0, Strength::Weak)));
+        assert!(!t.define(id, def(1, Strength::Weak)), "the first of equals stays");
+        assert!(t.define(id, def(2, Strength::Strong)));
+        assert!(!t.define(id, def(3, Strength::Common)));
+        assert_eq!(t.get(id).definition.map(|d| d.object), Some(2));
+        assert_eq!(t.clash(Some(id), Strength::Strong), Some(2));
+        assert_eq!(t.clash(Some(id), Strength::Weak), None);
+        assert_eq!(t.clash(None, Strength::Strong), None);
     }
 }

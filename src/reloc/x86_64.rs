@@ -139,7 +139,7 @@ pub fn needs(r_type: u32) -> Result<Needs, &'static str> {
 }
 
 /// The inputs of one relocation, all as target (run-time) addresses.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Inputs {
     /// S: the symbol's address.
     pub s: u64,
@@ -194,6 +194,11 @@ pub fn compute(r_type: u32, i: &Inputs) -> (u64, Field) {
         // R_NONE and anything `needs` rejected never reach here.
         _ => (0, Field::Word64),
     }
+}
+
+/// The field a relocation type writes.
+pub fn field(r_type: u32) -> Field {
+    compute(r_type, &Inputs::default()).1
 }
 
 /// Bytes of one stub: `jmp *0(%rip)` followed by the 8-byte target.
