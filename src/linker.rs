@@ -7,7 +7,7 @@ use crate::host;
 use crate::load::{self, GlobalPlace, LocalNames, SymTarget, TableKind};
 use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
 use crate::reloc::{x86_64, Reloc};
-use crate::symbols::{Definition, NameHash, Strength, SymbolTable};
+use crate::symbols::{Definition, Strength, SymbolTable};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -407,15 +407,17 @@ impl Linker {
         let comdats = &self.comdats;
         let mut parsed = load::parse(data, &display, self.perf_map, &|sig| comdats.contains_key(sig))?;
 
-        // Every global name is looked up once, here; a duplicate strong
-        // definition fails before anything changes.
-        let mut found: Vec<(NameHash, Option<u32>)> = Vec::with_capacity(parsed.globals.len());
+        // Every global name is interned once, here; a duplicate strong
+        // definition fails before anything else changes. (A name interned
+        // for an object that then fails to load is invisible: it has
+        // neither definition nor references.)
+        self.symbols.reserve(parsed.globals.len());
+        let mut found: Vec<u32> = Vec::with_capacity(parsed.globals.len());
         for (k, glob) in parsed.globals.iter().enumerate() {
-            let sname = parsed.global_name(k);
-            let h = self.symbols.hash(sname);
-            let g = self.symbols.find_hashed(sname, h);
+            let g = self.symbols.intern(parsed.global_name(k));
             if glob.strength == Strength::Strong && glob.place != GlobalPlace::Undefined {
                 if let Some(other) = self.symbols.clash(g, Strength::Strong) {
+                    let sname = parsed.global_name(k);
                     return Err(Error::new(
                         ErrorKind::DuplicateSymbol,
                         format!(
@@ -427,7 +429,7 @@ impl Linker {
                     ));
                 }
             }
-            found.push((h, g));
+            found.push(g);
         }
 
         // Commons.
@@ -485,7 +487,7 @@ impl Linker {
         let mut externals: Vec<(u32, u64, Option<u64>)> = Vec::new();
         for &sym in &parsed.low_data_refs {
             let Some(k) = parsed.global_of(sym) else { continue };
-            if found[k].1.and_then(|g| self.symbols.get(g).definition).is_some() {
+            if self.symbols.get(found[k]).definition.is_some() {
                 continue;
             }
             let Ok(cname) = CString::new(parsed.global_name(k)) else { continue };
@@ -498,7 +500,7 @@ impl Linker {
             // Data defined by an earlier object.
             for &sym in parsed.near_symbols.iter().take(8) {
                 if let Some(k) = parsed.global_of(sym) {
-                    let defined = found[k].1.and_then(|g| self.symbols.get(g).definition);
+                    let defined = self.symbols.get(found[k]).definition;
                     near = defined.and_then(|d| d.section.map(|s| self.sections[s as usize].target + d.value));
                     if near.is_some() {
                         break;
@@ -663,6 +665,7 @@ impl Linker {
         }
 
         // Commit: from here on nothing fails.
+        self.section_names.reserve(plan.iter().map(|p| p.name.len() + 1).sum());
         for (k, (sname, local, kind)) in new_sections.into_iter().enumerate() {
             if !local.is_null() {
                 self.by_local.insert(local as usize, self.sections.len() as u32);
@@ -683,16 +686,12 @@ impl Linker {
             });
         }
         let sid = |slot: u32| first_id + slot;
-        self.symbols.reserve(found.iter().filter(|f| f.1.is_none()).count());
-        let mut defined = Vec::with_capacity(parsed.globals.len());
+        let defined_count = parsed.globals.iter().filter(|g| g.place != GlobalPlace::Undefined).count();
+        let mut defined = Vec::with_capacity(defined_count);
         let mut shadowed = Vec::new();
-        let mut undefined_refs = Vec::new();
+        let mut undefined_refs = Vec::with_capacity(parsed.globals.len() - defined_count);
         for (k, glob) in parsed.globals.iter().enumerate() {
-            let (h, g) = found[k];
-            let g = match g {
-                Some(g) => g,
-                None => self.symbols.intern_hashed(parsed.global_name(k), h),
-            };
+            let g = found[k];
             let target = &mut parsed.symbols[glob.sym as usize];
             let copy = if copies.is_empty() { None } else { copies.iter().find(|c| c.0 == glob.sym) };
             if let Some(&(_, offset, size)) = copy {
@@ -1361,6 +1360,28 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Writes the low `size` (1, 2, 4 or 8) bytes of `value`, little-endian.
+    fn write_field(&mut self, section: u32, offset: u64, value: u64, size: usize) -> Result<()> {
+        let s = &self.sections[section as usize];
+        if s.protected {
+            return self.write(section, offset, &value.to_le_bytes()[..size]);
+        }
+        debug_assert!(offset + size as u64 <= s.size);
+        // SAFETY: `offset + size <= size of the section` (checked when the
+        // relocation was read) and the section is writable: never finalized,
+        // or made writable again.
+        unsafe {
+            let dst = s.local.add(offset as usize);
+            match size {
+                8 => dst.cast::<u64>().write_unaligned(value.to_le()),
+                4 => dst.cast::<u32>().write_unaligned((value as u32).to_le()),
+                2 => dst.cast::<u16>().write_unaligned((value as u16).to_le()),
+                _ => dst.write(value as u8),
+            }
+        }
+        Ok(())
+    }
+
     fn write(&mut self, section: u32, offset: u64, bytes: &[u8]) -> Result<()> {
         let s = &mut self.sections[section as usize];
         debug_assert!(offset + bytes.len() as u64 <= s.size);
@@ -1646,8 +1667,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u6
                     ),
                 ));
             }
-            let (bytes, n) = field.encode(value);
-            w.write(g.section, u64::from(r.offset), &bytes[..n])?;
+            w.write_field(g.section, u64::from(r.offset), value, field.size())?;
         }
     }
     Ok(())

@@ -4,11 +4,11 @@
 
 use crate::error::{Error, Result};
 use crate::memory::SectionKind;
-use crate::reloc::{x86_64, Reloc};
+use crate::reloc::{x86_64, Field, Reloc};
 use crate::symbols::Strength;
 use object::elf;
 use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
-use object::{Endianness, SectionIndex, SymbolIndex};
+use object::{LittleEndian, SectionIndex, SymbolIndex};
 
 /// An allocatable section of the object.
 #[derive(Debug)]
@@ -185,7 +185,10 @@ impl LocalNames {
     }
 
     fn push(&mut self, sym: u32, name: &[u8]) {
-        self.text.push_str(&String::from_utf8_lossy(name));
+        match std::str::from_utf8(name) {
+            Ok(s) => self.text.push_str(s),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(name)),
+        }
         self.index.push((sym, self.text.len() as u32));
     }
 }
@@ -286,8 +289,10 @@ pub fn parse<'a>(
     if data.len() >= 6 && data[5] != elf::ELFDATA2LSB {
         return Err(unsupported(&"big-endian ELF object; x86-64 objects are little-endian"));
     }
-    let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| bad(&format!("ELF header: {e}")))?;
-    let endian = header.endian().map_err(|e| bad(&e))?;
+    let header = elf::FileHeader64::<LittleEndian>::parse(data).map_err(|e| bad(&format!("ELF header: {e}")))?;
+    // Checked above: the object is little-endian, so every field is read
+    // with a fixed byte order (no run-time dispatch per field).
+    let endian = LittleEndian;
     if header.e_machine(endian) != elf::EM_X86_64 {
         return Err(unsupported(&format!(
             "wrong architecture: ELF machine {} ({}), expected x86-64",
@@ -307,7 +312,7 @@ pub fn parse<'a>(
         if sh.sh_type(endian) != elf::SHT_GROUP {
             continue;
         }
-        let words: &[object::U32<Endianness>] =
+        let words: &[object::U32<LittleEndian>] =
             sh.data_as_array(endian, data).map_err(|_| bad(&format!("group section {}: contents lie outside the file", index.0)))?;
         let Some((flags, members)) = words.split_first() else { continue };
         if flags.get(endian) & elf::GRP_COMDAT == 0 {
@@ -319,7 +324,7 @@ pub fn parse<'a>(
         let strtab = table
             .strings(endian, data, SectionIndex(symtab_sh.sh_link(endian) as usize))
             .map_err(|_| bad(&format!("group section {}: bad string table", index.0)))?;
-        let syms: &[elf::Sym64<Endianness>] =
+        let syms: &[elf::Sym64<LittleEndian>] =
             symtab_sh.data_as_array(endian, data).map_err(|_| bad(&format!("group section {}: bad symbol table", index.0)))?;
         let sig = syms
             .get(sh.sh_info(endian) as usize)
@@ -339,7 +344,7 @@ pub fn parse<'a>(
     }
 
     // Allocatable sections.
-    let mut sections = Vec::new();
+    let mut sections = Vec::with_capacity(table.len());
     let mut section_slot = vec![u32::MAX; table.len()];
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
@@ -381,7 +386,9 @@ pub fn parse<'a>(
         table.section(symtab.string_section()).and_then(|s| s.data(endian, data)).map_err(|e| bad(&format!("symbol string table: {e}")))?
     };
     let mut symbols = Vec::with_capacity(symtab.len());
-    let mut globals = Vec::new();
+    // sh_info of a symbol table is the index of its first non-local symbol.
+    let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize);
+    let mut globals = Vec::with_capacity(symtab.len().saturating_sub(first_global));
     let mut needs_got = false;
     let mut needs_dso_handle = false;
     for (index, sym) in symtab.enumerate() {
@@ -389,10 +396,16 @@ pub fn parse<'a>(
             symbols.push(SymTarget::Absolute(0));
             continue;
         }
-        let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?;
-        let lossy = || String::from_utf8_lossy(name);
-        let shndx = sym.st_shndx(endian);
         let bind = sym.st_bind();
+        // Only global names are needed (local ones are read later, for the
+        // few symbols whose names are kept).
+        let name: &[u8] = if bind == elf::STB_LOCAL {
+            &[]
+        } else {
+            symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?
+        };
+        let lossy = || String::from_utf8_lossy(symtab.symbol_name(endian, sym).unwrap_or(b"<bad name>")).into_owned();
+        let shndx = sym.st_shndx(endian);
         let st_type = sym.st_type();
         let value = sym.st_value(endian);
         let size = sym.st_size(endian);
@@ -481,7 +494,7 @@ pub fn parse<'a>(
     let undefined_global = |t: &SymTarget| matches!(t, SymTarget::Global(k) if globals[*k as usize].place == GlobalPlace::Undefined);
 
     // Relocations of allocated sections.
-    let mut relocs = Vec::new();
+    let mut relocs = Vec::with_capacity(sections.len());
     let mut wide_addends = Vec::new();
     let mut marks = vec![0u8; symbols.len()];
     let mut got_index = Vec::new();
@@ -493,6 +506,8 @@ pub fn parse<'a>(
     let mut tls_got = Vec::new();
     let mut static_tls = false;
     let mut low_data_refs = Vec::new();
+    // What each relocation type needs, worked out once per type.
+    let mut type_info: [Option<(x86_64::Needs, Field)>; 48] = [None; 48];
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -534,12 +549,23 @@ pub fn parse<'a>(
             let Some(contents) = section.data else {
                 return Err(bad(&format!("{}: relocation in a section without contents", where_())));
             };
-            let needs = x86_64::needs(r_type)
-                .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
+            let cached = type_info.get_mut(r_type as usize).and_then(|c| *c);
+            let (needs, field) = match cached {
+                Some(info) => info,
+                None => {
+                    let needs = x86_64::needs(r_type).map_err(|why| {
+                        unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type)))
+                    })?;
+                    let info = (needs, x86_64::field(r_type));
+                    if let Some(c) = type_info.get_mut(r_type as usize) {
+                        *c = Some(info);
+                    }
+                    info
+                }
+            };
             let Some(&target) = symbols.get(sym) else {
                 return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), symbols.len())));
             };
-            let field = x86_64::field(r_type);
             if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
                 return Err(bad(&format!(
                     "{}: {} field lies outside the section of {} bytes",
@@ -621,7 +647,7 @@ pub fn parse<'a>(
 
     // Names of local symbols, for messages (those relocations refer to) and
     // perf maps (all, when asked).
-    let mut local_names = LocalNames::default();
+    let mut kept = Vec::new();
     for (k, t) in symbols.iter().enumerate() {
         let named = matches!(t, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. });
         if named && (all_local_names || marks[k] & REFERENCED != 0) {
@@ -631,9 +657,16 @@ pub fn parse<'a>(
             }
             let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {k}: name: {e}")))?;
             if !name.is_empty() {
-                local_names.push(k as u32, name);
+                kept.push((k as u32, name));
             }
         }
+    }
+    let mut local_names = LocalNames {
+        index: Vec::with_capacity(kept.len()),
+        text: String::with_capacity(kept.iter().map(|n| n.1.len()).sum()),
+    };
+    for (k, name) in kept {
+        local_names.push(k, name);
     }
     Ok(ParsedObject {
         sections,

@@ -56,10 +56,9 @@ pub struct GlobalSymbol {
     pub ifunc_value: Option<u64>,
 }
 
-/// The hash of a symbol name, computed once and given to the `*_hashed`
-/// methods when a name is looked up more than once.
+/// The hash of a symbol name (the high half of a 64-bit hash).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NameHash(u32);
+struct NameHash(u32);
 
 #[derive(Debug)]
 pub struct SymbolTable {
@@ -77,13 +76,18 @@ impl Default for SymbolTable {
         // A per-table seed, so that names chosen to collide in one process
         // do not collide in another.
         use std::hash::{BuildHasher, RandomState};
-        SymbolTable { symbols: Vec::new(), names: Vec::new(), slots: Vec::new(), seed: RandomState::new().hash_one(0x5eed_u64) }
+        SymbolTable {
+            symbols: Vec::new(),
+            names: Vec::new(),
+            slots: Vec::new(),
+            seed: RandomState::new().hash_one(0x5eed_u64),
+        }
     }
 }
 
 impl SymbolTable {
     /// The hash of `name` in this table.
-    pub fn hash(&self, name: &[u8]) -> NameHash {
+    fn hash(&self, name: &[u8]) -> NameHash {
         const K: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut h = self.seed ^ (name.len() as u64).wrapping_mul(K);
         let mut chunks = name.chunks_exact(8);
@@ -105,10 +109,10 @@ impl SymbolTable {
         NameHash((h >> 32) as u32)
     }
 
-    /// The slot where `name` is, or the empty slot where it would go.
-    fn probe(&self, name: &[u8], h: NameHash) -> (usize, Option<u32>) {
+    /// The slot where `name` is, or the empty slot where it would go,
+    /// probing from slot `i` (its home slot, or a slot on the way there).
+    fn probe_from(&self, mut i: usize, name: &[u8], h: NameHash) -> (usize, Option<u32>) {
         let mask = self.slots.len() - 1;
-        let mut i = h.0 as usize & mask;
         loop {
             let s = self.slots[i];
             if s == 0 {
@@ -138,9 +142,9 @@ impl SymbolTable {
         self.slots = slots;
     }
 
-    /// Makes room for `more` new names without regrowing the index.
+    /// Makes room for `more` new names without rebuilding the index.
     pub fn reserve(&mut self, more: usize) {
-        let want = (self.symbols.len() + more) * 2;
+        let want = (self.symbols.len() + more + 1) * 2;
         while self.slots.len() < want {
             self.grow();
         }
@@ -148,17 +152,12 @@ impl SymbolTable {
     }
 
     /// The id of `name`, creating an entry when new.
-    #[cfg(test)]
     pub fn intern(&mut self, name: &[u8]) -> u32 {
-        self.intern_hashed(name, self.hash(name))
-    }
-
-    /// [`Self::intern`] with the name's hash already computed.
-    pub fn intern_hashed(&mut self, name: &[u8], h: NameHash) -> u32 {
+        let h = self.hash(name);
         if (self.symbols.len() + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let (slot, found) = self.probe(name, h);
+        let (slot, found) = self.probe_from(h.0 as usize & (self.slots.len() - 1), name, h);
         if let Some(id) = found {
             return id;
         }
@@ -181,14 +180,11 @@ impl SymbolTable {
     }
 
     pub fn find(&self, name: &[u8]) -> Option<u32> {
-        self.find_hashed(name, self.hash(name))
-    }
-
-    pub fn find_hashed(&self, name: &[u8], h: NameHash) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
-        self.probe(name, h).1
+        let h = self.hash(name);
+        self.probe_from(h.0 as usize & (self.slots.len() - 1), name, h).1
     }
 
     pub fn get(&self, id: u32) -> &GlobalSymbol {
@@ -223,8 +219,8 @@ impl SymbolTable {
 
     /// Would a new definition of `name` with `strength` clash with a strong
     /// one already present? Returns the defining object of the clash.
-    pub fn clash(&self, id: Option<u32>, strength: Strength) -> Option<u32> {
-        let def = self.symbols[id? as usize].definition?;
+    pub fn clash(&self, id: u32, strength: Strength) -> Option<u32> {
+        let def = self.symbols[id as usize].definition?;
         (strength == Strength::Strong && def.strength == Strength::Strong).then_some(def.object)
     }
 
@@ -282,8 +278,8 @@ mod tests {
         assert!(t.define(id, def(2, Strength::Strong)));
         assert!(!t.define(id, def(3, Strength::Common)));
         assert_eq!(t.get(id).definition.map(|d| d.object), Some(2));
-        assert_eq!(t.clash(Some(id), Strength::Strong), Some(2));
-        assert_eq!(t.clash(Some(id), Strength::Weak), None);
-        assert_eq!(t.clash(None, Strength::Strong), None);
+        assert_eq!(t.clash(id, Strength::Strong), Some(2));
+        assert_eq!(t.clash(id, Strength::Weak), None);
+        assert_eq!(t.clash(t.intern(b"other"), Strength::Strong), None);
     }
 }

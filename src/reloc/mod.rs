@@ -108,9 +108,4 @@ impl Field {
             Field::Signed8 => "signed 8-bit field",
         }
     }
-
-    /// The little-endian bytes of `value` truncated to the field.
-    pub fn encode(self, value: u64) -> ([u8; 8], usize) {
-        (value.to_le_bytes(), self.size())
-    }
 }
