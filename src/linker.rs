@@ -413,8 +413,24 @@ impl Linker {
         // neither definition nor references.)
         self.symbols.reserve(parsed.globals.len());
         let mut found: Vec<u32> = Vec::with_capacity(parsed.globals.len());
-        for (k, glob) in parsed.globals.iter().enumerate() {
+        let mut defined_count = 0;
+        // Commons are laid out in one area of the object's.
+        let mut common_size = 0u64;
+        let mut common_align = 1u64;
+        let mut common_offset = Vec::new();
+        for k in 0..parsed.globals.len() {
+            let glob = parsed.global(k);
             let g = self.symbols.intern(parsed.global_name(k));
+            defined_count += usize::from(glob.place != GlobalPlace::Undefined);
+            if let GlobalPlace::Common { size, align } = glob.place {
+                if common_offset.is_empty() {
+                    common_offset = vec![0u64; parsed.globals.len()];
+                }
+                common_size = align_up(common_size, align);
+                common_offset[k] = common_size;
+                common_size += size;
+                common_align = common_align.max(align);
+            }
             if glob.strength == Strength::Strong && glob.place != GlobalPlace::Undefined {
                 if let Some(other) = self.symbols.clash(g, Strength::Strong) {
                     let sname = parsed.global_name(k);
@@ -430,22 +446,6 @@ impl Linker {
                 }
             }
             found.push(g);
-        }
-
-        // Commons.
-        let mut common_size = 0u64;
-        let mut common_align = 1u64;
-        let mut common_offset = Vec::new();
-        for (k, glob) in parsed.globals.iter().enumerate() {
-            if let GlobalPlace::Common { size, align } = glob.place {
-                if common_offset.is_empty() {
-                    common_offset = vec![0u64; parsed.globals.len()];
-                }
-                common_size = align_up(common_size, align);
-                common_offset[k] = common_size;
-                common_size += size;
-                common_align = common_align.max(align);
-            }
         }
 
         // What to allocate, in order.
@@ -686,18 +686,19 @@ impl Linker {
             });
         }
         let sid = |slot: u32| first_id + slot;
-        let defined_count = parsed.globals.iter().filter(|g| g.place != GlobalPlace::Undefined).count();
         let mut defined = Vec::with_capacity(defined_count);
         let mut shadowed = Vec::new();
         let mut undefined_refs = Vec::with_capacity(parsed.globals.len() - defined_count);
-        for (k, glob) in parsed.globals.iter().enumerate() {
+        for k in 0..parsed.globals.len() {
             let g = found[k];
-            let target = &mut parsed.symbols[glob.sym as usize];
-            let copy = if copies.is_empty() { None } else { copies.iter().find(|c| c.0 == glob.sym) };
-            if let Some(&(_, offset, size)) = copy {
-                *target = SymTarget::Copy { global: g, offset, size };
-            } else {
-                *target = SymTarget::Global(g);
+            let glob = parsed.global(k);
+            let compact = parsed.globals[k].compact;
+            let copy = if copies.is_empty() { None } else { copies.iter().find(|c| c.0 == compact) };
+            if let Some(target) = parsed.symbols.get_mut(compact as usize) {
+                *target = match copy {
+                    Some(&(_, offset, size)) => SymTarget::Copy { global: g, offset, size },
+                    None => SymTarget::Global(g),
+                };
             }
             let place = if copy.is_some() { GlobalPlace::Undefined } else { glob.place };
             let tls_offset = match place {
@@ -956,7 +957,9 @@ impl Linker {
                 let (sym, None) = o.local_ifuncs[k] else { continue };
                 let SymTarget::LocalIfunc { section, offset, .. } = o.symbols[sym as usize] else { continue };
                 if !in_code(&self.sections, Some(section), offset) {
-                    bad.push(o.local_names.get(sym).map_or_else(|| format!("local symbol {sym}"), |n| n.to_string()));
+                    bad.push(
+                        o.local_names.get(sym).map_or_else(|| format!("an unnamed local symbol of {}", o.display(o.id)), |n| n.to_string()),
+                    );
                     continue;
                 }
                 let v = call(self.sections[section as usize].target + offset);
@@ -1472,7 +1475,7 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], names: &[u8],
         SymTarget::Copy { global, .. } => format!("`{}` (copy)", symbols.name_str(global)),
         SymTarget::Tls { .. } | SymTarget::LocalIfunc { .. } => match obj.local_names.get(sym) {
             Some(n) => format!("`{n}`"),
-            None => format!("local symbol {sym}"),
+            None => "an unnamed local symbol".into(),
         },
         SymTarget::Absolute(v) => format!("absolute {v:#x}"),
         SymTarget::Section { section, offset, .. } => match obj.local_names.get(sym) {
@@ -1510,7 +1513,10 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
         _ => (oi, 0),
     };
     let Some(Some((module, tp))) = tls.get(owner as usize) else {
-        return Err(Error::new(ErrorKind::Unsupported, format!("{}: symbol {sym} is not thread-local", obj.display(oi))));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{}: a relocation for thread-local storage refers to a symbol that is not thread-local", obj.display(oi)),
+        ));
     };
     Ok((*module, offset, tp.map(|t| t.wrapping_add(offset as i64))))
 }

@@ -95,14 +95,10 @@ pub enum GlobalPlace {
     },
 }
 
-/// A global or weak symbol of the object.
+/// A global or weak symbol of the object, as [`ParsedObject::global`]
+/// decodes it.
 #[derive(Debug, Clone, Copy)]
 pub struct ParsedGlobal {
-    /// Its name: `name_len` bytes at `name_at` in the string table.
-    name_at: u32,
-    name_len: u32,
-    /// Its index in the object's symbol table.
-    pub sym: u32,
     pub place: GlobalPlace,
     pub strength: Strength,
     pub size: u64,
@@ -152,6 +148,20 @@ impl TableKind {
     }
 }
 
+/// Where a global symbol of the object is: its entry in the symbol table,
+/// its name in the string table, and its index in
+/// [`ParsedObject::symbols`] (u32::MAX when no relocation refers to it).
+/// Everything else about it is decoded again when needed
+/// ([`ParsedObject::global`]), so that an object with hundreds of thousands
+/// of globals costs 16 bytes for each while it loads.
+#[derive(Debug, Clone, Copy)]
+pub struct GlobalRef {
+    sym: u32,
+    pub compact: u32,
+    name_at: u32,
+    name_len: u32,
+}
+
 /// Relocations of one allocated section.
 #[derive(Debug)]
 pub struct ParsedRelocs {
@@ -197,11 +207,18 @@ impl LocalNames {
 #[derive(Debug)]
 pub struct ParsedObject<'a> {
     pub sections: Vec<ParsedSection<'a>>,
-    /// One per symbol-table entry, in order.
+    /// The symbols that relocations refer to (and, with `all_local_names`,
+    /// the named local ones), in order of first reference. Relocations,
+    /// GOT and stub lists and local names use indices into this list, not
+    /// ELF symbol indices, so that symbols nobody refers to cost nothing
+    /// after the load.
     pub symbols: Vec<SymTarget>,
-    pub globals: Vec<ParsedGlobal>,
+    pub globals: Vec<GlobalRef>,
+    symtab: object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>,
     /// The string table the global names are in.
     strings: &'a [u8],
+    /// The slot in `sections` of each ELF section (u32::MAX = not loaded).
+    section_slot: Vec<u32>,
     pub local_names: LocalNames,
     pub relocs: Vec<ParsedRelocs>,
     pub wide_addends: Vec<i64>,
@@ -232,7 +249,36 @@ impl<'a> ParsedObject<'a> {
     /// The name of global `k`.
     pub fn global_name(&self, k: usize) -> &'a [u8] {
         let g = &self.globals[k];
-        &self.strings[g.name_at as usize..g.name_at as usize + g.name_len as usize]
+        self.strings.get(g.name_at as usize..g.name_at as usize + g.name_len as usize).unwrap_or_default()
+    }
+
+    /// Global `k`, decoded from its symbol-table entry (which [`parse`]
+    /// validated).
+    pub fn global(&self, k: usize) -> ParsedGlobal {
+        let index = SymbolIndex(self.globals[k].sym as usize);
+        let place = self.symtab.symbol(index).ok().and_then(|sym| {
+            let e = LittleEndian;
+            let place = match sym.st_shndx(e) {
+                elf::SHN_UNDEF => GlobalPlace::Undefined,
+                elf::SHN_ABS => GlobalPlace::Absolute(sym.st_value(e)),
+                elf::SHN_COMMON => GlobalPlace::Common { size: sym.st_size(e), align: sym.st_value(e).max(1) },
+                s if s < elf::SHN_LORESERVE => match self.section_slot.get(usize::from(s)) {
+                    Some(&slot) if slot != u32::MAX => GlobalPlace::Section { section: slot, value: sym.st_value(e) },
+                    _ => GlobalPlace::Undefined,
+                },
+                // SHN_XINDEX and the like: the general decoder.
+                _ => global_place(&self.symtab, sym, index, &self.section_slot, &self.sections).ok()?,
+            };
+            Some(describe_global(sym, place))
+        });
+        place.unwrap_or(ParsedGlobal {
+            place: GlobalPlace::Undefined,
+            strength: Strength::Strong,
+            size: 0,
+            is_function: false,
+            weak: false,
+            ifunc: false,
+        })
     }
 
     /// The global that symbol `sym` is, if it is one.
@@ -261,10 +307,11 @@ fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
 /// Per-symbol marks of the relocation pass.
 const LOW_DATA_REF: u8 = 1;
 const NEAR_SYMBOL: u8 = 2;
-const REFERENCED: u8 = 4;
 const TLS_INDEX: u8 = 8;
 const TLS_MODULE: u8 = 16;
 const TLS_TP_OFFSET: u8 = 32;
+const HAS_GOT_SLOT: u8 = 64;
+const HAS_STUB: u8 = 128;
 
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
 /// `object` names it for messages. `comdat_kept` answers whether a COMDAT
@@ -378,127 +425,72 @@ pub fn parse<'a>(
         sections.push(ParsedSection { tls, elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
 
-    // Symbols.
+    // Symbols, by ELF index (only for the time of the load).
     let symtab = table.symbols(endian, data, elf::SHT_SYMTAB).map_err(|e| bad(&format!("symbol table: {e}")))?;
     let strings: &[u8] = if symtab.is_empty() {
         &[]
     } else {
         table.section(symtab.string_section()).and_then(|s| s.data(endian, data)).map_err(|e| bad(&format!("symbol string table: {e}")))?
     };
-    let mut symbols = Vec::with_capacity(symtab.len());
+    let mut all = Vec::with_capacity(symtab.len());
     // sh_info of a symbol table is the index of its first non-local symbol.
     let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize);
     let mut globals = Vec::with_capacity(symtab.len().saturating_sub(first_global));
+    // Whether each global is undefined here.
+    let mut undefined_here = Vec::with_capacity(globals.capacity());
     let mut needs_got = false;
     let mut needs_dso_handle = false;
     for (index, sym) in symtab.enumerate() {
         if index.0 == 0 {
-            symbols.push(SymTarget::Absolute(0));
+            all.push(SymTarget::Absolute(0));
             continue;
         }
         let bind = sym.st_bind();
-        // Only global names are needed (local ones are read later, for the
-        // few symbols whose names are kept).
-        let name: &[u8] = if bind == elf::STB_LOCAL {
-            &[]
-        } else {
-            symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?
-        };
-        let lossy = || String::from_utf8_lossy(symtab.symbol_name(endian, sym).unwrap_or(b"<bad name>")).into_owned();
-        let shndx = sym.st_shndx(endian);
-        let st_type = sym.st_type();
-        let value = sym.st_value(endian);
-        let size = sym.st_size(endian);
-        let section = symtab.symbol_section(endian, sym, index).map_err(|e| bad(&format!("symbol {} ({}): {e}", index.0, lossy())))?;
-        if let Some(s) = section {
-            if s.0 >= table.len() {
-                return Err(bad(&format!(
-                    "symbol {} ({}): section index {} out of range (the object has {} sections)",
-                    index.0,
-                    lossy(),
-                    s.0,
-                    table.len()
-                )));
-            }
-        }
-        let ifunc = st_type == elf::STT_GNU_IFUNC;
-        let place = match (shndx, section) {
-            (elf::SHN_ABS, _) => GlobalPlace::Absolute(value),
-            (elf::SHN_COMMON, _) => {
-                let align = value.max(1);
-                if !align.is_power_of_two() || align > 1 << 30 || size > u64::from(u32::MAX) {
-                    return Err(bad(&format!("common symbol {}: size {size} or alignment {align} is invalid", lossy())));
-                }
-                GlobalPlace::Common { size, align }
-            }
-            (_, Some(s)) => match section_slot[s.0] {
-                u32::MAX => GlobalPlace::Undefined,
-                slot => {
-                    let sec = &sections[slot as usize];
-                    if value > sec.size {
-                        return Err(bad(&format!(
-                            "symbol {} ({}): value {value:#x} lies beyond its section {} of {} bytes",
-                            index.0,
-                            lossy(),
-                            sec.name_str(),
-                            sec.size
-                        )));
-                    }
-                    GlobalPlace::Section { section: slot, value }
-                }
-            },
-            _ => GlobalPlace::Undefined,
-        };
+        let place = global_place(&symtab, sym, index, &section_slot, &sections).map_err(|m| bad(&m))?;
         let target = if bind == elf::STB_LOCAL {
             match place {
-                GlobalPlace::Section { section, value } if ifunc => SymTarget::LocalIfunc { section, offset: value, slot: 0 },
-                GlobalPlace::Section { section, value } => SymTarget::Section { section, offset: value, size },
+                GlobalPlace::Section { section, value } if sym.st_type() == elf::STT_GNU_IFUNC => {
+                    SymTarget::LocalIfunc { section, offset: value, slot: 0 }
+                }
+                GlobalPlace::Section { section, value } => SymTarget::Section { section, offset: value, size: sym.st_size(endian) },
                 GlobalPlace::Absolute(v) => SymTarget::Absolute(v),
                 _ => SymTarget::Absolute(0),
             }
-        } else if shndx == elf::SHN_UNDEF && name == b"_GLOBAL_OFFSET_TABLE_" {
-            needs_got = true;
-            SymTarget::GotBase
-        } else if shndx == elf::SHN_UNDEF && name == b"__dso_handle" {
-            needs_dso_handle = true;
-            SymTarget::DsoHandle
         } else {
-            if name.is_empty() {
-                return Err(bad(&format!("symbol {}: global symbol without a name", index.0)));
+            // Only global names are needed (local ones are read later, for
+            // the few symbols whose names are kept).
+            let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?;
+            let undefined = sym.st_shndx(endian) == elf::SHN_UNDEF;
+            if undefined && name == b"_GLOBAL_OFFSET_TABLE_" {
+                needs_got = true;
+                SymTarget::GotBase
+            } else if undefined && name == b"__dso_handle" {
+                needs_dso_handle = true;
+                SymTarget::DsoHandle
+            } else {
+                if name.is_empty() {
+                    return Err(bad(&format!("symbol {}: global symbol without a name", index.0)));
+                }
+                undefined_here.push(place == GlobalPlace::Undefined);
+                globals.push(GlobalRef {
+                    sym: index.0 as u32,
+                    compact: u32::MAX,
+                    // The name lies in `strings` at st_name (symbol_name read it there).
+                    name_at: sym.st_name(endian),
+                    name_len: name.len() as u32,
+                });
+                SymTarget::Global(globals.len() as u32 - 1)
             }
-            let weak = bind == elf::STB_WEAK;
-            let strength = match place {
-                GlobalPlace::Common { .. } => Strength::Common,
-                _ if weak => Strength::Weak,
-                _ => Strength::Strong,
-            };
-            // A global defined in a section that is not loaded (debug info)
-            // cannot be referred to from loaded code: it counts as undefined.
-            let place = if shndx == elf::SHN_UNDEF { GlobalPlace::Undefined } else { place };
-            globals.push(ParsedGlobal {
-                // The name lies in `strings` at st_name (symbol_name read it there).
-                name_at: sym.st_name(endian),
-                name_len: name.len() as u32,
-                sym: index.0 as u32,
-                place,
-                strength,
-                size,
-                is_function: st_type == elf::STT_FUNC || ifunc,
-                weak,
-                ifunc,
-            });
-            SymTarget::Global(globals.len() as u32 - 1)
         };
-        symbols.push(target);
+        all.push(target);
     }
-    let undefined_global = |t: &SymTarget| matches!(t, SymTarget::Global(k) if globals[*k as usize].place == GlobalPlace::Undefined);
-
-    // Relocations of allocated sections.
+    // Relocations of allocated sections. Symbols get their compact index
+    // at their first reference.
+    let mut symbols: Vec<SymTarget> = Vec::new();
+    let mut compact_of = vec![u32::MAX; all.len()];
     let mut relocs = Vec::with_capacity(sections.len());
     let mut wide_addends = Vec::new();
-    let mut marks = vec![0u8; symbols.len()];
-    let mut got_index = Vec::new();
-    let mut stub_index = Vec::new();
+    let mut marks = vec![0u8; all.len()];
     let mut got_symbols = Vec::new();
     let mut stub_symbols = Vec::new();
     let mut wants_low_memory = false;
@@ -526,7 +518,7 @@ pub fn parse<'a>(
         if sh_type == elf::SHT_REL {
             return Err(unsupported(&format!("section {}: SHT_REL relocations are not used on x86-64", sec_name())));
         }
-        if sh.sh_link(endian) as usize != symtab.section().0 && !symbols.is_empty() {
+        if sh.sh_link(endian) as usize != symtab.section().0 && !all.is_empty() {
             return Err(bad(&format!(
                 "relocation section for {}: linked to section {} instead of the symbol table",
                 sec_name(),
@@ -553,9 +545,8 @@ pub fn parse<'a>(
             let (needs, field) = match cached {
                 Some(info) => info,
                 None => {
-                    let needs = x86_64::needs(r_type).map_err(|why| {
-                        unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type)))
-                    })?;
+                    let needs = x86_64::needs(r_type)
+                        .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
                     let info = (needs, x86_64::field(r_type));
                     if let Some(c) = type_info.get_mut(r_type as usize) {
                         *c = Some(info);
@@ -563,8 +554,8 @@ pub fn parse<'a>(
                     info
                 }
             };
-            let Some(&target) = symbols.get(sym) else {
-                return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), symbols.len())));
+            let Some(&target) = all.get(sym) else {
+                return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), all.len())));
             };
             if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
                 return Err(bad(&format!(
@@ -574,8 +565,14 @@ pub fn parse<'a>(
                     section.size
                 )));
             }
+            let mut c = compact_of[sym];
+            if c == u32::MAX {
+                c = symbols.len() as u32;
+                compact_of[sym] = c;
+                symbols.push(target);
+            }
             let mut flags = 0;
-            let undefined = undefined_global(&target);
+            let undefined = matches!(target, SymTarget::Global(k) if undefined_here[k as usize]);
             let same_section = matches!(target, SymTarget::Section { section: s, .. } if s == slot);
             let mut wants_stub = needs.stub;
             if r_type == x86_64::R_PC32 && section.kind.is_code() && x86_64::is_branch_displacement(contents, offset as usize) {
@@ -593,19 +590,14 @@ pub fn parse<'a>(
             if stubbed {
                 flags |= Reloc::BRANCH;
             }
-            if stubbed || address_stub {
-                if stub_index.is_empty() {
-                    stub_index = vec![u32::MAX; symbols.len()];
-                }
-                if stub_index[sym] == u32::MAX {
-                    stub_index[sym] = stub_symbols.len() as u32;
-                    stub_symbols.push(sym as u32);
-                }
-            }
             let m = &mut marks[sym];
+            if (stubbed || address_stub) && *m & HAS_STUB == 0 {
+                *m |= HAS_STUB;
+                stub_symbols.push(c);
+            }
             if !stubbed && needs.near_symbol && undefined && *m & NEAR_SYMBOL == 0 {
                 *m |= NEAR_SYMBOL;
-                near_symbols.push(sym as u32);
+                near_symbols.push(c);
             }
             static_tls |= matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64);
             if let Some(kind) = needs.tls_got {
@@ -616,18 +608,13 @@ pub fn parse<'a>(
                 };
                 if *m & bit == 0 {
                     *m |= bit;
-                    tls_got.push((kind, sym as u32));
+                    tls_got.push((kind, c));
                 }
                 needs_got = true;
             }
-            if needs.got_slot {
-                if got_index.is_empty() {
-                    got_index = vec![u32::MAX; symbols.len()];
-                }
-                if got_index[sym] == u32::MAX {
-                    got_index[sym] = got_symbols.len() as u32;
-                    got_symbols.push(sym as u32);
-                }
+            if needs.got_slot && *m & HAS_GOT_SLOT == 0 {
+                *m |= HAS_GOT_SLOT;
+                got_symbols.push(c);
             }
             needs_got |= needs.got_slot || needs.got_base;
             if needs.low_memory && !matches!(target, SymTarget::Absolute(_)) {
@@ -635,44 +622,65 @@ pub fn parse<'a>(
             }
             if (needs.low_memory || (needs.near_symbol && !stubbed)) && undefined && *m & LOW_DATA_REF == 0 {
                 *m |= LOW_DATA_REF;
-                low_data_refs.push(sym as u32);
+                low_data_refs.push(c);
             }
-            *m |= REFERENCED;
-            list.push(Reloc::new(offset as u32, sym as u32, r_type as u16, flags, addend, &mut wide_addends));
+            list.push(Reloc::new(offset as u32, c, r_type as u16, flags, addend, &mut wide_addends));
         }
         if !list.is_empty() {
             relocs.push(ParsedRelocs { section: slot as usize, relocs: list });
         }
     }
 
-    // Names of local symbols, for messages (those relocations refer to) and
-    // perf maps (all, when asked).
+    // Names of local symbols: of those relocations refer to (for messages),
+    // and of all (for perf maps) when asked, which then also get an entry.
     let mut kept = Vec::new();
-    for (k, t) in symbols.iter().enumerate() {
-        let named = matches!(t, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. });
-        if named && (all_local_names || marks[k] & REFERENCED != 0) {
-            let sym = symtab.symbol(SymbolIndex(k)).map_err(|e| bad(&format!("symbol {k}: {e}")))?;
-            if sym.st_type() == elf::STT_SECTION {
-                continue;
-            }
-            let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {k}: name: {e}")))?;
-            if !name.is_empty() {
-                kept.push((k as u32, name));
-            }
+    for (k, &t) in all.iter().enumerate() {
+        if !matches!(t, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. }) || (compact_of[k] == u32::MAX && !all_local_names) {
+            continue;
         }
+        let sym = symtab.symbol(SymbolIndex(k)).map_err(|e| bad(&format!("symbol {k}: {e}")))?;
+        if sym.st_type() == elf::STT_SECTION {
+            continue;
+        }
+        let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {k}: name: {e}")))?;
+        if name.is_empty() {
+            continue;
+        }
+        if compact_of[k] == u32::MAX {
+            compact_of[k] = symbols.len() as u32;
+            symbols.push(t);
+        }
+        kept.push((compact_of[k], name));
     }
-    let mut local_names = LocalNames {
-        index: Vec::with_capacity(kept.len()),
-        text: String::with_capacity(kept.iter().map(|n| n.1.len()).sum()),
+    kept.sort_unstable_by_key(|e| e.0);
+    let mut local_names =
+        LocalNames { index: Vec::with_capacity(kept.len()), text: String::with_capacity(kept.iter().map(|n| n.1.len()).sum()) };
+    for (c, name) in kept {
+        local_names.push(c, name);
+    }
+    for g in &mut globals {
+        g.compact = compact_of[g.sym as usize];
+    }
+    let index_of = |list: &[u32]| {
+        if list.is_empty() {
+            return Vec::new();
+        }
+        let mut v = vec![u32::MAX; symbols.len()];
+        for (k, &c) in list.iter().enumerate() {
+            v[c as usize] = k as u32;
+        }
+        v
     };
-    for (k, name) in kept {
-        local_names.push(k, name);
-    }
+    let got_index = index_of(&got_symbols);
+    let stub_index = index_of(&stub_symbols);
+    symbols.shrink_to_fit();
     Ok(ParsedObject {
         sections,
         symbols,
         globals,
+        symtab,
         strings,
+        section_slot,
         local_names,
         relocs,
         wide_addends,
@@ -689,6 +697,83 @@ pub fn parse<'a>(
         near_symbols,
         low_data_refs,
     })
+}
+
+type ElfSymbols<'a> = object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>;
+
+/// Where symbol `index` is defined, or why its entry is invalid.
+fn global_place(
+    symtab: &ElfSymbols<'_>,
+    sym: &elf::Sym64<LittleEndian>,
+    index: SymbolIndex,
+    section_slot: &[u32],
+    sections: &[ParsedSection<'_>],
+) -> std::result::Result<GlobalPlace, String> {
+    let endian = LittleEndian;
+    let lossy = || String::from_utf8_lossy(symtab.symbol_name(endian, sym).unwrap_or(b"<bad name>")).into_owned();
+    let shndx = sym.st_shndx(endian);
+    let value = sym.st_value(endian);
+    let size = sym.st_size(endian);
+    let section = symtab.symbol_section(endian, sym, index).map_err(|e| format!("symbol {} ({}): {e}", index.0, lossy()))?;
+    if let Some(s) = section {
+        if s.0 >= section_slot.len() {
+            return Err(format!(
+                "symbol {} ({}): section index {} out of range (the object has {} sections)",
+                index.0,
+                lossy(),
+                s.0,
+                section_slot.len()
+            ));
+        }
+    }
+    Ok(match (shndx, section) {
+        (elf::SHN_UNDEF, _) => GlobalPlace::Undefined,
+        (elf::SHN_ABS, _) => GlobalPlace::Absolute(value),
+        (elf::SHN_COMMON, _) => {
+            let align = value.max(1);
+            if !align.is_power_of_two() || align > 1 << 30 || size > u64::from(u32::MAX) {
+                return Err(format!("common symbol {}: size {size} or alignment {align} is invalid", lossy()));
+            }
+            GlobalPlace::Common { size, align }
+        }
+        (_, Some(s)) => match section_slot[s.0] {
+            // A symbol of a section that is not loaded (debug information)
+            // cannot be referred to from loaded code.
+            u32::MAX => GlobalPlace::Undefined,
+            slot => {
+                let sec = &sections[slot as usize];
+                if value > sec.size {
+                    return Err(format!(
+                        "symbol {} ({}): value {value:#x} lies beyond its section {} of {} bytes",
+                        index.0,
+                        lossy(),
+                        sec.name_str(),
+                        sec.size
+                    ));
+                }
+                GlobalPlace::Section { section: slot, value }
+            }
+        },
+        _ => GlobalPlace::Undefined,
+    })
+}
+
+/// The binding facts of a global symbol defined (or not) at `place`.
+fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> ParsedGlobal {
+    let weak = sym.st_bind() == elf::STB_WEAK;
+    let ifunc = sym.st_type() == elf::STT_GNU_IFUNC;
+    ParsedGlobal {
+        place,
+        strength: match place {
+            GlobalPlace::Common { .. } => Strength::Common,
+            _ if weak => Strength::Weak,
+            _ => Strength::Strong,
+        },
+        size: sym.st_size(LittleEndian),
+        is_function: sym.st_type() == elf::STT_FUNC || ifunc,
+        weak,
+        ifunc,
+    }
 }
 
 fn machine_name(m: u16) -> &'static str {

@@ -76,12 +76,7 @@ impl Default for SymbolTable {
         // A per-table seed, so that names chosen to collide in one process
         // do not collide in another.
         use std::hash::{BuildHasher, RandomState};
-        SymbolTable {
-            symbols: Vec::new(),
-            names: Vec::new(),
-            slots: Vec::new(),
-            seed: RandomState::new().hash_one(0x5eed_u64),
-        }
+        SymbolTable { symbols: Vec::new(), names: Vec::new(), slots: Vec::new(), seed: RandomState::new().hash_one(0x5eed_u64) }
     }
 }
 
@@ -280,6 +275,7 @@ mod tests {
         assert_eq!(t.get(id).definition.map(|d| d.object), Some(2));
         assert_eq!(t.clash(id, Strength::Strong), Some(2));
         assert_eq!(t.clash(id, Strength::Weak), None);
-        assert_eq!(t.clash(t.intern(b"other"), Strength::Strong), None);
+        let other = t.intern(b"other");
+        assert_eq!(t.clash(other, Strength::Strong), None);
     }
 }
