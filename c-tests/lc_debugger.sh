@@ -9,7 +9,11 @@
 #     inside jit_fn's lines (between the LC_JIT_FN_BEGIN and _END markers);
 #   - the backtrace: #0 jit_fn (x=21) at lc_debug_jit.c, #1 jit_caller at
 #     lc_debug_jit.c, then the host's frames call_jit and main;
-#   - the program then runs to completion ("exited normally").
+#   - with the breakpoint deleted, the program then runs to completion
+#     ("exited normally"). (Left in place, the breakpoint would also stop
+#     the second call, made after the object was removed and loaded again,
+#     unless gdb happens to keep a stale breakpoint at the address where the
+#     new copy of jit_fn is.)
 # Passes with a message, without checking, if gdb is not installed.
 #
 # usage: lc_debugger.sh <lc_debugger program> <lc_debug_jit.o> <lc_debug_jit.c>
@@ -33,7 +37,7 @@ end=$(grep -n 'LC_JIT_FN_END' "$source" | cut -d: -f1)
 [ -n "$begin" ] && [ -n "$end" ] || { echo "FAIL: markers missing in $source"; exit 1; }
 
 out=$(gdb -nx -batch -ex 'set breakpoint pending on' -ex 'break jit_fn' -ex run -ex bt \
-          -ex continue --args "$program" "$object" 2>&1)
+          -ex delete -ex continue --args "$program" "$object" 2>&1)
 echo "$out"
 
 name=$(basename "$source")

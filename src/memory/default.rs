@@ -1,13 +1,56 @@
-//! The default memory manager: one contiguous region per object, W^X.
+//! The default memory manager: objects loaded between two finalizes share
+//! one region (a batch), W^X.
 //!
-//! Each object gets one mapping split into three page-aligned parts: code,
-//! read-only data (with the GOT) and read-write data. Keeping an object's
-//! sections together means every 32-bit reference between them reaches, and
-//! its stubs and GOT are always within reach of its code. Pages stay
-//! read+write while linking; [`MemoryManager::finalize`] makes code
-//! read+execute and read-only data read-only. No page is ever writable and
-//! executable at once: to re-apply relocations, a part is switched from
-//! read+execute to read+write and back.
+//! **Regions.** A region is one mapping split into three page-aligned parts:
+//! read-write data, read-only data (with the GOT) and code, in that order,
+//! each a bump allocator. All sections of an object come from one region, so
+//! every 32-bit reference between them reaches, and its stubs and GOT are
+//! always within reach of its code.
+//!
+//! **Batches.** Objects reserved between two finalizes go into the same
+//! region as long as they fit in the room left in each of its parts and
+//! their placement constraints hold for the whole region: below 2 GiB for an
+//! object with 32-bit absolute references, every byte within ±2 GiB of the
+//! host address an object must reach. Otherwise a new region is opened. The
+//! regions opened since the last finalize all stay open, and an object goes
+//! into the newest one it fits in. Finalize closes every open region: no
+//! later object is placed in it, because its pages are now protected and
+//! another thread may be running its code, so they must never be made
+//! writable again behind the client's back.
+//!
+//! **Capacity.** A new region gives each part what the object needs plus
+//! room for the rest of the batch: twice what that part used in the previous
+//! batch or so far in this one (so that a batch that outgrows its regions
+//! opens regions of doubling size), at least [`FIRST_ROOM`] in the manager's
+//! first batch and [`MIN_ROOM`] later, at most [`MAX_ROOM`]. Anonymous
+//! regions are mapped with `MAP_NORESERVE`; untouched pages cost no memory,
+//! only address space, which must stay small because all regions of a
+//! manager are kept within ±2 GiB of each other.
+//!
+//! **Closing.** At finalize the page-aligned unused tail of each part of an
+//! open region is unmapped, so that the address space the manager holds
+//! stays dense (the code part comes last, so its unused tail is where the
+//! next region goes). The region then has holes between its parts, in which
+//! the kernel may place other mappings: every view records which pages of
+//! each part it maps, and protecting and unmapping go part by part, never
+//! over a hole. Code becomes read+execute and read-only data read-only, one
+//! `mprotect` per part; read-write data stays as it is.
+//!
+//! **Re-finalize.** [`MemoryManager::make_writable`] switches only the pages
+//! covering the given section to read+write (not executable) and records
+//! them; the next finalize gives exactly those pages their final protection
+//! again. No page is ever writable and executable at once. Other sections
+//! that share a page with the written one are not executable in between.
+//!
+//! **Release.** Memory of a removed object returns page-wise at once; its
+//! address range returns when every object of its batch has been removed.
+//! When an allocation is released, the whole pages that no live allocation
+//! touches any more are given back to the system (`MADV_DONTNEED`, or a hole
+//! punched in the memfd so that every view sees it); pages shared with a
+//! live allocation stay. A region is unmapped, with its aliases and its
+//! memfd, when its last allocation is released. Bump allocation never hands
+//! out a byte twice and fresh or given-back pages read as zero, so every
+//! allocation is zero-filled.
 //!
 //! With [`DefaultMemoryManager::with_dual_mapping`], regions are backed by
 //! a memfd, so that the same pages can be mapped a second time at another
@@ -21,36 +64,73 @@ use std::ptr;
 const CODE: usize = 0;
 const RO: usize = 1;
 const RW: usize = 2;
+/// The order of the parts in a region, lowest address first. Code, which
+/// usually has the most room, comes last: once its unused tail is unmapped,
+/// the next region is placed there.
+const LAYOUT: [usize; 3] = [RW, RO, CODE];
 
-#[derive(Debug, Default, Clone, Copy)]
+/// Least room per part (code, read-only, read-write) of a region opened in
+/// a manager's first batch, when nothing tells how much the batch needs.
+/// Read-write data, usually the smallest part, gets the least: it lies
+/// right below read-only data, and with 16 KiB of room the data and
+/// read-only data of a small object that opens a region stay within reach
+/// of 16-bit PC-relative references (tests/relocations.rs links
+/// `R_X86_64_PC16` from `.data` to `.rodata`).
+const FIRST_ROOM: [usize; 3] = [256 << 10, 64 << 10, 16 << 10];
+/// Least room per part of a region opened in a later batch.
+const MIN_ROOM: usize = 16 << 10;
+/// Most room per part beyond what the object that opens a region needs.
+const MAX_ROOM: usize = 32 << 20;
+
+#[derive(Debug, Default)]
 struct Part {
     /// Offset of the part from the region base (page-aligned).
     offset: usize,
-    /// Length in bytes (whole pages).
-    len: usize,
+    /// Capacity in bytes (whole pages), all mapped while the region is open.
+    cap: usize,
     /// Bytes handed out so far.
     cursor: usize,
+    /// Allocations not yet released, as (offset from the region base, size),
+    /// in address order.
+    live: Vec<(usize, usize)>,
+}
+
+/// One mapping of a region: the local one or an alias.
+#[derive(Debug)]
+struct View {
+    base: *mut u8,
+    /// Bytes mapped from the start of each part (whole pages).
+    mapped: [usize; 3],
 }
 
 #[derive(Debug)]
 struct Region {
-    base: *mut u8,
+    local: View,
+    aliases: Vec<View>,
+    /// Bytes from the base to the end of the last mapped page of the local
+    /// view (the whole capacity while the region is open).
     len: usize,
     /// memfd backing the region, or -1 for anonymous private memory.
     fd: i32,
     parts: [Part; 3],
     low: bool,
-    aliases: Vec<*mut u8>,
-    /// Protections must be applied at the next finalize.
-    dirty: bool,
+    /// Objects may still be placed here: no finalize since it was opened.
+    open: bool,
     /// The local view is inaccessible ([`DefaultMemoryManager::seal_local_views`]).
     sealed: bool,
-    /// Allocations not yet released.
-    live: usize,
+    /// Pages of the local view made read+write by `make_writable` since the
+    /// last finalize, as (part, start, end), offsets from the base.
+    writable: Vec<(usize, usize, usize)>,
+}
+
+impl Region {
+    fn live(&self) -> usize {
+        self.parts.iter().map(|p| p.live.len()).sum()
+    }
 }
 
 /// A second mapping of one region: `alias_base + (p - local_base)` runs what
-/// was written at `p`.
+/// was written at `p`, for every live allocation `p` of the region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionAlias {
     pub local_base: *mut u8,
@@ -64,8 +144,15 @@ pub struct DefaultMemoryManager {
     regions: Vec<Region>,
     /// The region that the current object's allocations come from.
     current: Option<usize>,
+    /// `current` was chosen by `reserve` (not for an allocation without a
+    /// reservation).
+    reserved: bool,
     page: usize,
     use_memfd: bool,
+    /// Bytes handed out in each part since the last finalize.
+    batch_used: [usize; 3],
+    /// `batch_used` of the last batch that allocated anything.
+    history: Option<[usize; 3]>,
 }
 
 // SAFETY: the manager exclusively owns its mappings; the raw pointers are
@@ -82,6 +169,10 @@ fn align_up(v: usize, a: usize) -> usize {
     v.div_ceil(a) * a
 }
 
+fn align_down(v: usize, a: usize) -> usize {
+    v / a * a
+}
+
 fn part_index(kind: SectionKind) -> usize {
     match kind {
         SectionKind::Code => CODE,
@@ -90,11 +181,11 @@ fn part_index(kind: SectionKind) -> usize {
     }
 }
 
-fn final_protection(part: usize) -> region::Protection {
+fn final_protection(part: usize) -> i32 {
     match part {
-        CODE => region::Protection::READ_EXECUTE,
-        RO => region::Protection::READ,
-        _ => region::Protection::READ_WRITE,
+        CODE => libc::PROT_READ | libc::PROT_EXEC,
+        RO => libc::PROT_READ,
+        _ => PROT_RW,
     }
 }
 
@@ -102,10 +193,66 @@ fn os_error(what: &str) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
 }
 
+/// `mprotect` of `len` bytes at `addr`, which must lie in a mapping of the
+/// manager's.
+fn protect(addr: usize, len: usize, prot: i32) -> Result<(), String> {
+    // SAFETY: the callers pass page-aligned ranges that this manager mapped;
+    // changing their protection affects no memory of anyone else's.
+    if len > 0 && unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) } != 0 {
+        return Err(os_error("mprotect failed"));
+    }
+    Ok(())
+}
+
+/// The mapped ranges of a view as (offset from the base, length), adjacent
+/// parts merged.
+fn mapped_spans(parts: &[Part; 3], mapped: &[usize; 3]) -> impl Iterator<Item = (usize, usize)> {
+    let mut spans = [(0usize, 0usize); 3];
+    let mut n = 0;
+    for i in LAYOUT {
+        let (offset, len) = (parts[i].offset, mapped[i]);
+        if len == 0 {
+            continue;
+        }
+        if n > 0 && spans[n - 1].0 + spans[n - 1].1 == offset {
+            spans[n - 1].1 += len;
+        } else {
+            spans[n] = (offset, len);
+            n += 1;
+        }
+    }
+    spans.into_iter().take(n)
+}
+
+/// Whether `sizes` ((size, alignment) per part, placed one after another by
+/// a bump allocator) fit in the room left in the open region `r`.
+fn fits(r: &Region, sizes: &[(usize, usize); 3]) -> bool {
+    let base = r.local.base as usize;
+    sizes.iter().zip(&r.parts).all(|(&(size, align), p)| {
+        let start = base + p.offset;
+        (start + p.cursor).checked_next_multiple_of(align.max(1)).and_then(|a| a.checked_add(size)).is_some_and(|end| end <= start + p.cap)
+    })
+}
+
+/// Whether every byte of `r` lies below 2 GiB (when `low`) and within reach
+/// of `near`.
+fn satisfies(r: &Region, low: bool, near: Option<u64>) -> bool {
+    let (start, end) = (r.local.base as u64, r.local.base as u64 + r.len as u64);
+    (!low || end <= 1 << 31) && near.is_none_or(|x| start.abs_diff(x) < REACH && end.abs_diff(x) < REACH)
+}
+
 impl DefaultMemoryManager {
     /// A manager over anonymous private memory.
     pub fn new() -> Self {
-        DefaultMemoryManager { regions: Vec::new(), current: None, page: region::page::size(), use_memfd: false }
+        DefaultMemoryManager {
+            regions: Vec::new(),
+            current: None,
+            reserved: false,
+            page: region::page::size(),
+            use_memfd: false,
+            batch_used: [0; 3],
+            history: None,
+        }
     }
 
     /// A manager whose regions are backed by memfds, so that
@@ -118,28 +265,27 @@ impl DefaultMemoryManager {
         m
     }
 
-    /// Number of regions (one per loaded object).
+    /// Number of regions: one per batch of objects loaded between two
+    /// finalizes, more when an object did not fit in the open ones, fewer
+    /// once every object of a region has been removed.
     pub fn region_count(&self) -> usize {
         self.regions.len()
     }
 
     /// Maps the region holding `local` a second time at another address,
-    /// with the same protections it has now (and gets at each finalize).
-    /// Fails unless the manager was made [`Self::with_dual_mapping`].
+    /// with the same protections it has now (and gets at each finalize);
+    /// the alias has the same holes as the local view. Fails unless the
+    /// manager was made [`Self::with_dual_mapping`].
     pub fn alias(&mut self, local: *const u8) -> Result<RegionAlias, String> {
-        let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+        let (idx, _) = self.locate(local as usize).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
         let r = &self.regions[idx];
         if r.fd < 0 {
             return Err("the region is not backed by a memfd and cannot be mapped twice".into());
         }
-        let low = r.low || (r.base as u64) < (1 << 31);
+        let low = r.low || (r.local.base as u64) < (1 << 31);
         let flags = libc::MAP_SHARED | if low { libc::MAP_32BIT } else { 0 };
-        let hint = self
-            .regions
-            .iter()
-            .map(|r| r.base as u64 + r.len as u64)
-            .chain(self.regions.iter().flat_map(|r| r.aliases.iter().map(|&a| a as u64 + r.len as u64)))
-            .max();
+        let hint =
+            self.regions.iter().flat_map(|r| std::iter::once(&r.local).chain(&r.aliases).map(move |v| v.base as u64 + r.len as u64)).max();
         let r = &self.regions[idx];
         let alias = match try_candidates(r.len, r.fd, libc::MAP_SHARED, &hint.into_iter().collect::<Vec<_>>()) {
             Some(a) if !low || (a as u64) + (r.len as u64) <= 1 << 31 => a,
@@ -150,13 +296,27 @@ impl DefaultMemoryManager {
             }
             None => map_anywhere(r.len, r.fd, flags)?,
         };
-        let finalized = !r.dirty;
-        let r = &mut self.regions[idx];
-        r.aliases.push(alias);
-        if finalized {
-            Self::protect_view(alias, &r.parts)?;
+        // The memfd was mapped over the whole length: unmap the holes the
+        // local view has (unused tails of a closed region).
+        let mut view = View { base: alias, mapped: [0; 3] };
+        for (i, p) in r.parts.iter().enumerate() {
+            let whole = p.cap.min(r.len.saturating_sub(p.offset));
+            let want = r.local.mapped[i].min(whole);
+            view.mapped[i] = whole;
+            // SAFETY: the hole lies inside the alias just mapped, which
+            // nothing else uses yet.
+            if want < whole && unsafe { libc::munmap(alias.add(p.offset + want) as *mut libc::c_void, whole - want) } == 0 {
+                view.mapped[i] = want;
+            }
         }
-        Ok(RegionAlias { local_base: r.base, alias_base: alias, len: r.len })
+        if !r.open {
+            for i in [CODE, RO] {
+                protect(alias as usize + r.parts[i].offset, view.mapped[i], final_protection(i))?;
+            }
+        }
+        let r = &mut self.regions[idx];
+        r.aliases.push(view);
+        Ok(RegionAlias { local_base: r.local.base, alias_base: alias, len: r.len })
     }
 
     /// Makes every local view inaccessible, so that code can only run (and
@@ -165,36 +325,177 @@ impl DefaultMemoryManager {
     /// remap. The next finalize makes the local views accessible again.
     pub fn seal_local_views(&mut self) -> Result<(), String> {
         for r in &mut self.regions {
-            // SAFETY: the region is a mapping this manager owns.
-            unsafe { region::protect(r.base, r.len, region::Protection::NONE) }.map_err(|e| format!("mprotect failed: {e}"))?;
+            for (offset, len) in mapped_spans(&r.parts, &r.local.mapped) {
+                protect(r.local.base as usize + offset, len, libc::PROT_NONE)?;
+            }
             r.sealed = true;
         }
         Ok(())
     }
 
-    fn region_of(&self, p: *const u8) -> Option<usize> {
-        let a = p as usize;
-        self.regions.iter().position(|r| a >= r.base as usize && a < r.base as usize + r.len)
+    /// The region and part whose local view maps `a`.
+    fn locate(&self, a: usize) -> Option<(usize, usize)> {
+        self.regions.iter().enumerate().find_map(|(ri, r)| {
+            let base = r.local.base as usize;
+            (0..3).find(|&i| a >= base + r.parts[i].offset && a < base + r.parts[i].offset + r.local.mapped[i]).map(|i| (ri, i))
+        })
     }
 
-    fn protect_view(view: *mut u8, parts: &[Part; 3]) -> Result<(), String> {
-        for (i, part) in parts.iter().enumerate() {
-            if part.len == 0 {
-                continue;
+    /// The region, part and index in the part's live list of the allocation
+    /// of `size` bytes at `a` (of any size if none has this one).
+    fn find_allocation(&self, a: usize, size: usize) -> Option<(usize, usize, usize)> {
+        let mut any_size = None;
+        for (ri, r) in self.regions.iter().enumerate() {
+            let base = r.local.base as usize;
+            for (pi, p) in r.parts.iter().enumerate() {
+                let start = base + p.offset;
+                if a < start || a > start + p.cursor {
+                    continue;
+                }
+                let off = a - base;
+                let first = p.live.partition_point(|&(o, _)| o < off);
+                let same = p.live[first..].iter().take_while(|&&(o, _)| o == off);
+                if let Some(k) = same.clone().position(|&(_, s)| s == size) {
+                    return Some((ri, pi, first + k));
+                }
+                if any_size.is_none() && same.count() > 0 {
+                    any_size = Some((ri, pi, first));
+                }
             }
-            // SAFETY: the part lies inside a mapping this manager owns.
-            unsafe { region::protect(view.add(part.offset), part.len, final_protection(i)) }
-                .map_err(|e| format!("mprotect failed: {e}"))?;
+        }
+        any_size
+    }
+
+    /// Gives the local view's protections back after a seal: read+write
+    /// while the region is open; after, each part's final protection and
+    /// read+write for the pages made writable since the last finalize.
+    fn restore_local(r: &Region) -> Result<(), String> {
+        let base = r.local.base as usize;
+        if r.open {
+            for (offset, len) in mapped_spans(&r.parts, &r.local.mapped) {
+                protect(base + offset, len, PROT_RW)?;
+            }
+            return Ok(());
+        }
+        for i in LAYOUT {
+            protect(base + r.parts[i].offset, r.local.mapped[i], final_protection(i))?;
+        }
+        for &(_, start, end) in &r.writable {
+            protect(base + start, end - start, PROT_RW)?;
         }
         Ok(())
+    }
+
+    /// Closes an open region: unmaps the unused tail of each part in every
+    /// view and applies the final protections.
+    fn close(r: &mut Region, page: usize) -> Result<(), String> {
+        r.open = false;
+        let mut used = [0; 3];
+        for (u, p) in used.iter_mut().zip(&r.parts) {
+            *u = align_up(p.cursor, page);
+        }
+        if used == [0; 3] {
+            // Keep one page, so that the region is not empty.
+            if let Some(&i) = LAYOUT.iter().find(|&&i| r.parts[i].cap > 0) {
+                used[i] = page;
+            }
+        }
+        for view in std::iter::once(&mut r.local).chain(&mut r.aliases) {
+            for (i, p) in r.parts.iter().enumerate() {
+                let (keep, mapped) = (used[i], view.mapped[i]);
+                // SAFETY: the tail lies in this view's mapping and holds no
+                // allocation (it is beyond the part's cursor). On failure the
+                // view keeps it, and the bookkeeping says so.
+                if keep < mapped && unsafe { libc::munmap(view.base.add(p.offset + keep) as *mut libc::c_void, mapped - keep) } == 0 {
+                    view.mapped[i] = keep;
+                }
+            }
+        }
+        r.len = LAYOUT.iter().filter(|&&i| r.local.mapped[i] > 0).map(|&i| r.parts[i].offset + r.local.mapped[i]).max().unwrap_or(0);
+        for view in std::iter::once(&r.local).chain(&r.aliases) {
+            for i in [CODE, RO] {
+                protect(view.base as usize + r.parts[i].offset, view.mapped[i], final_protection(i))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the pages [start, end) (offsets from the base) of a live region
+    /// back to the system; they read as zero afterwards, in every view.
+    fn give_back(r: &Region, start: usize, end: usize) {
+        if r.fd >= 0 {
+            // SAFETY: a plain syscall on the region's own memfd; every view
+            // of these pages sees zeros afterwards, and nothing live is in
+            // them.
+            unsafe {
+                libc::fallocate(
+                    r.fd,
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    start as libc::off_t,
+                    (end - start) as libc::off_t,
+                )
+            };
+        } else {
+            // SAFETY: the pages lie in the local view's mapping (anonymous,
+            // private) and no live allocation is in them: dropping their
+            // contents loses nothing, and they read as zero afterwards.
+            unsafe { libc::madvise(r.local.base.add(start) as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+        // Failures are ignored: the memory then returns with the region.
+    }
+
+    /// The capacity of each part of a region for `sizes`, with room for the
+    /// rest of the batch when `room`.
+    fn capacities(&self, sizes: &[(usize, usize); 3], room: bool) -> Result<[usize; 3], String> {
+        let mut caps = [0; 3];
+        for i in 0..3 {
+            let (size, align) = sizes[i];
+            // Alignment beyond a page needs slack: the part starts page-aligned.
+            let need = size.checked_add(align.saturating_sub(self.page));
+            let want = if room {
+                let hint = self.history.map_or(0, |h| h[i]).max(self.batch_used[i]);
+                let floor = if self.history.is_some() { MIN_ROOM } else { FIRST_ROOM[i] };
+                need.map(|n| n.max(hint.saturating_mul(2).clamp(floor, MAX_ROOM)))
+            } else {
+                need
+            };
+            caps[i] = want.and_then(|w| w.checked_next_multiple_of(self.page)).ok_or_else(|| format!("{size} bytes are too many"))?;
+        }
+        if caps == [0; 3] {
+            caps[LAYOUT[0]] = self.page;
+        }
+        Ok(caps)
+    }
+
+    /// An open region where `sizes` fit and the constraints hold: the
+    /// newest open one that has room, or a new one.
+    fn place(&mut self, sizes: [(usize, usize); 3], low: bool, near: Option<u64>) -> Result<usize, String> {
+        if let Some(idx) = (0..self.regions.len()).rev().find(|&i| {
+            let r = &self.regions[i];
+            r.open && fits(r, &sizes) && satisfies(r, low, near)
+        }) {
+            return Ok(idx);
+        }
+        let exact = self.capacities(&sizes, false)?;
+        let roomy = self.capacities(&sizes, true)?;
+        let idx = self.new_region(roomy, low, near)?;
+        if roomy != exact && !satisfies(&self.regions[idx], low, near) {
+            // Where the object must go, there is no space for the room:
+            // try again without.
+            if let Some(r) = self.regions.pop() {
+                Self::unmap(&r);
+            }
+            return self.new_region(exact, low, near);
+        }
+        Ok(idx)
     }
 
     /// Addresses to try for a new region of `len` bytes, best first.
     fn candidates(&self, len: u64, low: bool, near: Option<u64>) -> Vec<u64> {
         let page = self.page as u64;
         let mut c = Vec::new();
-        let lo = self.regions.iter().map(|r| r.base as u64).min();
-        let hi = self.regions.iter().map(|r| r.base as u64 + r.len as u64).max();
+        let lo = self.regions.iter().map(|r| r.local.base as u64).min();
+        let hi = self.regions.iter().map(|r| r.local.base as u64 + r.len as u64).max();
         if let (Some(lo), Some(hi)) = (lo, hi) {
             // Right after the highest region, or right before the lowest.
             c.push(hi);
@@ -223,17 +524,16 @@ impl DefaultMemoryManager {
         c
     }
 
-    fn new_region(&mut self, sizes: [(usize, usize); 3], low: bool, near: Option<u64>) -> Result<usize, String> {
-        let mut parts = [Part::default(); 3];
-        let mut offset = 0;
-        for (i, &(size, align)) in sizes.iter().enumerate() {
-            // Alignment beyond a page needs slack: the part starts page-aligned.
-            let slack = align.saturating_sub(self.page);
-            let len = if size == 0 { 0 } else { align_up(size + slack, self.page) };
-            parts[i] = Part { offset, len, cursor: 0 };
-            offset += len;
+    /// Maps a new open region whose parts have the capacities `caps`.
+    fn new_region(&mut self, caps: [usize; 3], low: bool, near: Option<u64>) -> Result<usize, String> {
+        let mut parts: [Part; 3] = Default::default();
+        let mut offset = 0usize;
+        for i in LAYOUT {
+            parts[i].offset = offset;
+            parts[i].cap = caps[i];
+            offset = offset.checked_add(caps[i]).ok_or("the region would be larger than the address space")?;
         }
-        let len = offset.max(self.page);
+        let len = offset;
         let mut fd = -1;
         if self.use_memfd {
             // SAFETY: plain syscalls on a fd we own.
@@ -248,7 +548,7 @@ impl DefaultMemoryManager {
                 self.use_memfd = false;
             }
         }
-        let flags = if fd >= 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE | libc::MAP_ANONYMOUS };
+        let flags = if fd >= 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE };
         // Placement: all regions of a manager are packed next to each other,
         // so that references between objects reach; an object with 32-bit
         // absolute references goes in the low 2 GiB; an object that refers
@@ -273,7 +573,17 @@ impl DefaultMemoryManager {
                 return Err(e);
             }
         };
-        self.regions.push(Region { base, len, fd, parts, low, aliases: Vec::new(), dirty: true, sealed: false, live: 0 });
+        self.regions.push(Region {
+            local: View { base, mapped: caps },
+            aliases: Vec::new(),
+            len,
+            fd,
+            parts,
+            low,
+            open: true,
+            sealed: false,
+            writable: Vec::new(),
+        });
         Ok(self.regions.len() - 1)
     }
 }
@@ -317,92 +627,151 @@ fn map_anywhere(len: usize, fd: i32, flags: i32) -> Result<*mut u8, String> {
 
 impl MemoryManager for DefaultMemoryManager {
     fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
-        let idx =
-            self.new_region([(r.code_size, r.code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)], r.wants_low_memory, r.near)?;
+        let sizes = [(r.code_size, r.code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)];
+        let idx = self.place(sizes, r.wants_low_memory, r.near)?;
         self.current = Some(idx);
+        self.reserved = true;
         Ok(())
     }
 
     fn allocates_zeroed_memory(&self) -> bool {
-        // Each allocation comes from a fresh mapping, never reused.
+        // Fresh pages, never handed out twice; released pages are given back
+        // to the system, not reused.
         true
     }
 
     fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
         let pi = part_index(req.kind);
         let align = req.align.max(1);
-        if self.current.is_none() {
-            // Used without a reservation: a region of its own.
-            let mut sizes = [(0, 1); 3];
-            sizes[pi] = (req.size, align);
-            self.current = Some(self.new_region(sizes, false, None)?);
-        }
-        let r = &mut self.regions[self.current.unwrap()];
+        let mut sizes = [(0, 1); 3];
+        sizes[pi] = (req.size, align);
+        let idx = match self.current {
+            Some(i) if self.reserved || fits(&self.regions[i], &sizes) => i,
+            _ => {
+                // Used without a reservation: each allocation goes where it
+                // fits, like an object of its own.
+                let i = self.place(sizes, false, None)?;
+                self.current = Some(i);
+                self.reserved = false;
+                i
+            }
+        };
+        let r = &mut self.regions[idx];
+        let base = r.local.base as usize;
         let part = &mut r.parts[pi];
-        let start = r.base as usize + part.offset;
-        let addr = align_up(start + part.cursor, align);
-        let end = addr + req.size;
-        if end > start + part.len {
+        let start = base + part.offset;
+        let end = (start + part.cursor).checked_next_multiple_of(align).and_then(|a| a.checked_add(req.size));
+        let Some(end) = end.filter(|&e| e <= start + part.cap) else {
             return Err(format!(
                 "section {} ({} bytes, align {}) does not fit in the reserved {} part of {} bytes",
                 req.name,
                 req.size,
                 align,
                 req.kind.name(),
-                part.len
+                part.cap
             ));
-        }
+        };
+        let addr = end - req.size;
+        self.batch_used[pi] += end - (start + part.cursor);
         part.cursor = end - start;
-        r.dirty = true;
-        r.live += 1;
+        part.live.push((addr - base, req.size));
         Ok(addr as *mut u8)
     }
 
     fn begin_finalize(&mut self) -> Result<(), String> {
         for r in self.regions.iter_mut().filter(|r| r.sealed) {
-            Self::protect_view(r.base, &r.parts)?;
+            Self::restore_local(r)?;
             r.sealed = false;
         }
         Ok(())
     }
 
-    fn make_writable(&mut self, local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
-        let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+    fn make_writable(&mut self, local: *mut u8, size: usize, _section_id: u32) -> Result<(), String> {
+        let a = local as usize;
+        if size == 0 {
+            return Ok(());
+        }
+        let (idx, pi) = self.locate(a).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
         let page = self.page;
         let r = &mut self.regions[idx];
-        let off = local as usize - r.base as usize;
-        if let Some(part) = r.parts.iter().find(|p| off >= p.offset && off < p.offset + p.len) {
-            let _ = page;
-            // SAFETY: the part lies inside the region's mapping. Code becomes
-            // read+write (not executable) until the next finalize.
-            unsafe { region::protect(r.base.add(part.offset), part.len, region::Protection::READ_WRITE) }
-                .map_err(|e| format!("mprotect failed: {e}"))?;
-            r.dirty = true;
+        if !r.sealed && (r.open || final_protection(pi) == PROT_RW) {
+            // Writable already.
+            return Ok(());
         }
+        let base = r.local.base as usize;
+        let part = &r.parts[pi];
+        let start = align_down(a - base, page);
+        let end = align_up((a - base).saturating_add(size), page).min(part.offset + r.local.mapped[pi]);
+        if start >= end || r.writable.iter().any(|&(p, s, e)| p == pi && s <= start && end <= e) {
+            return Ok(());
+        }
+        // Not executable until the next finalize.
+        protect(base + start, end - start, PROT_RW)?;
+        let (mut start, mut end) = (start, end);
+        r.writable.retain(|&(p, s, e)| {
+            let merge = p == pi && s <= end && start <= e;
+            if merge {
+                (start, end) = (start.min(s), end.max(e));
+            }
+            !merge
+        });
+        r.writable.push((pi, start, end));
         Ok(())
     }
 
-    fn release(&mut self, local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
-        let idx = self.region_of(local).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+    fn release(&mut self, local: *mut u8, size: usize, _section_id: u32) -> Result<(), String> {
+        let (idx, pi, k) = self
+            .find_allocation(local as usize, size)
+            .ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+        let page = self.page;
         let r = &mut self.regions[idx];
-        r.live = r.live.saturating_sub(1);
-        if r.live > 0 {
+        let (off, size) = r.parts[pi].live.remove(k);
+        if r.live() == 0 {
+            let r = self.regions.swap_remove(idx);
+            self.current = match self.current {
+                Some(c) if c == idx => None,
+                Some(c) if c == self.regions.len() => Some(idx),
+                c => c,
+            };
+            Self::unmap(&r);
             return Ok(());
         }
-        let r = self.regions.swap_remove(idx);
-        self.current = None;
-        Self::unmap(&r);
+        if size > 0 {
+            // The whole pages that this allocation touched and no live one
+            // does.
+            let part = &r.parts[pi];
+            let prev_end = part.live[..k].iter().rev().find(|a| a.1 > 0).map_or(part.offset, |a| a.0 + a.1);
+            let next_start = part.live[k..].iter().find(|a| a.1 > 0).map_or(usize::MAX, |a| a.0);
+            let start = align_down(off, page).max(align_up(prev_end, page));
+            let end = align_up(off + size, page).min(align_down(next_start, page)).min(part.offset + r.local.mapped[pi]);
+            if start < end {
+                Self::give_back(r, start, end);
+            }
+        }
         Ok(())
     }
 
     fn finalize(&mut self) -> Result<(), String> {
         self.current = None;
-        for r in self.regions.iter_mut().filter(|r| r.dirty) {
-            Self::protect_view(r.base, &r.parts)?;
-            for &a in &r.aliases {
-                Self::protect_view(a, &r.parts)?;
+        self.reserved = false;
+        if self.batch_used != [0; 3] {
+            self.history = Some(self.batch_used);
+            self.batch_used = [0; 3];
+        }
+        let page = self.page;
+        for r in &mut self.regions {
+            if r.open {
+                Self::close(r, page)?;
+            } else {
+                for &(pi, start, end) in &r.writable {
+                    protect(r.local.base as usize + start, end - start, final_protection(pi))?;
+                }
             }
-            r.dirty = false;
+            r.writable.clear();
+            if r.sealed {
+                Self::restore_local(r)?;
+                r.sealed = false;
+            }
         }
         Ok(())
     }
@@ -413,19 +782,20 @@ impl MemoryManager for DefaultMemoryManager {
 }
 
 impl DefaultMemoryManager {
-    /// Unmaps a region and its aliases and closes its memfd.
+    /// Unmaps what a region's views map and closes its memfd.
     fn unmap(r: &Region) {
-        // SAFETY: unmapping mappings this manager created, once nothing
-        // refers to them any more (the object was removed, or the linker
-        // that owns the manager is gone).
-        unsafe {
-            for &a in &r.aliases {
-                libc::munmap(a as *mut libc::c_void, r.len);
+        for view in std::iter::once(&r.local).chain(&r.aliases) {
+            for (offset, len) in mapped_spans(&r.parts, &view.mapped) {
+                // SAFETY: unmapping what this view maps (never a hole, where
+                // someone else's mapping may be), once nothing refers to it
+                // any more (the objects were removed, or the linker that
+                // owns the manager is gone).
+                unsafe { libc::munmap(view.base.add(offset) as *mut libc::c_void, len) };
             }
-            libc::munmap(r.base as *mut libc::c_void, r.len);
-            if r.fd >= 0 {
-                libc::close(r.fd);
-            }
+        }
+        if r.fd >= 0 {
+            // SAFETY: closing the region's own memfd.
+            unsafe { libc::close(r.fd) };
         }
     }
 }
@@ -435,5 +805,406 @@ impl Drop for DefaultMemoryManager {
         for r in &self.regions {
             Self::unmap(r);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use region::Protection;
+    use std::sync::Mutex;
+
+    /// The tests look at the address space (holes, unmapped ranges), where
+    /// another test's first region could land: one at a time.
+    static ADDRESS_SPACE: Mutex<()> = Mutex::new(());
+
+    fn lock() -> std::sync::MutexGuard<'static, ()> {
+        ADDRESS_SPACE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn request(code: usize, ro: usize, rw: usize) -> ReserveRequest {
+        ReserveRequest { code_size: code, code_align: 16, ro_size: ro, ro_align: 16, rw_size: rw, rw_align: 16, ..Default::default() }
+    }
+
+    fn alloc(m: &mut DefaultMemoryManager, size: usize, align: usize, kind: SectionKind) -> *mut u8 {
+        let p = m.allocate(&AllocationRequest { size, align, section_id: 0, name: "s", kind }).unwrap();
+        assert_eq!(p as usize % align, 0);
+        p
+    }
+
+    /// Reserves and allocates one object with one section per part.
+    fn object(m: &mut DefaultMemoryManager, code: usize, ro: usize, rw: usize) -> [*mut u8; 3] {
+        m.reserve(&request(code, ro, rw)).unwrap();
+        [alloc(m, code, 16, SectionKind::Code), alloc(m, ro, 16, SectionKind::ReadOnlyData), alloc(m, rw, 16, SectionKind::ReadWriteData)]
+    }
+
+    fn protection(p: *const u8) -> Option<Protection> {
+        region::query(p).ok().map(|r| r.protection())
+    }
+
+    /// No page of the manager's is writable and executable.
+    fn assert_no_wx(m: &DefaultMemoryManager) {
+        for r in &m.regions {
+            for view in std::iter::once(&r.local).chain(&r.aliases) {
+                for (offset, len) in mapped_spans(&r.parts, &view.mapped) {
+                    for page in (offset..offset + len).step_by(m.page) {
+                        let prot = protection(view.base.wrapping_add(page)).expect("mapped");
+                        assert!(!prot.contains(Protection::WRITE_EXECUTE), "page {page:#x} is {prot:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn region_bounds(m: &DefaultMemoryManager, i: usize) -> (usize, usize) {
+        let r = &m.regions[i];
+        (r.local.base as usize, r.local.base as usize + r.len)
+    }
+
+    #[test]
+    fn objects_of_one_batch_share_a_region_and_a_finalize_closes_it() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let page = m.page;
+        let objects: Vec<[*mut u8; 3]> = (0..5).map(|_| object(&mut m, 1000, 200, 100)).collect();
+        assert_eq!(m.region_count(), 1);
+        let (start, end) = region_bounds(&m, 0);
+        for o in &objects {
+            for &p in o {
+                assert!((start..end).contains(&(p as usize)));
+                assert!((p as u64).abs_diff(objects[0][0] as u64) < REACH);
+            }
+        }
+        // Bump allocation: one object after the other in each part.
+        assert!(objects.windows(2).all(|w| (0..3).all(|i| w[1][i] as usize >= w[0][i] as usize + 100)));
+        for o in &objects {
+            // SAFETY: each section is writable and at least 100 bytes long.
+            unsafe { ptr::write_bytes(o[0], 0xc3, 100) };
+        }
+
+        m.finalize().unwrap();
+        let r = &m.regions[0];
+        assert!(!r.open);
+        // Only the used pages stay mapped.
+        for i in 0..3 {
+            assert_eq!(r.local.mapped[i], align_up(r.parts[i].cursor, page), "part {i}");
+            assert!(r.local.mapped[i] < r.parts[i].cap);
+            let tail = r.local.base.wrapping_add(r.parts[i].offset + r.local.mapped[i]);
+            assert_eq!(protection(tail), None, "the unused tail of part {i} is unmapped");
+        }
+        assert_eq!(protection(objects[0][0]), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(objects[0][1]), Some(Protection::READ));
+        assert_eq!(protection(objects[0][2]), Some(Protection::READ_WRITE));
+        assert_no_wx(&m);
+
+        // The next object opens a new region: the first one is closed for good.
+        let (start, end) = region_bounds(&m, 0);
+        let later = object(&mut m, 1000, 200, 100);
+        assert_eq!(m.region_count(), 2);
+        assert!(later.iter().all(|&p| !(start..end).contains(&(p as usize))));
+        assert!((later[0] as u64).abs_diff(start as u64) < REACH);
+        assert_eq!(protection(later[0]), Some(Protection::READ_WRITE));
+        m.finalize().unwrap();
+        assert_eq!(protection(later[0]), Some(Protection::READ_EXECUTE));
+        // Capacity now follows the previous batch (one small object).
+        assert_eq!(m.regions[1].parts[CODE].cap, MIN_ROOM);
+        assert_no_wx(&m);
+    }
+
+    #[test]
+    fn an_object_that_does_not_fit_opens_a_larger_region() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let big = FIRST_ROOM[CODE] * 3 / 4;
+        object(&mut m, big, 0, 0);
+        assert_eq!(m.region_count(), 1);
+        let second = object(&mut m, big, 0, 0);
+        assert_eq!(m.region_count(), 2);
+        assert!(m.regions[1].parts[CODE].cap >= 2 * big);
+        // Smaller objects go into the newest open region with room.
+        let third = object(&mut m, 1000, 0, 0);
+        assert_eq!(m.region_count(), 2);
+        assert!(third[0] as usize > second[0] as usize);
+        m.finalize().unwrap();
+        assert!(m.regions.iter().all(|r| !r.open));
+        assert_no_wx(&m);
+    }
+
+    #[test]
+    fn make_writable_switches_only_the_pages_of_the_section() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let page = m.page;
+        m.reserve(&ReserveRequest { code_size: 4 * page, code_align: page, ro_size: 3 * page, ro_align: page, ..Default::default() })
+            .unwrap();
+        let a = alloc(&mut m, 100, 16, SectionKind::Code);
+        let b = alloc(&mut m, 2 * page, page, SectionKind::Code);
+        let c = alloc(&mut m, 100, 16, SectionKind::Code);
+        let ro = alloc(&mut m, 3 * page, page, SectionKind::ReadOnlyData);
+        assert_eq!((b as usize - a as usize, c as usize - b as usize), (page, 2 * page));
+        m.finalize().unwrap();
+        assert!([a, b, b.wrapping_add(page), c].iter().all(|&p| protection(p) == Some(Protection::READ_EXECUTE)));
+
+        m.begin_finalize().unwrap();
+        m.make_writable(b, 2 * page, 1).unwrap();
+        assert_eq!(protection(a), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(b), Some(Protection::READ_WRITE));
+        assert_eq!(protection(b.wrapping_add(page)), Some(Protection::READ_WRITE));
+        assert_eq!(protection(c), Some(Protection::READ_EXECUTE));
+        m.make_writable(ro.wrapping_add(page), 1, 3).unwrap();
+        assert_eq!(protection(ro), Some(Protection::READ));
+        assert_eq!(protection(ro.wrapping_add(page)), Some(Protection::READ_WRITE));
+        assert_eq!(protection(ro.wrapping_add(2 * page)), Some(Protection::READ));
+        assert_no_wx(&m);
+        // A second call for the same pages changes nothing; adjacent pages
+        // join the recorded range.
+        m.make_writable(b, 2 * page, 1).unwrap();
+        m.make_writable(c, 100, 2).unwrap();
+        assert_eq!(m.regions[0].writable.len(), 2);
+        // SAFETY: `b` is writable now.
+        unsafe { ptr::write_bytes(b, 0xcc, 2 * page) };
+
+        m.finalize().unwrap();
+        assert!(m.regions[0].writable.is_empty());
+        assert!([a, b, b.wrapping_add(page), c].iter().all(|&p| protection(p) == Some(Protection::READ_EXECUTE)));
+        assert!((0..3).all(|i| protection(ro.wrapping_add(i * page)) == Some(Protection::READ)));
+        // SAFETY: `b` is readable.
+        assert_eq!(unsafe { *b.add(page) }, 0xcc);
+        assert_no_wx(&m);
+    }
+
+    #[test]
+    fn releasing_every_allocation_unmaps_the_region() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let one = object(&mut m, 1000, 200, 100);
+        let two = object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        let three = object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        assert_eq!(m.region_count(), 2);
+        let (start, end) = region_bounds(&m, 0);
+        for p in one {
+            m.release(p, [1000, 200, 100][part_index(kind_of(&one, p))], 0).unwrap();
+        }
+        assert_eq!(m.region_count(), 2, "two.o still lives in the first region");
+        assert_eq!(protection(two[0]), Some(Protection::READ_EXECUTE));
+        for p in two {
+            m.release(p, [1000, 200, 100][part_index(kind_of(&two, p))], 0).unwrap();
+        }
+        assert_eq!(m.region_count(), 1);
+        assert!((start..end).step_by(m.page).all(|a| protection(a as *const u8).is_none()), "the first region is unmapped");
+        assert_eq!(protection(three[0]), Some(Protection::READ_EXECUTE));
+        // The same address range is not released twice.
+        assert!(m.release(one[0], 1000, 0).is_err());
+        for p in three {
+            m.release(p, [1000, 200, 100][part_index(kind_of(&three, p))], 0).unwrap();
+        }
+        assert_eq!(m.region_count(), 0);
+    }
+
+    fn kind_of(o: &[*mut u8; 3], p: *mut u8) -> SectionKind {
+        [SectionKind::Code, SectionKind::ReadOnlyData, SectionKind::ReadWriteData][o.iter().position(|&q| q == p).unwrap()]
+    }
+
+    /// Releasing one allocation of a shared region gives back the pages only
+    /// it touched: they read as zero, the neighbours' bytes stay.
+    fn release_gives_back_whole_pages(mut m: DefaultMemoryManager) {
+        let page = m.page;
+        m.reserve(&request(0, 0, 4 * page)).unwrap();
+        let a = alloc(&mut m, 100, 16, SectionKind::ReadWriteData);
+        let b = alloc(&mut m, 3 * page, 16, SectionKind::ReadWriteData);
+        let c = alloc(&mut m, 100, 16, SectionKind::ReadWriteData);
+        let start = a as usize;
+        assert_eq!(start % page, 0);
+        assert_eq!((b as usize - start, c as usize - start), (112, 3 * page + 112));
+        // SAFETY: the three allocations are contiguous up to c + 100.
+        unsafe { ptr::write_bytes(a, 0xaa, 3 * page + 212) };
+        m.finalize().unwrap();
+        let alias = (m.regions[0].fd >= 0).then(|| m.alias(a).unwrap());
+        let byte = |p: usize| {
+            // SAFETY: every page of the three allocations stays mapped while
+            // one of them lives.
+            unsafe { *(p as *const u8) }
+        };
+        let through_alias = |p: usize| alias.map(|al| byte(al.alias_base as usize + (p - al.local_base as usize)));
+
+        m.release(b, 3 * page, 1).unwrap();
+        // Pages 1 and 2 lie entirely inside b.
+        for p in [start + page, start + 2 * page, start + 3 * page - 1] {
+            assert_eq!(byte(p), 0, "{:#x}", p - start);
+            assert!(through_alias(p).is_none_or(|v| v == 0));
+        }
+        // Pages 0 and 3 are shared with a and c.
+        for p in [start, start + 99, start + 112, start + page - 1, start + 3 * page, start + 3 * page + 211] {
+            assert_eq!(byte(p), 0xaa, "{:#x}", p - start);
+            assert!(through_alias(p).is_none_or(|v| v == 0xaa));
+        }
+
+        m.release(a, 100, 0).unwrap();
+        // Page 0 is nobody's now; page 3 is still c's.
+        assert_eq!(byte(start), 0);
+        assert_eq!(byte(start + page - 1), 0);
+        assert_eq!(byte(start + 3 * page + 211), 0xaa);
+        assert_eq!(m.region_count(), 1);
+        m.release(c, 100, 2).unwrap();
+        assert_eq!(m.region_count(), 0);
+    }
+
+    #[test]
+    fn releasing_one_allocation_gives_back_its_whole_pages() {
+        let _g = lock();
+        release_gives_back_whole_pages(DefaultMemoryManager::new());
+        release_gives_back_whole_pages(DefaultMemoryManager::with_dual_mapping());
+    }
+
+    #[test]
+    fn low_memory_requests_go_below_2_gib_even_when_the_open_batch_is_high() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let x = &m as *const _ as u64; // on the stack, far above 2 GiB
+        assert!(x > 1 << 32);
+        m.reserve(&ReserveRequest { near: Some(x), ..request(100, 100, 100) }).unwrap();
+        let high = alloc(&mut m, 100, 16, SectionKind::Code);
+        assert!(high as u64 > 1 << 31 && (high as u64).abs_diff(x) < REACH);
+        assert!(satisfies(&m.regions[0], false, Some(x)));
+
+        m.reserve(&ReserveRequest { wants_low_memory: true, ..request(100, 100, 100) }).unwrap();
+        let low = alloc(&mut m, 100, 16, SectionKind::Code);
+        assert_eq!(m.region_count(), 2);
+        assert!(region_bounds(&m, 1).1 <= 1 << 31);
+        assert!((low as u64) < 1 << 31);
+        // An object without constraints goes into the newest open region.
+        let any = object(&mut m, 100, 100, 100);
+        assert_eq!(m.region_count(), 2);
+        assert!((any[0] as u64) < 1 << 31);
+        m.finalize().unwrap();
+        assert_no_wx(&m);
+    }
+
+    #[test]
+    fn near_requests_out_of_reach_of_the_open_batch_open_a_region_within_reach() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let first = object(&mut m, 100, 100, 100);
+        let (start, end) = region_bounds(&m, 0);
+        let x = end as u64 + REACH - (128 << 10);
+        assert!(start as u64 + REACH <= x, "the open region is not entirely within reach of x");
+        m.reserve(&ReserveRequest { near: Some(x), ..request(100, 100, 100) }).unwrap();
+        let near = alloc(&mut m, 100, 16, SectionKind::Code);
+        assert_eq!(m.region_count(), 2);
+        assert!(satisfies(&m.regions[1], false, Some(x)));
+        assert!((near as u64).abs_diff(x) < REACH);
+        assert!((near as u64).abs_diff(first[0] as u64) < REACH, "regions stay within reach of each other");
+        // Another object that wants to be near x goes there too.
+        m.reserve(&ReserveRequest { near: Some(x), ..request(100, 100, 100) }).unwrap();
+        assert_eq!(m.region_count(), 2);
+        m.finalize().unwrap();
+    }
+
+    #[test]
+    fn allocations_without_a_reservation_work() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        let a = alloc(&mut m, 100, 16, SectionKind::Code);
+        let b = alloc(&mut m, 100, 16, SectionKind::ReadWriteData);
+        let big = alloc(&mut m, 4 << 20, 64, SectionKind::ReadOnlyData);
+        assert!(!a.is_null() && !b.is_null() && !big.is_null());
+        // SAFETY: freshly allocated, writable, 4 MiB long.
+        unsafe {
+            assert_eq!(*big.add((4 << 20) - 1), 0);
+            ptr::write_bytes(big, 1, 4 << 20);
+        }
+        assert_eq!(m.region_count(), 2);
+        m.finalize().unwrap();
+        assert_eq!(protection(a), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(big), Some(Protection::READ));
+        let c = alloc(&mut m, 100, 16, SectionKind::Code);
+        assert_eq!(m.region_count(), 3);
+        assert_eq!(protection(c), Some(Protection::READ_WRITE));
+    }
+
+    #[test]
+    fn a_reserving_client_gets_an_error_beyond_its_reservation_and_room() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::new();
+        m.reserve(&request(100, 0, 0)).unwrap();
+        let too_big = FIRST_ROOM[CODE] + 1;
+        let e = m.allocate(&AllocationRequest { size: too_big, align: 16, section_id: 0, name: "s", kind: SectionKind::Code }).unwrap_err();
+        assert!(e.contains("does not fit"), "{e}");
+        // Absurd sizes are refused, not wrapped around.
+        assert!(m.reserve(&ReserveRequest { code_size: usize::MAX - 10, code_align: 1 << 20, ..Default::default() }).is_err());
+    }
+
+    /// `mov eax, 42; ret`
+    const RET_42: [u8; 6] = [0xb8, 42, 0, 0, 0, 0xc3];
+
+    fn call(p: *const u8) -> i32 {
+        // SAFETY: the callers pass read+execute memory holding RET_42.
+        let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(p) };
+        f()
+    }
+
+    #[test]
+    fn aliases_and_sealed_local_views_work_with_holes() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::with_dual_mapping();
+        let o = object(&mut m, 100, 100, 100);
+        let early = object(&mut m, 100, 100, 100);
+        // SAFETY: the sections are writable and 100 bytes long.
+        unsafe {
+            ptr::copy_nonoverlapping(RET_42.as_ptr(), o[0], RET_42.len());
+            *o[1] = 7;
+            *o[2] = 8;
+            *early[2] = 9;
+        }
+        // An alias made while the region is open is trimmed with it.
+        let open_alias = m.alias(early[0]).unwrap();
+        m.finalize().unwrap();
+        let r = &m.regions[0];
+        assert!(r.fd >= 0);
+        assert!((0..3).any(|i| r.local.mapped[i] < r.parts[i].cap), "the region has holes");
+        assert_eq!(r.aliases[0].mapped, r.local.mapped);
+        let alias = m.alias(o[2]).unwrap();
+        assert_eq!(m.regions[0].aliases[1].mapped, m.regions[0].local.mapped);
+        for a in [open_alias, alias] {
+            assert_eq!(a.local_base, m.regions[0].local.base);
+            let at = |p: *mut u8| a.alias_base.wrapping_add(p as usize - a.local_base as usize);
+            assert_eq!(protection(at(o[0])), Some(Protection::READ_EXECUTE));
+            assert_eq!(call(at(o[0])), 42);
+            // SAFETY: the alias maps these pages readable.
+            unsafe {
+                assert_eq!(*at(o[1]), 7);
+                assert_eq!(*at(o[2]), 8);
+                assert_eq!(*at(early[2]), 9);
+            }
+            // The alias has the local view's holes.
+            let r = &m.regions[0];
+            for i in 0..3 {
+                if r.local.mapped[i] < r.parts[i].cap && r.parts[i].offset + r.local.mapped[i] < r.len {
+                    assert_eq!(protection(a.alias_base.wrapping_add(r.parts[i].offset + r.local.mapped[i])), None);
+                }
+            }
+        }
+        assert_no_wx(&m);
+
+        m.seal_local_views().unwrap();
+        assert_eq!(protection(o[0]), Some(Protection::NONE));
+        assert_eq!(protection(o[2]), Some(Protection::NONE));
+        assert_eq!(call(alias.alias_base.wrapping_add(o[0] as usize - alias.local_base as usize)), 42);
+        m.begin_finalize().unwrap();
+        m.finalize().unwrap();
+        assert_eq!(protection(o[0]), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(o[2]), Some(Protection::READ_WRITE));
+        assert_eq!(call(o[0]), 42);
+        assert_no_wx(&m);
+
+        for (obj, sizes) in [(o, [100; 3]), (early, [100; 3])] {
+            for (i, p) in obj.into_iter().enumerate() {
+                m.release(p, sizes[i], 0).unwrap();
+            }
+        }
+        assert_eq!(m.region_count(), 0);
+        assert_eq!(protection(alias.alias_base), None);
     }
 }
