@@ -40,7 +40,9 @@
 //! covering the given section to read+write (not executable) and records
 //! them; the next finalize gives exactly those pages their final protection
 //! again. No page is ever writable and executable at once. Other sections
-//! that share a page with the written one are not executable in between.
+//! of the same object that share a page with the written one are not
+//! executable in between; another object's code never is affected, because
+//! each object's code starts on a page of its own.
 //!
 //! **Release.** Memory of a removed object returns page-wise at once; its
 //! address range returns when every object of its batch has been removed.
@@ -627,8 +629,18 @@ fn map_anywhere(len: usize, fd: i32, flags: i32) -> Result<*mut u8, String> {
 
 impl MemoryManager for DefaultMemoryManager {
     fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
-        let sizes = [(r.code_size, r.code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)];
+        // Each object's code starts on a page of its own: re-patching an
+        // object's code makes its pages read+write for a moment, which must
+        // not stop another object's code from running.
+        let code_align = if r.code_size > 0 { r.code_align.max(self.page) } else { r.code_align };
+        let sizes = [(r.code_size, code_align), (r.ro_size, r.ro_align), (r.rw_size, r.rw_align)];
         let idx = self.place(sizes, r.wants_low_memory, r.near)?;
+        if r.code_size > 0 {
+            let part = &mut self.regions[idx].parts[CODE];
+            let aligned = align_up(part.cursor, self.page);
+            self.batch_used[CODE] += aligned - part.cursor;
+            part.cursor = aligned;
+        }
         self.current = Some(idx);
         self.reserved = true;
         Ok(())
@@ -875,8 +887,10 @@ mod tests {
                 assert!((p as u64).abs_diff(objects[0][0] as u64) < REACH);
             }
         }
-        // Bump allocation: one object after the other in each part.
+        // Bump allocation: one object after the other in each part, and
+        // each object's code on pages of its own.
         assert!(objects.windows(2).all(|w| (0..3).all(|i| w[1][i] as usize >= w[0][i] as usize + 100)));
+        assert!(objects.iter().all(|o| o[CODE] as usize % page == 0));
         for o in &objects {
             // SAFETY: each section is writable and at least 100 bytes long.
             unsafe { ptr::write_bytes(o[0], 0xc3, 100) };
@@ -906,8 +920,10 @@ mod tests {
         assert_eq!(protection(later[0]), Some(Protection::READ_WRITE));
         m.finalize().unwrap();
         assert_eq!(protection(later[0]), Some(Protection::READ_EXECUTE));
-        // Capacity now follows the previous batch (one small object).
-        assert_eq!(m.regions[1].parts[CODE].cap, MIN_ROOM);
+        // Capacity now follows the previous batch (five small objects, whose
+        // code took a page each), not the first batch's generous room.
+        let cap = m.regions[1].parts[CODE].cap;
+        assert!(cap >= 4 * page + 1000 && cap < FIRST_ROOM[CODE], "code room {cap}");
         assert_no_wx(&m);
     }
 
