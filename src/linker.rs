@@ -180,6 +180,9 @@ pub struct Linker {
     /// Section names, each followed by a NUL.
     section_names: Vec<u8>,
     symbols: SymbolTable,
+    /// The value of each global symbol at the last successful apply, to
+    /// find the objects a later finalize must re-apply.
+    applied: Vec<u64>,
     /// Loaded COMDAT groups: signature -> the object holding the kept copy.
     comdats: HashMap<Box<[u8]>, u32>,
     resolver: Option<Resolver>,
@@ -230,6 +233,7 @@ impl Linker {
             by_local: HashMap::default(),
             section_names: Vec::new(),
             symbols: SymbolTable::default(),
+            applied: Vec::new(),
             comdats: HashMap::new(),
             resolver: None,
             process_symbols: false,
@@ -487,7 +491,7 @@ impl Linker {
         let mut externals: Vec<(u32, u64, Option<u64>)> = Vec::new();
         for &sym in &parsed.low_data_refs {
             let Some(k) = parsed.global_of(sym) else { continue };
-            if self.symbols.get(found[k]).definition.is_some() {
+            if self.symbols.get(found[k]).definition().is_some() {
                 continue;
             }
             let Ok(cname) = CString::new(parsed.global_name(k)) else { continue };
@@ -500,7 +504,7 @@ impl Linker {
             // Data defined by an earlier object.
             for &sym in parsed.near_symbols.iter().take(8) {
                 if let Some(k) = parsed.global_of(sym) {
-                    let defined = self.symbols.get(found[k]).definition;
+                    let defined = self.symbols.get(found[k]).definition();
                     near = defined.and_then(|d| d.section.map(|s| self.sections[s as usize].target + d.value));
                     if near.is_some() {
                         break;
@@ -728,7 +732,7 @@ impl Linker {
                 is_ifunc: glob.ifunc,
                 is_tls: tls_offset.is_some(),
             };
-            let old = self.symbols.get(g).definition;
+            let old = self.symbols.get(g).definition();
             if self.symbols.define(g, def) {
                 // The definition it displaced stays with its object, for
                 // when this one is removed.
@@ -828,12 +832,12 @@ impl Linker {
         let mut unresolved = Vec::new();
         for id in 0..self.symbols.len() as u32 {
             let s = self.symbols.get(id);
-            if s.references == 0 || s.definition.is_some() {
+            if s.references == 0 || s.definition().is_some() {
                 continue;
             }
             let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, self.symbols.cname(id));
             let s = self.symbols.get_mut(id);
-            s.external = addr;
+            s.set_external(addr);
             if addr.is_none() && s.strong_references > 0 {
                 unresolved.push(id);
             }
@@ -897,7 +901,7 @@ impl Linker {
     fn apply_and_protect(&mut self) -> Result<()> {
         // Which global values changed since the last successful finalize.
         let values: Vec<u64> = (0..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)).collect();
-        let changed: Vec<bool> = values.iter().enumerate().map(|(g, v)| self.symbols.get(g as u32).applied_value != Some(*v)).collect();
+        let changed: Vec<bool> = values.iter().enumerate().map(|(g, v)| self.applied.get(g) != Some(v)).collect();
         let tls: Vec<Option<(u64, Option<i64>)>> =
             self.objects.iter().map(|o| o.tls.as_ref().map(|m| (m.module_id, m.tp_offset))).collect();
         let Linker { objects, sections, section_names, symbols, mm, .. } = self;
@@ -914,9 +918,7 @@ impl Linker {
             s.protected = true;
         }
         self.mm.finalize().map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
-        for (g, v) in values.into_iter().enumerate() {
-            self.symbols.get_mut(g as u32).applied_value = Some(v);
-        }
+        self.applied = values;
         for o in &mut self.objects {
             o.needs_apply = false;
         }
@@ -940,15 +942,15 @@ impl Linker {
         let mut bad = Vec::new();
         for g in 0..self.symbols.len() as u32 {
             let gs = self.symbols.get(g);
-            let Some(d) = gs.definition else { continue };
-            if d.is_ifunc && gs.ifunc_value.is_none() {
+            let Some(d) = gs.definition() else { continue };
+            if d.is_ifunc && gs.ifunc_value().is_none() {
                 if !in_code(&self.sections, d.section, d.value) {
                     bad.push(self.symbols.name_str(g).to_owned());
                     continue;
                 }
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
                 let v = call(resolver);
-                self.symbols.get_mut(g).ifunc_value = Some(v);
+                self.symbols.get_mut(g).set_ifunc_value(Some(v));
                 any = true;
             }
         }
@@ -1088,7 +1090,7 @@ impl Linker {
         let defined = std::mem::take(&mut self.objects[oi].defined);
         self.objects[oi].shadowed = Vec::new();
         for &g in &defined {
-            if self.symbols.get(g).definition.is_none_or(|d| d.object != id) {
+            if self.symbols.get(g).definition().is_none_or(|d| d.object != id) {
                 continue;
             }
             let mut best: Option<(usize, usize, Definition)> = None;
@@ -1105,9 +1107,7 @@ impl Linker {
             if let Some((k, j, _)) = best {
                 self.objects[k].shadowed.swap_remove(j);
             }
-            let e = self.symbols.get_mut(g);
-            e.definition = best.map(|b| b.2);
-            e.ifunc_value = None;
+            self.symbols.get_mut(g).set_definition(best.map(|b| b.2));
         }
         for &(g, weak) in &self.objects[oi].undefined_refs {
             let e = self.symbols.get_mut(g);
@@ -1193,7 +1193,7 @@ impl Linker {
             }
             for &g in &o.defined {
                 if own_definition(o, g, &self.symbols).is_some_and(|d| d.is_ifunc) {
-                    self.symbols.get_mut(g).ifunc_value = None;
+                    self.symbols.get_mut(g).set_ifunc_value(None);
                 }
             }
         }
@@ -1258,14 +1258,14 @@ impl Linker {
             section: def.section,
             is_function: def.is_function,
             is_weak: def.strength != Strength::Strong,
-            is_active: g.definition == Some(def),
+            is_active: g.definition() == Some(def),
         })
     }
 
     fn definition(&self, name: &str) -> Result<Definition> {
         self.symbols
             .find(name.as_bytes())
-            .and_then(|g| self.symbols.get(g).definition)
+            .and_then(|g| self.symbols.get(g).definition())
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("symbol `{name}` is not defined by any loaded object")))
     }
 
@@ -1273,7 +1273,7 @@ impl Linker {
     pub fn lookup(&self, name: &str) -> Result<u64> {
         let d = self.definition(name)?;
         if d.is_ifunc {
-            if let Some(v) = self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).ifunc_value) {
+            if let Some(v) = self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).ifunc_value()) {
                 return Ok(v);
             }
         }
@@ -1321,7 +1321,7 @@ impl Drop for Linker {
 /// Object `o`'s definition of global `g`: the one in use, or one of those
 /// it keeps aside.
 fn own_definition(o: &LoadedObject, g: u32, symbols: &SymbolTable) -> Option<Definition> {
-    match symbols.get(g).definition {
+    match symbols.get(g).definition() {
         Some(d) if d.object == o.id => Some(d),
         _ => o.shadowed.iter().find(|e| e.0 == g).map(|e| e.1),
     }
@@ -1422,9 +1422,9 @@ fn symbol_is_function(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> bo
     match obj.symbols[sym as usize] {
         SymTarget::Global(g) => {
             let gs = symbols.get(g);
-            match gs.definition {
+            match gs.definition() {
                 Some(d) => d.is_function,
-                None => gs.external.is_some_and(host::is_function),
+                None => gs.external().is_some_and(host::is_function),
             }
         }
         _ => false,
@@ -1434,10 +1434,10 @@ fn symbol_is_function(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> bo
 /// The address a global symbol stands for now.
 fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     let gs = symbols.get(g);
-    match gs.definition {
-        Some(d) if d.is_ifunc && gs.ifunc_value.is_some() => gs.ifunc_value.unwrap_or(0),
+    match gs.definition() {
+        Some(d) if d.is_ifunc && gs.ifunc_value().is_some() => gs.ifunc_value().unwrap_or(0),
         Some(d) => d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)),
-        None => gs.external.unwrap_or(0),
+        None => gs.external().unwrap_or(0),
     }
 }
 
@@ -1462,7 +1462,7 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u6
 fn symbol_size(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> u64 {
     match obj.symbols[sym as usize] {
         SymTarget::Section { size, .. } | SymTarget::Copy { size, .. } => size,
-        SymTarget::Global(g) => symbols.get(g).definition.map_or(0, |d| d.size),
+        SymTarget::Global(g) => symbols.get(g).definition().map_or(0, |d| d.size),
         _ => 0,
     }
 }
@@ -1494,7 +1494,7 @@ type TlsView = [Option<(u64, Option<i64>)>];
 fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &TlsView) -> Result<(u64, u64, Option<i64>)> {
     let (owner, offset) = match obj.symbols.get(sym as usize) {
         Some(SymTarget::Tls { offset }) => (oi, *offset),
-        Some(SymTarget::Global(g)) => match symbols.get(*g).definition {
+        Some(SymTarget::Global(g)) => match symbols.get(*g).definition() {
             Some(d) if d.is_tls => (d.object, d.value),
             _ => {
                 // A thread-local variable of the host (libstdc++'s, say).
@@ -1565,7 +1565,7 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u6
     if let Some(cs) = obj.copy_section {
         for t in &obj.symbols {
             let SymTarget::Copy { global, offset, size } = *t else { continue };
-            let Some(src) = symbols.get(global).external else { continue };
+            let Some(src) = symbols.get(global).external() else { continue };
             if host::read_only_object_size(src) != Some(size) {
                 return Err(Error::new(
                     ErrorKind::Unsupported,

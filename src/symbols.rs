@@ -38,22 +38,68 @@ pub struct Definition {
     pub is_tls: bool,
 }
 
+/// One global name. Kept for every name any object defines or refers to,
+/// so it is small (64 bytes).
 #[derive(Debug)]
 pub struct GlobalSymbol {
-    /// Offset and length of the name in the table's arena.
+    /// Where the name starts in the table's arena (it ends at a NUL).
     name_at: usize,
-    name_len: u32,
-    pub definition: Option<Definition>,
-    /// The address found outside the loaded objects at the last finalize.
-    pub external: Option<u64>,
     /// Live objects that refer to the name with a non-weak undefined symbol.
     pub strong_references: u32,
     /// Live objects that refer to the name with an undefined symbol.
     pub references: u32,
-    /// The address relocations were last applied with.
-    pub applied_value: Option<u64>,
-    /// The answer of its IFUNC resolver, once asked.
-    pub ifunc_value: Option<u64>,
+    /// The definition in use, if a loaded object defines the name.
+    definition: Option<Definition>,
+    /// Without a definition: the address found outside the loaded objects
+    /// at the last finalize. With an IFUNC definition: its resolver's
+    /// answer, once asked. Cleared whenever the definition changes.
+    resolved: Option<u64>,
+}
+
+const _: () = assert!(std::mem::size_of::<GlobalSymbol>() == 64);
+
+impl GlobalSymbol {
+    pub fn definition(&self) -> Option<Definition> {
+        self.definition
+    }
+
+    /// Replaces the definition in use (`None`: withdrawn).
+    pub fn set_definition(&mut self, def: Option<Definition>) {
+        self.definition = def;
+        self.resolved = None;
+    }
+
+    /// The address found outside the loaded objects, for a name no loaded
+    /// object defines.
+    pub fn external(&self) -> Option<u64> {
+        if self.definition.is_none() {
+            self.resolved
+        } else {
+            None
+        }
+    }
+
+    pub fn set_external(&mut self, addr: Option<u64>) {
+        if self.definition.is_none() {
+            self.resolved = addr;
+        }
+    }
+
+    /// The answer of the IFUNC resolver of its definition, once asked.
+    pub fn ifunc_value(&self) -> Option<u64> {
+        if self.definition.is_some_and(|d| d.is_ifunc) {
+            self.resolved
+        } else {
+            None
+        }
+    }
+
+    /// Records (or, with `None`, forgets) the IFUNC resolver's answer.
+    pub fn set_ifunc_value(&mut self, v: Option<u64>) {
+        if self.definition.is_some_and(|d| d.is_ifunc) {
+            self.resolved = v;
+        }
+    }
 }
 
 /// The hash of a symbol name (the high half of a 64-bit hash).
@@ -105,7 +151,7 @@ impl SymbolTable {
     }
 
     /// The slot where `name` is, or the empty slot where it would go,
-    /// probing from slot `i` (its home slot, or a slot on the way there).
+    /// probing from slot `i` (its home slot).
     fn probe_from(&self, mut i: usize, name: &[u8], h: NameHash) -> (usize, Option<u32>) {
         let mask = self.slots.len() - 1;
         loop {
@@ -115,7 +161,8 @@ impl SymbolTable {
             }
             if (s >> 32) as u32 == h.0 {
                 let id = (s as u32) - 1;
-                if self.name(id) == name {
+                let at = self.symbols[id as usize].name_at;
+                if self.names.get(at..at + name.len()) == Some(name) && self.names.get(at + name.len()) == Some(&0) {
                     return (i, Some(id));
                 }
             }
@@ -160,16 +207,7 @@ impl SymbolTable {
         let name_at = self.names.len();
         self.names.extend_from_slice(name);
         self.names.push(0);
-        self.symbols.push(GlobalSymbol {
-            name_at,
-            name_len: name.len() as u32,
-            definition: None,
-            external: None,
-            strong_references: 0,
-            references: 0,
-            applied_value: None,
-            ifunc_value: None,
-        });
+        self.symbols.push(GlobalSymbol { name_at, strong_references: 0, references: 0, definition: None, resolved: None });
         self.slots[slot] = (u64::from(h.0) << 32) | u64::from(id + 1);
         id
     }
@@ -196,8 +234,7 @@ impl SymbolTable {
 
     /// The name's bytes.
     pub fn name(&self, id: u32) -> &[u8] {
-        let s = &self.symbols[id as usize];
-        &self.names[s.name_at..s.name_at + s.name_len as usize]
+        self.cname(id).to_bytes()
     }
 
     /// The name as a C string (names come from ELF string tables, which
@@ -226,8 +263,7 @@ impl SymbolTable {
         match sym.definition {
             Some(old) if old.strength >= def.strength => false,
             _ => {
-                sym.definition = Some(def);
-                sym.ifunc_value = None;
+                sym.set_definition(Some(def));
                 true
             }
         }
@@ -272,7 +308,7 @@ mod tests {
         assert!(!t.define(id, def(1, Strength::Weak)), "the first of equals stays");
         assert!(t.define(id, def(2, Strength::Strong)));
         assert!(!t.define(id, def(3, Strength::Common)));
-        assert_eq!(t.get(id).definition.map(|d| d.object), Some(2));
+        assert_eq!(t.get(id).definition().map(|d| d.object), Some(2));
         assert_eq!(t.clash(id, Strength::Strong), Some(2));
         assert_eq!(t.clash(id, Strength::Weak), None);
         let other = t.intern(b"other");
