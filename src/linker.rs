@@ -292,7 +292,7 @@ impl Linker {
     /// Registers objects with the debugger, and names their functions in
     /// the perf map, where their sections are new or moved.
     fn announce(&mut self) {
-        for o in self.objects.iter_mut().filter(|o| !o.removed) {
+        for o in self.objects.iter_mut().filter(|o| !o.removed && (o.image.is_some() || self.perf_map)) {
             let targets: Vec<u64> = o.sections.iter().map(|&s| self.sections[s as usize].target).collect();
             if let Some(bytes) = &o.image {
                 if o.debug_image.as_ref().is_none_or(|(_, t)| *t != targets) {
@@ -763,17 +763,14 @@ impl Linker {
                 other => other,
             };
         }
-        let mut global_refs: Vec<u32> = parsed
-            .symbols
-            .iter()
-            .filter_map(|t| match t {
-                SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => Some(*g),
-                _ => None,
-            })
-            .collect();
-        global_refs.sort_unstable();
-        global_refs.dedup();
-        global_refs.shrink_to_fit();
+        // Each symbol of the compact list is a different symbol-table entry,
+        // so a name repeats here only in odd objects (repeats are harmless).
+        let global_count = parsed.symbols.iter().filter(|t| matches!(t, SymTarget::Global(_) | SymTarget::Copy { .. })).count();
+        let mut global_refs = Vec::with_capacity(global_count);
+        global_refs.extend(parsed.symbols.iter().filter_map(|t| match t {
+            SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => Some(*g),
+            _ => None,
+        }));
         let relocs: Vec<RelocGroup> =
             parsed.relocs.into_iter().map(|g| RelocGroup { section: sid(g.section as u32), relocs: g.relocs }).collect();
         let mut wide_addends = parsed.wide_addends;
