@@ -415,8 +415,7 @@ impl Linker {
         // definition fails before anything else changes. (A name interned
         // for an object that then fails to load is invisible: it has
         // neither definition nor references.)
-        self.symbols.reserve(parsed.globals.len());
-        let mut found: Vec<u32> = Vec::with_capacity(parsed.globals.len());
+        let found = self.symbols.intern_all(parsed.globals.len(), |k| parsed.global_name(k));
         let mut defined_count = 0;
         // Commons are laid out in one area of the object's.
         let mut common_size = 0u64;
@@ -424,7 +423,7 @@ impl Linker {
         let mut common_offset = Vec::new();
         for k in 0..parsed.globals.len() {
             let glob = parsed.global(k);
-            let g = self.symbols.intern(parsed.global_name(k));
+            let g = found[k];
             defined_count += usize::from(glob.place != GlobalPlace::Undefined);
             if let GlobalPlace::Common { size, align } = glob.place {
                 if common_offset.is_empty() {
@@ -449,7 +448,6 @@ impl Linker {
                     ));
                 }
             }
-            found.push(g);
         }
 
         // What to allocate, in order.

@@ -498,6 +498,7 @@ pub fn parse<'a>(
     let mut tls_got = Vec::new();
     let mut static_tls = false;
     let mut low_data_refs = Vec::new();
+    let mut referenced_locals = Vec::new();
     // What each relocation type needs, worked out once per type.
     let mut type_info: [Option<(x86_64::Needs, Field)>; 48] = [None; 48];
     for (index, sh) in table.enumerate() {
@@ -570,6 +571,9 @@ pub fn parse<'a>(
                 c = symbols.len() as u32;
                 compact_of[sym] = c;
                 symbols.push(target);
+                if matches!(target, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. }) {
+                    referenced_locals.push(sym as u32);
+                }
             }
             let mut flags = 0;
             let undefined = matches!(target, SymTarget::Global(k) if undefined_here[k as usize]);
@@ -634,8 +638,10 @@ pub fn parse<'a>(
     // Names of local symbols: of those relocations refer to (for messages),
     // and of all (for perf maps) when asked, which then also get an entry.
     let mut kept = Vec::new();
-    for (k, &t) in all.iter().enumerate() {
-        if !matches!(t, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. }) || (compact_of[k] == u32::MAX && !all_local_names) {
+    let candidates: Box<dyn Iterator<Item = usize>> =
+        if all_local_names { Box::new(0..all.len()) } else { Box::new(referenced_locals.iter().map(|&k| k as usize)) };
+    for k in candidates {
+        if !matches!(all[k], SymTarget::Section { .. } | SymTarget::LocalIfunc { .. }) {
             continue;
         }
         let sym = symtab.symbol(SymbolIndex(k)).map_err(|e| bad(&format!("symbol {k}: {e}")))?;
@@ -648,7 +654,7 @@ pub fn parse<'a>(
         }
         if compact_of[k] == u32::MAX {
             compact_of[k] = symbols.len() as u32;
-            symbols.push(t);
+            symbols.push(all[k]);
         }
         kept.push((compact_of[k], name));
     }
