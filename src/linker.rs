@@ -210,9 +210,9 @@ fn align_up(v: u64, a: u64) -> u64 {
 }
 
 /// Lays sections out one after another; returns (total size, max alignment).
-fn sequential_size<'a>(items: impl Iterator<Item = &'a (u64, u64)>) -> (usize, usize) {
+fn sequential_size(items: impl Iterator<Item = (u64, u64)>) -> (usize, usize) {
     let (mut end, mut max_align) = (0u64, 1u64);
-    for &(size, align) in items {
+    for (size, align) in items {
         end = align_up(end, align) + size;
         max_align = max_align.max(align);
     }
@@ -460,11 +460,16 @@ impl Linker {
             /// Offset in the object's TLS template (not allocated).
             tls: Option<u64>,
         }
-        let mut plan: Vec<Plan> = parsed
-            .sections
-            .iter()
-            .map(|s| Plan { name: s.name, kind: s.kind, size: s.size, align: s.align, data: s.data, tls: None })
-            .collect();
+        // Object sections, then at most five of rtdyld's own.
+        let mut plan: Vec<Plan> = Vec::with_capacity(parsed.sections.len() + 5);
+        plan.extend(parsed.sections.iter().map(|s| Plan {
+            name: s.name,
+            kind: s.kind,
+            size: s.size,
+            align: s.align,
+            data: s.data,
+            tls: None,
+        }));
         // Room for the zero terminator the unwinder looks for.
         let eh_frame_slot = plan.iter().position(|p| p.name == b".eh_frame" && p.data.is_some());
         if let Some(k) = eh_frame_slot {
@@ -590,13 +595,11 @@ impl Linker {
             SectionKind::ReadOnlyData => 1,
             _ => 2,
         };
-        let mut by_class: [Vec<(u64, u64)>; 3] = Default::default();
-        for p in plan.iter().filter(|p| p.tls.is_none()) {
-            by_class[class(p.kind)].push((p.size, p.align));
-        }
-        let (code_size, code_align) = sequential_size(by_class[0].iter());
-        let (ro_size, ro_align) = sequential_size(by_class[1].iter());
-        let (rw_size, rw_align) = sequential_size(by_class[2].iter());
+        let class_size =
+            |c: usize| sequential_size(plan.iter().filter(|p| p.tls.is_none() && class(p.kind) == c).map(|p| (p.size, p.align)));
+        let (code_size, code_align) = class_size(0);
+        let (ro_size, ro_align) = class_size(1);
+        let (rw_size, rw_align) = class_size(2);
         let request =
             ReserveRequest { code_size, code_align, ro_size, ro_align, rw_size, rw_align, wants_low_memory: parsed.wants_low_memory, near };
         self.mm
@@ -1586,10 +1589,30 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u6
         .collect();
     let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);
     let stub_base = obj.stubs.map_or(0, |s| w.sections[s as usize].target);
+    // The address of each symbol the relocations refer to, worked out once.
+    let s_values: Vec<u64> = (0..obj.symbols.len() as u32).map(|k| symbol_value(obj, k, w.sections, values)).collect();
     for g in &obj.relocs {
         let p_base = w.sections[g.section as usize].target;
         for r in &g.relocs {
-            let s = symbol_value(obj, r.symbol, w.sections, values);
+            let s = s_values[r.symbol as usize];
+            let r_type = u32::from(r.r_type);
+            // The common types, when their value fits (calls and data
+            // references that reach, GOT loads, absolute addresses).
+            let a = r.addend(&obj.wide_addends) as u64;
+            let p = p_base.wrapping_add(u64::from(r.offset));
+            let quick = match r_type {
+                x86_64::R_64 => Some((s.wrapping_add(a), 8)),
+                x86_64::R_PC32 | x86_64::R_PLT32 => Some((s.wrapping_add(a).wrapping_sub(p), 4)),
+                x86_64::R_GOTPCREL | x86_64::R_GOTPCRELX | x86_64::R_REX_GOTPCRELX => match obj.got_index.get(r.symbol as usize) {
+                    Some(&k) if k != u32::MAX => Some((got_base.wrapping_add(u64::from(k) * 8).wrapping_add(a).wrapping_sub(p), 4)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((v, size)) = quick.filter(|&(v, size)| size == 8 || i32::try_from(v as i64).is_ok()) {
+                w.write_field(g.section, u64::from(r.offset), v, size)?;
+                continue;
+            }
             let slot = match obj.got_index.get(r.symbol as usize) {
                 Some(&k) if k != u32::MAX => got_base + u64::from(k) * 8,
                 _ => 0,
@@ -1598,7 +1621,6 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u6
                 Some(&k) if k != u32::MAX => Some(stub_base + u64::from(k) * x86_64::STUB_SIZE as u64),
                 _ => None,
             };
-            let r_type = u32::from(r.r_type);
             let (mut tls_module, mut dtp_offset, mut tp_offset, mut slot) = (0, 0, 0, slot);
             if matches!(r_type, 16..=23) {
                 let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;

@@ -9,6 +9,7 @@ use crate::symbols::Strength;
 use object::elf;
 use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
 use object::{LittleEndian, SectionIndex, SymbolIndex};
+use std::borrow::Cow;
 
 /// An allocatable section of the object.
 #[derive(Debug)]
@@ -176,29 +177,27 @@ pub struct ParsedRelocs {
 pub struct LocalNames {
     /// (symbol index, end of its name in `text`), by symbol index.
     index: Vec<(u32, u32)>,
-    text: String,
+    text: Vec<u8>,
 }
 
 impl LocalNames {
-    pub fn get(&self, sym: u32) -> Option<&str> {
+    /// The name of symbol `sym` (invalid UTF-8 replaced), if kept.
+    pub fn get(&self, sym: u32) -> Option<Cow<'_, str>> {
         let k = self.index.binary_search_by_key(&sym, |e| e.0).ok()?;
         let start = if k == 0 { 0 } else { self.index[k - 1].1 as usize };
-        Some(&self.text[start..self.index[k].1 as usize])
+        Some(String::from_utf8_lossy(&self.text[start..self.index[k].1 as usize]))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &str)> {
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Cow<'_, str>)> {
         self.index.iter().scan(0usize, |start, &(sym, end)| {
-            let s = &self.text[*start..end as usize];
+            let s = String::from_utf8_lossy(&self.text[*start..end as usize]);
             *start = end as usize;
             Some((sym, s))
         })
     }
 
     fn push(&mut self, sym: u32, name: &[u8]) {
-        match std::str::from_utf8(name) {
-            Ok(s) => self.text.push_str(s),
-            Err(_) => self.text.push_str(&String::from_utf8_lossy(name)),
-        }
+        self.text.extend_from_slice(name);
         self.index.push((sym, self.text.len() as u32));
     }
 }
@@ -486,19 +485,20 @@ pub fn parse<'a>(
     }
     // Relocations of allocated sections. Symbols get their compact index
     // at their first reference.
-    let mut symbols: Vec<SymTarget> = Vec::new();
+    let mut symbols: Vec<SymTarget> = Vec::with_capacity(all.len());
     let mut compact_of = vec![u32::MAX; all.len()];
     let mut relocs = Vec::with_capacity(sections.len());
     let mut wide_addends = Vec::new();
     let mut marks = vec![0u8; all.len()];
-    let mut got_symbols = Vec::new();
-    let mut stub_symbols = Vec::new();
+    let small = all.len().min(64);
+    let mut got_symbols = Vec::with_capacity(small);
+    let mut stub_symbols = Vec::with_capacity(small);
     let mut wants_low_memory = false;
     let mut near_symbols = Vec::new();
     let mut tls_got = Vec::new();
     let mut static_tls = false;
     let mut low_data_refs = Vec::new();
-    let mut referenced_locals = Vec::new();
+    let mut referenced_locals = Vec::with_capacity(small);
     // What each relocation type needs, worked out once per type.
     let mut type_info: [Option<(x86_64::Needs, Field)>; 48] = [None; 48];
     for (index, sh) in table.enumerate() {
@@ -660,7 +660,7 @@ pub fn parse<'a>(
     }
     kept.sort_unstable_by_key(|e| e.0);
     let mut local_names =
-        LocalNames { index: Vec::with_capacity(kept.len()), text: String::with_capacity(kept.iter().map(|n| n.1.len()).sum()) };
+        LocalNames { index: Vec::with_capacity(kept.len()), text: Vec::with_capacity(kept.iter().map(|n| n.1.len()).sum()) };
     for (c, name) in kept {
         local_names.push(c, name);
     }
