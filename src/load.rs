@@ -458,7 +458,8 @@ pub fn parse<'a>(
         } else {
             // Only global names are needed (local ones are read later, for
             // the few symbols whose names are kept).
-            let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {}: name: {e}", index.0)))?;
+            let name = name_at(strings, sym.st_name(endian))
+                .ok_or_else(|| bad(&format!("symbol {}: name offset {:#x} lies outside the string table", index.0, sym.st_name(endian))))?;
             let undefined = sym.st_shndx(endian) == elf::SHN_UNDEF;
             if undefined && name == b"_GLOBAL_OFFSET_TABLE_" {
                 needs_got = true;
@@ -648,7 +649,8 @@ pub fn parse<'a>(
         if sym.st_type() == elf::STT_SECTION {
             continue;
         }
-        let name = symtab.symbol_name(endian, sym).map_err(|e| bad(&format!("symbol {k}: name: {e}")))?;
+        let name = name_at(strings, sym.st_name(endian))
+            .ok_or_else(|| bad(&format!("symbol {k}: name offset {:#x} lies outside the string table", sym.st_name(endian))))?;
         if name.is_empty() {
             continue;
         }
@@ -703,6 +705,13 @@ pub fn parse<'a>(
         near_symbols,
         low_data_refs,
     })
+}
+
+/// The NUL-terminated string at `offset` of a string table. (Symbol names
+/// are short: a plain scan beats a general-purpose memchr's setup.)
+fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
+    let rest = strings.get(offset as usize..)?;
+    Some(&rest[..rest.iter().position(|&b| b == 0)?])
 }
 
 type ElfSymbols<'a> = object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>;
