@@ -401,7 +401,8 @@ rtdyld_result rtdyld_linker_set_debugger_registration(struct rtdyld_linker *link
 /**
  * Whether each finalize appends the loaded functions (target address,
  * size, name) to `/tmp/perf-PID.map`, where `perf report` finds them. Off
- * by default.
+ * by default. Turn it on before loading: the names of static functions are
+ * kept only for objects loaded while it is on.
  */
 rtdyld_result rtdyld_linker_set_perf_map(struct rtdyld_linker *linker,
                                          bool enable);

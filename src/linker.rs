@@ -62,6 +62,8 @@ struct Section {
     /// The memory manager finalized this section and it has not been made
     /// writable since.
     protected: bool,
+    /// Its target address when relocations were last applied successfully.
+    applied_target: Option<u64>,
     /// The object was removed and the memory released.
     removed: bool,
     /// Part of a TLS template: memory of the C library's, never moved.
@@ -99,8 +101,11 @@ struct LoadedObject {
     /// Relocations were applied and then dropped; the object cannot be relinked.
     relocations_dropped: bool,
     /// The object is new or one of its sections moved since the last
-    /// successful finalize: all its relocations must be re-evaluated.
+    /// successful finalize: its relocations must be looked at again.
     needs_apply: bool,
+    /// Its relocations were applied by a successful finalize: a later one
+    /// re-applies only those whose section or symbol moved.
+    applied: bool,
     /// The global symbols its relocations, GOT slots and stubs refer to.
     global_refs: Vec<u32>,
     /// Its `.eh_frame` section, and the target address it is registered at.
@@ -284,7 +289,9 @@ impl Linker {
     }
 
     /// Whether each finalize appends the loaded functions to
-    /// `/tmp/perf-PID.map` for `perf` (off by default).
+    /// `/tmp/perf-PID.map` for `perf` (off by default). Turn it on before
+    /// loading: the names of static functions are kept only for objects
+    /// loaded while it is on.
     pub fn set_perf_map(&mut self, enable: bool) {
         self.perf_map = enable;
     }
@@ -686,6 +693,7 @@ impl Linker {
                 target: local as u64,
                 size: plan[k].size,
                 protected: false,
+                applied_target: None,
                 removed: false,
                 tls_template: kind.is_tls(),
             });
@@ -803,6 +811,7 @@ impl Linker {
             shadowed,
             relocations_dropped: false,
             needs_apply: true,
+            applied: false,
             global_refs,
             eh_frame: slot_id(eh_frame_slot),
             eh_registered: None,
@@ -903,13 +912,14 @@ impl Linker {
         let tls: Vec<Option<(u64, Option<i64>)>> =
             self.objects.iter().map(|o| o.tls.as_ref().map(|m| (m.module_id, m.tp_offset))).collect();
         let Linker { objects, sections, section_names, symbols, mm, .. } = self;
-        let mut w = Writer { sections, names: section_names, mm: &mut **mm };
+        let mut w = Writer::new(sections, section_names, &mut **mm);
         for (oi, obj) in objects.iter().enumerate() {
             let affected = !obj.removed && (obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]));
             if affected && !obj.relocations_dropped {
-                apply_object(oi as u32, obj, symbols, &values, &tls, &mut w)?;
+                apply_object(oi as u32, obj, symbols, &values, &changed, &tls, &mut w)?;
             }
         }
+        w.flush()?;
         // From here on the memory may be protected, even if finalize fails
         // half-way: later writes ask for make_writable first.
         for s in self.sections.iter_mut().filter(|s| !s.tls_template) {
@@ -917,8 +927,12 @@ impl Linker {
         }
         self.mm.finalize().map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
         self.applied = values;
+        for s in &mut self.sections {
+            s.applied_target = Some(s.target);
+        }
         for o in &mut self.objects {
             o.needs_apply = false;
+            o.applied = !o.removed;
         }
         Ok(())
     }
@@ -1351,16 +1365,26 @@ fn patch_section_addresses(image: &mut [u8], elf_sections: &[(usize, u32)], sect
     }
 }
 
-/// Writes into section memory, asking the memory manager to make finalized
-/// sections writable first (unless the write changes nothing).
+/// Writes into section memory. Writes into sections that a finalize
+/// protected and that change bytes are held back and made by [`Writer::flush`],
+/// after one request to the memory manager for all those sections.
 struct Writer<'a> {
     sections: &'a mut [Section],
     /// The linker's section names, for messages.
     names: &'a [u8],
     mm: &'a mut dyn MemoryManager,
+    /// Held-back writes: section, offset, and where the bytes are in `held_bytes`.
+    held: Vec<(u32, u64, usize, usize)>,
+    held_bytes: Vec<u8>,
+    /// The sections with held-back writes.
+    held_sections: Vec<u32>,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(sections: &'a mut [Section], names: &'a [u8], mm: &'a mut dyn MemoryManager) -> Self {
+        Writer { sections, names, mm, held: Vec::new(), held_bytes: Vec::new(), held_sections: Vec::new() }
+    }
+
     /// Writes the low `size` (1, 2, 4 or 8) bytes of `value`, little-endian.
     fn write_field(&mut self, section: u32, offset: u64, value: u64, size: usize) -> Result<()> {
         let s = &self.sections[section as usize];
@@ -1384,32 +1408,65 @@ impl Writer<'_> {
     }
 
     fn write(&mut self, section: u32, offset: u64, bytes: &[u8]) -> Result<()> {
-        let s = &mut self.sections[section as usize];
+        let s = &self.sections[section as usize];
         debug_assert!(offset + bytes.len() as u64 <= s.size);
         // SAFETY: `offset + len <= size` (checked when the relocation or
         // table entry was created) and the section's local memory is
         // readable while the memory manager lives.
         let dst = unsafe { s.local.add(offset as usize) };
         if s.protected {
+            // Unchanged bytes need no write (and no writable pages), unless
+            // an earlier held-back write to the section may have changed them.
+            let held = self.held_sections.contains(&section);
             // SAFETY: as above.
-            if unsafe { std::slice::from_raw_parts(dst, bytes.len()) } == bytes {
+            if !held && unsafe { std::slice::from_raw_parts(dst, bytes.len()) } == bytes {
                 return Ok(());
             }
-            self.mm.make_writable(s.local, s.size as usize, section).map_err(|e| {
-                Error::new(
-                    ErrorKind::MemoryManager,
-                    format!(
-                        "the memory manager could not make section {} (id {section}) of obj {} writable: {e}",
-                        name_in(self.names, s.name_at).to_string_lossy(),
-                        s.object
-                    ),
-                )
-            })?;
-            s.protected = false;
+            if !held {
+                self.held_sections.push(section);
+            }
+            self.held.push((section, offset, self.held_bytes.len(), bytes.len()));
+            self.held_bytes.extend_from_slice(bytes);
+            return Ok(());
         }
-        // SAFETY: as above; the section is writable (never finalized, or
-        // the memory manager made it writable again).
+        // SAFETY: as above; the section is writable (never finalized).
         unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        Ok(())
+    }
+
+    /// Makes the held-back writes: the memory manager makes their sections
+    /// writable (in one request), then the bytes are written.
+    fn flush(&mut self) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let open: Vec<(*mut u8, usize, u32)> =
+            self.held_sections.iter().map(|&id| (self.sections[id as usize].local, self.sections[id as usize].size as usize, id)).collect();
+        self.mm.make_writable_many(&open).map_err(|e| {
+            let first = &self.sections[self.held_sections[0] as usize];
+            Error::new(
+                ErrorKind::MemoryManager,
+                format!(
+                    "the memory manager could not make {} finalized section{} writable again (the first: {} of obj {}): {e}",
+                    open.len(),
+                    if open.len() == 1 { "" } else { "s" },
+                    name_in(self.names, first.name_at).to_string_lossy(),
+                    first.object
+                ),
+            )
+        })?;
+        for &id in &self.held_sections {
+            self.sections[id as usize].protected = false;
+        }
+        for &(section, offset, at, len) in &self.held {
+            let s = &self.sections[section as usize];
+            // SAFETY: checked as for `write`; the memory manager made the
+            // section writable just above.
+            unsafe { ptr::copy_nonoverlapping(self.held_bytes[at..at + len].as_ptr(), s.local.add(offset as usize), len) };
+        }
+        self.held.clear();
+        self.held_bytes.clear();
+        self.held_sections.clear();
         Ok(())
     }
 }
@@ -1529,7 +1586,16 @@ fn static_tls_error(oi: u32, obj: &LoadedObject, what: &str) -> Error {
     )
 }
 
-fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u64], tls: &TlsView, w: &mut Writer<'_>) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn apply_object(
+    oi: u32,
+    obj: &LoadedObject,
+    symbols: &SymbolTable,
+    values: &[u64],
+    changed: &[bool],
+    tls: &TlsView,
+    w: &mut Writer<'_>,
+) -> Result<()> {
     let name_of = |sym: u32, w: &Writer<'_>| symbol_name(obj, sym, w.sections, w.names, symbols);
     if let Some(got) = obj.got {
         for (k, &sym) in obj.got_symbols.iter().enumerate() {
@@ -1591,9 +1657,33 @@ fn apply_object(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, values: &[u6
     let stub_base = obj.stubs.map_or(0, |s| w.sections[s as usize].target);
     // The address of each symbol the relocations refer to, worked out once.
     let s_values: Vec<u64> = (0..obj.symbols.len() as u32).map(|k| symbol_value(obj, k, w.sections, values)).collect();
+    // After a successful apply, only relocations whose section or symbol
+    // moved can change: a re-finalize costs in proportion to those.
+    let moved =
+        |sections: &[Section], s: Option<u32>| s.is_some_and(|s| sections[s as usize].applied_target != Some(sections[s as usize].target));
+    let m = |s: Option<u32>| moved(w.sections, s);
+    let all_dirty = !obj.applied || m(obj.got) || m(obj.stubs) || m(obj.dso_handle) || m(obj.copy_section);
+    let sym_dirty: Vec<bool> = if all_dirty {
+        Vec::new()
+    } else {
+        obj.symbols
+            .iter()
+            .map(|t| match *t {
+                SymTarget::Absolute(_) | SymTarget::GotBase | SymTarget::DsoHandle => false,
+                SymTarget::Section { section, .. } => m(Some(section)),
+                SymTarget::Global(g) => changed[g as usize],
+                // Resolver answers, TLS and host copies: always looked at.
+                SymTarget::LocalIfunc { .. } | SymTarget::Tls { .. } | SymTarget::Copy { .. } => true,
+            })
+            .collect()
+    };
     for g in &obj.relocs {
         let p_base = w.sections[g.section as usize].target;
+        let group_dirty = all_dirty || moved(w.sections, Some(g.section));
         for r in &g.relocs {
+            if !group_dirty && !sym_dirty[r.symbol as usize] {
+                continue;
+            }
             let s = s_values[r.symbol as usize];
             let r_type = u32::from(r.r_type);
             // The common types, when their value fits (calls and data

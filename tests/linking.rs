@@ -400,3 +400,88 @@ fn comdat_groups_link_to_one_copy() {
     assert_eq!(call1(&l, "from_a", 5), 10 + 1);
     assert_eq!(call1(&l, "from_b", 5), 10 + 2);
 }
+
+/// The default memory manager, recording the sections each finalize asks
+/// it to make writable again.
+struct RecordingMm {
+    inner: DefaultMemoryManager,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<u32>>>>,
+}
+
+impl rtdyld::MemoryManager for RecordingMm {
+    fn reserve(&mut self, r: &rtdyld::ReserveRequest) -> Result<(), String> {
+        self.inner.reserve(r)
+    }
+    fn allocates_zeroed_memory(&self) -> bool {
+        self.inner.allocates_zeroed_memory()
+    }
+    fn allocate(&mut self, r: &rtdyld::AllocationRequest<'_>) -> Result<*mut u8, String> {
+        self.inner.allocate(r)
+    }
+    fn make_writable(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+        self.make_writable_many(&[(local, size, id)])
+    }
+    fn make_writable_many(&mut self, sections: &[(*mut u8, usize, u32)]) -> Result<(), String> {
+        self.requests.lock().unwrap().push(sections.iter().map(|s| s.2).collect());
+        self.inner.make_writable_many(sections)
+    }
+    fn release(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+        self.inner.release(local, size, id)
+    }
+    fn finalize(&mut self) -> Result<(), String> {
+        self.inner.finalize()
+    }
+}
+
+#[test]
+fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mm = RecordingMm { inner: DefaultMemoryManager::new(), requests: requests.clone() };
+    let mut l = Linker::with_memory_manager(Box::new(mm));
+    let a = l.load_object(&cc("long f(void) { return 7; }", &["-O2", "-fPIC"]), "a.o").unwrap();
+    let callers = "long f(void); long g(void) { return f() + 1; } long g2(void) { return f() + 2; }";
+    let b = l.load_object(&cc(callers, &["-O2", "-fPIC", "-fno-optimize-sibling-calls"]), "b.o").unwrap();
+    let c = l.load_object(&cc("static long x = 5; long h(void) { return x; }", &["-O2", "-fPIC"]), "c.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "g"), 8);
+    assert!(requests.lock().unwrap().is_empty(), "a first finalize writes memory that was never protected");
+
+    let text = |l: &Linker, obj: u32| {
+        *l.object_sections(obj).unwrap().iter().find(|&&s| l.section(s).unwrap().name.to_bytes() == b".text").unwrap()
+    };
+    let bytes = |l: &Linker, sid: u32| {
+        let s = l.section(sid).unwrap();
+        // SAFETY: the section's local memory is readable (it is read+execute).
+        unsafe { std::slice::from_raw_parts(s.local, s.size as usize) }.to_vec()
+    };
+    let (a_text, b_text, c_text) = (text(&l, a), text(&l, b), text(&l, c));
+    let (b_before, c_before) = (bytes(&l, b_text), bytes(&l, c_text));
+    let a_target = l.section(a_text).unwrap().target;
+
+    // Moving f's code changes the two calls in b and nothing else.
+    l.map_section(a_text, a_target + 0x10000).unwrap();
+    l.finalize().unwrap();
+    let names = |ids: &[u32]| -> Vec<(u32, String)> {
+        ids.iter().map(|&s| (l.section(s).unwrap().object, l.section(s).unwrap().name.to_string_lossy().into_owned())).collect()
+    };
+    let asked = requests.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "one request per finalize: {asked:?}");
+    let mut asked = names(&asked[0]);
+    asked.sort();
+    // a's unwind table (its FDE's code address), b's calls and b's stub for f.
+    let expected = vec![(a, ".eh_frame".to_string()), (b, ".text".to_string()), (b, rtdyld::STUB_SECTION.to_string())];
+    assert_eq!(asked, expected);
+    assert_ne!(bytes(&l, b_text), b_before);
+    assert_eq!(bytes(&l, c_text), c_before);
+
+    // Nothing moved: nothing to write.
+    l.finalize().unwrap();
+    assert_eq!(requests.lock().unwrap().len(), 1);
+
+    // Moving back restores every byte, and the code runs again.
+    l.map_section(a_text, a_target).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(requests.lock().unwrap().len(), 2);
+    assert_eq!(bytes(&l, b_text), b_before);
+    assert_eq!((call0(&l, "g"), call0(&l, "g2"), call0(&l, "h")), (8, 9, 5));
+}

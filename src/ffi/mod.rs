@@ -514,7 +514,8 @@ pub extern "C" fn rtdyld_linker_set_debugger_registration(linker: *mut rtdyld_li
 
 /// Whether each finalize appends the loaded functions (target address,
 /// size, name) to `/tmp/perf-PID.map`, where `perf report` finds them. Off
-/// by default.
+/// by default. Turn it on before loading: the names of static functions are
+/// kept only for objects loaded while it is on.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_set_perf_map(linker: *mut rtdyld_linker, enable: bool) -> rtdyld_result {
     with_linker(linker, |l| {

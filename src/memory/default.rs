@@ -698,36 +698,46 @@ impl MemoryManager for DefaultMemoryManager {
         Ok(())
     }
 
-    fn make_writable(&mut self, local: *mut u8, size: usize, _section_id: u32) -> Result<(), String> {
-        let a = local as usize;
-        if size == 0 {
-            return Ok(());
-        }
-        let (idx, pi) = self.locate(a).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
-        let page = self.page;
-        let r = &mut self.regions[idx];
-        if !r.sealed && (r.open || final_protection(pi) == PROT_RW) {
-            // Writable already.
-            return Ok(());
-        }
-        let base = r.local.base as usize;
-        let part = &r.parts[pi];
-        let start = align_down(a - base, page);
-        let end = align_up((a - base).saturating_add(size), page).min(part.offset + r.local.mapped[pi]);
-        if start >= end || r.writable.iter().any(|&(p, s, e)| p == pi && s <= start && end <= e) {
-            return Ok(());
-        }
-        // Not executable until the next finalize.
-        protect(base + start, end - start, PROT_RW)?;
-        let (mut start, mut end) = (start, end);
-        r.writable.retain(|&(p, s, e)| {
-            let merge = p == pi && s <= end && start <= e;
-            if merge {
-                (start, end) = (start.min(s), end.max(e));
+    fn make_writable(&mut self, local: *mut u8, size: usize, section_id: u32) -> Result<(), String> {
+        self.make_writable_many(&[(local, size, section_id)])
+    }
+
+    /// Switches the pages of all the sections at once, one `mprotect` per
+    /// run of adjacent pages (a re-finalize that touches the code of many
+    /// objects of one batch then costs a few system calls, not one per
+    /// section).
+    fn make_writable_many(&mut self, sections: &[(*mut u8, usize, u32)]) -> Result<(), String> {
+        let mut spans = Vec::with_capacity(sections.len());
+        for &(local, size, _) in sections {
+            if let Some(span) = self.pages_to_open(local, size)? {
+                spans.push(span);
             }
-            !merge
-        });
-        r.writable.push((pi, start, end));
+        }
+        spans.sort_unstable();
+        let mut k = 0;
+        while k < spans.len() {
+            let (idx, pi, start, mut end) = spans[k];
+            k += 1;
+            while k < spans.len() && spans[k].0 == idx && spans[k].1 == pi && spans[k].2 <= end {
+                end = end.max(spans[k].3);
+                k += 1;
+            }
+            let r = &mut self.regions[idx];
+            if r.writable.iter().any(|&(p, s, e)| p == pi && s <= start && end <= e) {
+                continue;
+            }
+            // Not executable until the next finalize.
+            protect(r.local.base as usize + start, end - start, PROT_RW)?;
+            let (mut start, mut end) = (start, end);
+            r.writable.retain(|&(p, s, e)| {
+                let merge = p == pi && s <= end && start <= e;
+                if merge {
+                    (start, end) = (start.min(s), end.max(e));
+                }
+                !merge
+            });
+            r.writable.push((pi, start, end));
+        }
         Ok(())
     }
 
@@ -794,6 +804,26 @@ impl MemoryManager for DefaultMemoryManager {
 }
 
 impl DefaultMemoryManager {
+    /// The region, part and page span (offsets from the region base) that
+    /// must become writable for `size` bytes at `local`; `None` when they
+    /// are writable already.
+    fn pages_to_open(&self, local: *mut u8, size: usize) -> Result<Option<(usize, usize, usize, usize)>, String> {
+        let a = local as usize;
+        if size == 0 {
+            return Ok(None);
+        }
+        let (idx, pi) = self.locate(a).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
+        let r = &self.regions[idx];
+        if !r.sealed && (r.open || final_protection(pi) == PROT_RW) {
+            return Ok(None);
+        }
+        let base = r.local.base as usize;
+        let part = &r.parts[pi];
+        let start = align_down(a - base, self.page);
+        let end = align_up((a - base).saturating_add(size), self.page).min(part.offset + r.local.mapped[pi]);
+        Ok((start < end).then_some((idx, pi, start, end)))
+    }
+
     /// Unmaps what a region's views map and closes its memfd.
     fn unmap(r: &Region) {
         for view in std::iter::once(&r.local).chain(&r.aliases) {

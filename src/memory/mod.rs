@@ -8,9 +8,10 @@
 //!
 //! and on every finalize:
 //! 3. [`MemoryManager::begin_finalize`];
-//! 4. [`MemoryManager::make_writable`] for each section that an earlier
-//!    finalize already finalized and that must be written again (after a
-//!    remap or when a symbol's address changed);
+//! 4. [`MemoryManager::make_writable_many`] once, with every section that
+//!    an earlier finalize already finalized and that must be written again
+//!    (after a remap or when a symbol's address changed); by default it
+//!    calls [`MemoryManager::make_writable`] for each;
 //! 5. [`MemoryManager::finalize`], which applies the final protections.
 
 mod default;
@@ -128,6 +129,17 @@ pub trait MemoryManager: Send {
     /// finalize finalized. The default does nothing, which is right when the
     /// local addresses always stay writable (a writable alias).
     fn make_writable(&mut self, _local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Makes several finalized sections writable again, as
+    /// [`MemoryManager::make_writable`] does for each; called once per
+    /// finalize with every section that finalize must write. Managers that
+    /// can switch adjacent sections together override it.
+    fn make_writable_many(&mut self, sections: &[(*mut u8, usize, u32)]) -> Result<(), String> {
+        for &(local, size, id) in sections {
+            self.make_writable(local, size, id)?;
+        }
         Ok(())
     }
 
