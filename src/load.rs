@@ -255,18 +255,10 @@ impl<'a> ParsedObject<'a> {
     /// validated).
     pub fn global(&self, k: usize) -> ParsedGlobal {
         let index = SymbolIndex(self.globals[k].sym as usize);
-        let place = self.symtab.symbol(index).ok().and_then(|sym| {
-            let e = LittleEndian;
-            let place = match sym.st_shndx(e) {
-                elf::SHN_UNDEF => GlobalPlace::Undefined,
-                elf::SHN_ABS => GlobalPlace::Absolute(sym.st_value(e)),
-                elf::SHN_COMMON => GlobalPlace::Common { size: sym.st_size(e), align: sym.st_value(e).max(1) },
-                s if s < elf::SHN_LORESERVE => match self.section_slot.get(usize::from(s)) {
-                    Some(&slot) if slot != u32::MAX => GlobalPlace::Section { section: slot, value: sym.st_value(e) },
-                    _ => GlobalPlace::Undefined,
-                },
-                // SHN_XINDEX and the like: the general decoder.
-                _ => global_place(&self.symtab, sym, index, &self.section_slot, &self.sections).ok()?,
+        let place = self.symtab.symbols().get(index.0).and_then(|sym| {
+            let place = match quick_place(sym, &self.section_slot, &self.sections) {
+                Some(place) => place,
+                None => global_place(&self.symtab, sym, index, &self.section_slot, &self.sections).ok()?,
             };
             Some(describe_global(sym, place))
         });
@@ -445,7 +437,10 @@ pub fn parse<'a>(
             continue;
         }
         let bind = sym.st_bind();
-        let place = global_place(&symtab, sym, index, &section_slot, &sections).map_err(|m| bad(&m))?;
+        let place = match quick_place(sym, &section_slot, &sections) {
+            Some(place) => place,
+            None => global_place(&symtab, sym, index, &section_slot, &sections).map_err(|m| bad(&m))?,
+        };
         let target = if bind == elf::STB_LOCAL {
             match place {
                 GlobalPlace::Section { section, value } if sym.st_type() == elf::STT_GNU_IFUNC => {
@@ -715,6 +710,27 @@ fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
 }
 
 type ElfSymbols<'a> = object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>;
+
+/// Where a symbol is defined, for the usual, valid entries: undefined,
+/// absolute, or in a section of the ordinary index range and within it.
+/// `None` for everything else (common symbols, extended section indices,
+/// entries [`global_place`] must check and may reject).
+#[inline]
+fn quick_place(sym: &elf::Sym64<LittleEndian>, section_slot: &[u32], sections: &[ParsedSection<'_>]) -> Option<GlobalPlace> {
+    let e = LittleEndian;
+    match sym.st_shndx(e) {
+        elf::SHN_UNDEF => Some(GlobalPlace::Undefined),
+        elf::SHN_ABS => Some(GlobalPlace::Absolute(sym.st_value(e))),
+        s if s < elf::SHN_LORESERVE => match *section_slot.get(usize::from(s))? {
+            u32::MAX => Some(GlobalPlace::Undefined),
+            slot => {
+                let value = sym.st_value(e);
+                (value <= sections[slot as usize].size).then_some(GlobalPlace::Section { section: slot, value })
+            }
+        },
+        _ => None,
+    }
+}
 
 /// Where symbol `index` is defined, or why its entry is invalid.
 fn global_place(
