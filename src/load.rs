@@ -298,11 +298,11 @@ fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
 /// Per-symbol marks of the relocation pass.
 const LOW_DATA_REF: u8 = 1;
 const NEAR_SYMBOL: u8 = 2;
-const TLS_INDEX: u8 = 8;
-const TLS_MODULE: u8 = 16;
-const TLS_TP_OFFSET: u8 = 32;
-const HAS_GOT_SLOT: u8 = 64;
-const HAS_STUB: u8 = 128;
+const TLS_INDEX: u8 = 4;
+const TLS_MODULE: u8 = 8;
+const TLS_TP_OFFSET: u8 = 16;
+const HAS_GOT_SLOT: u8 = 32;
+const HAS_STUB: u8 = 64;
 
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
 /// `object` names it for messages. `comdat_kept` answers whether a COMDAT
