@@ -98,6 +98,8 @@ struct LoadedObject {
     /// Its definitions that are not in use (another object's displaced
     /// them, or it was weaker than one already there).
     shadowed: Vec<(u32, Definition)>,
+    /// Some of its global definitions are IFUNCs.
+    defines_ifuncs: bool,
     /// Relocations were applied and then dropped; the object cannot be relinked.
     relocations_dropped: bool,
     /// The object is new or one of its sections moved since the last
@@ -701,6 +703,7 @@ impl Linker {
         let sid = |slot: u32| first_id + slot;
         let mut defined = Vec::with_capacity(defined_count);
         let mut shadowed = Vec::new();
+        let mut defines_ifuncs = false;
         let mut undefined_refs = Vec::with_capacity(parsed.globals.len() - defined_count);
         for k in 0..parsed.globals.len() {
             let g = found[k];
@@ -741,6 +744,7 @@ impl Linker {
                 is_ifunc: glob.ifunc,
                 is_tls: tls_offset.is_some(),
             };
+            defines_ifuncs |= def.is_ifunc;
             let old = self.symbols.get(g).definition();
             if self.symbols.define(g, def) {
                 // The definition it displaced stays with its object, for
@@ -807,6 +811,7 @@ impl Linker {
             stubs: slot_id(stub_slot),
             stub_index: parsed.stub_index,
             stub_symbols: parsed.stub_symbols,
+            defines_ifuncs,
             defined,
             shadowed,
             relocations_dropped: false,
@@ -1203,9 +1208,11 @@ impl Linker {
             for f in &mut o.local_ifuncs {
                 f.1 = None;
             }
-            for &g in &o.defined {
-                if own_definition(o, g, &self.symbols).is_some_and(|d| d.is_ifunc) {
-                    self.symbols.get_mut(g).set_ifunc_value(None);
+            if o.defines_ifuncs {
+                for &g in &o.defined {
+                    if own_definition(o, g, &self.symbols).is_some_and(|d| d.is_ifunc) {
+                        self.symbols.get_mut(g).set_ifunc_value(None);
+                    }
                 }
             }
         }
@@ -1376,34 +1383,50 @@ struct Writer<'a> {
     /// Held-back writes: section, offset, and where the bytes are in `held_bytes`.
     held: Vec<(u32, u64, usize, usize)>,
     held_bytes: Vec<u8>,
+    /// Held-back relocated fields: section, offset, value, size.
+    held_fields: Vec<(u32, u32, u64, u8)>,
     /// The sections with held-back writes.
     held_sections: Vec<u32>,
 }
 
 impl<'a> Writer<'a> {
     fn new(sections: &'a mut [Section], names: &'a [u8], mm: &'a mut dyn MemoryManager) -> Self {
-        Writer { sections, names, mm, held: Vec::new(), held_bytes: Vec::new(), held_sections: Vec::new() }
+        Writer { sections, names, mm, held: Vec::new(), held_bytes: Vec::new(), held_fields: Vec::new(), held_sections: Vec::new() }
     }
 
     /// Writes the low `size` (1, 2, 4 or 8) bytes of `value`, little-endian.
     fn write_field(&mut self, section: u32, offset: u64, value: u64, size: usize) -> Result<()> {
         let s = &self.sections[section as usize];
-        if s.protected {
-            return self.write(section, offset, &value.to_le_bytes()[..size]);
-        }
         debug_assert!(offset + size as u64 <= s.size);
         // SAFETY: `offset + size <= size of the section` (checked when the
-        // relocation was read) and the section is writable: never finalized,
-        // or made writable again.
-        unsafe {
-            let dst = s.local.add(offset as usize);
-            match size {
-                8 => dst.cast::<u64>().write_unaligned(value.to_le()),
-                4 => dst.cast::<u32>().write_unaligned((value as u32).to_le()),
-                2 => dst.cast::<u16>().write_unaligned((value as u16).to_le()),
-                _ => dst.write(value as u8),
+        // relocation was read); the section's local memory is readable, and
+        // writable unless `protected`.
+        let dst = unsafe { s.local.add(offset as usize) };
+        if s.protected {
+            // Unchanged fields need no write (and no writable pages), unless
+            // an earlier held-back write to the section may have changed them.
+            let held = self.held_sections.contains(&section);
+            if !held {
+                // SAFETY: as above (reading).
+                let current = unsafe {
+                    match size {
+                        8 => dst.cast::<u64>().read_unaligned(),
+                        4 => u64::from(dst.cast::<u32>().read_unaligned()),
+                        2 => u64::from(dst.cast::<u16>().read_unaligned()),
+                        _ => u64::from(dst.read()),
+                    }
+                };
+                let mask = if size == 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 };
+                if u64::from_le(current) == value & mask {
+                    return Ok(());
+                }
+                self.held_sections.push(section);
             }
+            self.held_fields.push((section, offset as u32, value, size as u8));
+            return Ok(());
         }
+        // SAFETY: as above; the section is writable.
+        unsafe { store_field(dst, value, size) };
         Ok(())
     }
 
@@ -1437,7 +1460,7 @@ impl<'a> Writer<'a> {
     /// Makes the held-back writes: the memory manager makes their sections
     /// writable (in one request), then the bytes are written.
     fn flush(&mut self) -> Result<()> {
-        if self.held.is_empty() {
+        if self.held_sections.is_empty() {
             return Ok(());
         }
         let open: Vec<(*mut u8, usize, u32)> =
@@ -1464,10 +1487,31 @@ impl<'a> Writer<'a> {
             // section writable just above.
             unsafe { ptr::copy_nonoverlapping(self.held_bytes[at..at + len].as_ptr(), s.local.add(offset as usize), len) };
         }
+        for &(section, offset, value, size) in &self.held_fields {
+            // SAFETY: as above.
+            unsafe { store_field(self.sections[section as usize].local.add(offset as usize), value, usize::from(size)) };
+        }
+        self.held_fields.clear();
         self.held.clear();
         self.held_bytes.clear();
         self.held_sections.clear();
         Ok(())
+    }
+}
+
+/// Stores the low `size` (1, 2, 4 or 8) bytes of `value` at `dst`, little-endian.
+///
+/// # Safety
+/// `dst..dst + size` must be writable.
+unsafe fn store_field(dst: *mut u8, value: u64, size: usize) {
+    // SAFETY: the caller guarantees `size` writable bytes at `dst`.
+    unsafe {
+        match size {
+            8 => dst.cast::<u64>().write_unaligned(value.to_le()),
+            4 => dst.cast::<u32>().write_unaligned((value as u32).to_le()),
+            2 => dst.cast::<u16>().write_unaligned((value as u16).to_le()),
+            _ => dst.write(value as u8),
+        }
     }
 }
 
