@@ -1,15 +1,82 @@
 //! The host process as a symbol source: its own symbols and the shared
 //! libraries it has loaded, through the dynamic loader.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The address of `name` in the host process (the executable and every
 /// library loaded with global visibility), if any.
+///
+/// Answers are remembered, process-wide, for as long as the set of loaded
+/// libraries stays the same: the dynamic loader counts every load and
+/// unload (`dlpi_adds`, `dlpi_subs`), and any change forgets them all. A
+/// JIT whose modules call the same C library functions then asks the
+/// dynamic loader once per name, not once per module and finalize.
 pub fn lookup(name: &CStr) -> Option<u64> {
-    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!p.is_null()).then_some(p as u64)
+    HostLookups::new().lookup(name)
+}
+
+/// Host lookups for a batch of names (one finalize): the set of loaded
+/// libraries is checked once, when the batch starts.
+pub struct HostLookups {
+    generation: (u64, u64),
+}
+
+impl HostLookups {
+    pub fn new() -> Self {
+        HostLookups { generation: library_generation() }
+    }
+
+    /// As [`lookup`].
+    pub fn lookup(&self, name: &CStr) -> Option<u64> {
+        let mut cache = LOOKUPS.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(|| LookupCache { generation: self.generation, answers: HashMap::new() });
+        if cache.generation != self.generation {
+            cache.generation = self.generation;
+            cache.answers.clear();
+        }
+        if let Some(&answer) = cache.answers.get(name.to_bytes()) {
+            return answer;
+        }
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
+        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        let answer = (!p.is_null()).then_some(p as u64);
+        cache.answers.insert(name.to_bytes().into(), answer);
+        answer
+    }
+}
+
+impl Default for HostLookups {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct LookupCache {
+    /// The dynamic loader's (adds, subs) counters the answers hold for.
+    generation: (u64, u64),
+    answers: HashMap<Box<[u8]>, Option<u64>>,
+}
+
+static LOOKUPS: Mutex<Option<LookupCache>> = Mutex::new(None);
+
+/// The dynamic loader's counts of library loads and unloads so far.
+fn library_generation() -> (u64, u64) {
+    extern "C" fn first(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the dynamic loader passes a valid `info` for the call, and
+        // `data` is the `(u64, u64)` below, borrowed for the whole iteration.
+        unsafe {
+            let out = &mut *data.cast::<(u64, u64)>();
+            *out = ((*info).dlpi_adds, (*info).dlpi_subs);
+        }
+        1 // the counters are the same in every entry: stop after the first
+    }
+    let mut out = (0u64, 0u64);
+    // SAFETY: `first` only writes to `out`, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(first), (&mut out as *mut (u64, u64)).cast()) };
+    out
 }
 
 /// Whether `addr` is the address of a function symbol of the host process
@@ -226,6 +293,34 @@ pub fn open_library(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_lookups_follow_libraries_being_loaded_and_unloaded() {
+        let dir = std::env::temp_dir().join(format!("rtdyld-host-lookups-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("probe.c");
+        let lib = dir.join("libprobe.so");
+        std::fs::write(&src, "int rtdyld_lookup_cache_probe(void) { return 42; }\n").unwrap();
+        let built = std::process::Command::new("gcc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).status().unwrap();
+        assert!(built.success());
+        let name = c"rtdyld_lookup_cache_probe";
+        assert_eq!(lookup(name), None, "not loaded yet (and the miss is remembered)");
+        let path = CString::new(lib.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: loading a library this test just built; it has no constructors.
+        let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+        assert!(!handle.is_null());
+        let found = lookup(name);
+        assert!(found.is_some(), "a library loaded since the miss is seen");
+        assert_eq!(lookup(name), found);
+        // SAFETY: nothing refers to the library any more.
+        unsafe { libc::dlclose(handle) };
+        // Whether glibc really unloads it is its business: the remembered
+        // answer must be what the dynamic loader answers now.
+        // SAFETY: as in `lookup`.
+        let direct = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        assert_eq!(lookup(name), (!direct.is_null()).then_some(direct as u64));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_library_with_only_its_versioned_file_is_found() {

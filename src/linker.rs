@@ -384,7 +384,7 @@ impl Linker {
     }
 
     /// Looks a name up outside the loaded objects: resolver, then process.
-    fn lookup_external(resolver: &mut Option<Resolver>, process: bool, name: &CStr) -> Option<u64> {
+    fn lookup_external(resolver: &mut Option<Resolver>, process: bool, host: &host::HostLookups, name: &CStr) -> Option<u64> {
         if let Some(r) = resolver.as_mut() {
             if let Some(a) = r(&name.to_string_lossy()) {
                 return Some(a);
@@ -394,7 +394,7 @@ impl Linker {
             return Some(a);
         }
         if process {
-            return host::lookup(name);
+            return host.lookup(name);
         }
         None
     }
@@ -507,7 +507,7 @@ impl Linker {
                 continue;
             }
             let Ok(cname) = CString::new(parsed.global_name(k)) else { continue };
-            if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &cname) {
+            if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &host::HostLookups::new(), &cname) {
                 externals.push((sym, addr, host::read_only_object_size(addr)));
             }
         }
@@ -842,12 +842,13 @@ impl Linker {
     /// unresolved ones (weak references resolve to 0).
     fn resolve_externals(&mut self) -> Result<()> {
         let mut unresolved = Vec::new();
+        let host_lookups = host::HostLookups::new();
         for id in 0..self.symbols.len() as u32 {
             let s = self.symbols.get(id);
             if s.references == 0 || s.definition().is_some() {
                 continue;
             }
-            let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, self.symbols.cname(id));
+            let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(id));
             let s = self.symbols.get_mut(id);
             s.set_external(addr);
             if addr.is_none() && s.strong_references > 0 {
