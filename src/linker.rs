@@ -1458,6 +1458,28 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Makes a finalized section writable right away (when most of it is
+    /// about to be rewritten: it moved), so that its writes need not be
+    /// compared and held back. Not when writes to it are already held.
+    fn open_now(&mut self, section: u32) -> Result<()> {
+        let s = &self.sections[section as usize];
+        if !s.protected || self.held_sections.contains(&section) {
+            return Ok(());
+        }
+        self.mm.make_writable_many(&[(s.local, s.size as usize, section)]).map_err(|e| {
+            Error::new(
+                ErrorKind::MemoryManager,
+                format!(
+                    "the memory manager could not make section {} (id {section}) of obj {} writable again: {e}",
+                    name_in(self.names, s.name_at).to_string_lossy(),
+                    s.object
+                ),
+            )
+        })?;
+        self.sections[section as usize].protected = false;
+        Ok(())
+    }
+
     /// Makes the held-back writes: the memory manager makes their sections
     /// writable (in one request), then the bytes are written.
     fn flush(&mut self) -> Result<()> {
@@ -1724,7 +1746,13 @@ fn apply_object(
     };
     for g in &obj.relocs {
         let p_base = w.sections[g.section as usize].target;
-        let group_dirty = all_dirty || moved(w.sections, Some(g.section));
+        let section_moved = moved(w.sections, Some(g.section));
+        if section_moved {
+            // Its PC-relative fields all change: open it now rather than
+            // compare and hold back every write.
+            w.open_now(g.section)?;
+        }
+        let group_dirty = all_dirty || section_moved;
         for r in &g.relocs {
             if !group_dirty && !sym_dirty[r.symbol as usize] {
                 continue;

@@ -465,7 +465,9 @@ fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
         ids.iter().map(|&s| (l.section(s).unwrap().object, l.section(s).unwrap().name.to_string_lossy().into_owned())).collect()
     };
     let asked = requests.lock().unwrap().clone();
-    assert_eq!(asked.len(), 1, "one request per finalize: {asked:?}");
+    // f's code has no relocations of its own, so nothing is opened ahead:
+    // one request, for every section whose bytes change.
+    assert_eq!(asked.len(), 1, "one request: {asked:?}");
     let mut asked = names(&asked[0]);
     asked.sort();
     // a's unwind table (its FDE's code address), b's calls and b's stub for f.

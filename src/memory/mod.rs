@@ -8,10 +8,11 @@
 //!
 //! and on every finalize:
 //! 3. [`MemoryManager::begin_finalize`];
-//! 4. [`MemoryManager::make_writable_many`] once, with every section that
-//!    an earlier finalize already finalized and that must be written again
-//!    (after a remap or when a symbol's address changed); by default it
-//!    calls [`MemoryManager::make_writable`] for each;
+//! 4. [`MemoryManager::make_writable_many`] for the sections an earlier
+//!    finalize finalized and that must be written again (after a remap or
+//!    when a symbol's address changed): once for each section that moved,
+//!    then once with all the others whose bytes change; by default it calls
+//!    [`MemoryManager::make_writable`] for each;
 //! 5. [`MemoryManager::finalize`], which applies the final protections.
 
 mod default;
@@ -133,9 +134,9 @@ pub trait MemoryManager: Send {
     }
 
     /// Makes several finalized sections writable again, as
-    /// [`MemoryManager::make_writable`] does for each; called once per
-    /// finalize with every section that finalize must write. Managers that
-    /// can switch adjacent sections together override it.
+    /// [`MemoryManager::make_writable`] does for each (see the protocol in
+    /// the module documentation). Managers that can switch adjacent
+    /// sections together override it.
     fn make_writable_many(&mut self, sections: &[(*mut u8, usize, u32)]) -> Result<(), String> {
         for &(local, size, id) in sections {
             self.make_writable(local, size, id)?;
