@@ -1396,38 +1396,46 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes the low `size` (1, 2, 4 or 8) bytes of `value`, little-endian.
+    #[inline]
     fn write_field(&mut self, section: u32, offset: u64, value: u64, size: usize) -> Result<()> {
         let s = &self.sections[section as usize];
         debug_assert!(offset + size as u64 <= s.size);
-        // SAFETY: `offset + size <= size of the section` (checked when the
-        // relocation was read); the section's local memory is readable, and
-        // writable unless `protected`.
-        let dst = unsafe { s.local.add(offset as usize) };
         if s.protected {
-            // Unchanged fields need no write (and no writable pages), unless
-            // an earlier held-back write to the section may have changed them.
-            let held = self.held_sections.contains(&section);
-            if !held {
-                // SAFETY: as above (reading).
-                let current = unsafe {
-                    match size {
-                        8 => dst.cast::<u64>().read_unaligned(),
-                        4 => u64::from(dst.cast::<u32>().read_unaligned()),
-                        2 => u64::from(dst.cast::<u16>().read_unaligned()),
-                        _ => u64::from(dst.read()),
-                    }
-                };
-                let mask = if size == 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 };
-                if u64::from_le(current) == value & mask {
-                    return Ok(());
-                }
-                self.held_sections.push(section);
-            }
-            self.held_fields.push((section, offset as u32, value, size as u8));
-            return Ok(());
+            return self.hold_field(section, offset, value, size);
         }
-        // SAFETY: as above; the section is writable.
-        unsafe { store_field(dst, value, size) };
+        // SAFETY: `offset + size <= size of the section` (checked when the
+        // relocation was read) and the section is writable (not protected).
+        unsafe { store_field(s.local.add(offset as usize), value, size) };
+        Ok(())
+    }
+
+    /// [`Self::write_field`] into a finalized section: held back unless it
+    /// changes nothing.
+    #[inline(never)]
+    fn hold_field(&mut self, section: u32, offset: u64, value: u64, size: usize) -> Result<()> {
+        let s = &self.sections[section as usize];
+        // SAFETY: `offset + size <= size of the section` (checked when the
+        // relocation was read); the section's local memory is readable.
+        let dst = unsafe { s.local.add(offset as usize) };
+        // Unchanged fields need no write (and no writable pages), unless an
+        // earlier held-back write to the section may have changed them.
+        if !self.held_sections.contains(&section) {
+            // SAFETY: as above (reading).
+            let current = unsafe {
+                match size {
+                    8 => dst.cast::<u64>().read_unaligned(),
+                    4 => u64::from(dst.cast::<u32>().read_unaligned()),
+                    2 => u64::from(dst.cast::<u16>().read_unaligned()),
+                    _ => u64::from(dst.read()),
+                }
+            };
+            let mask = if size == 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 };
+            if u64::from_le(current) == value & mask {
+                return Ok(());
+            }
+            self.held_sections.push(section);
+        }
+        self.held_fields.push((section, offset as u32, value, size as u8));
         Ok(())
     }
 
