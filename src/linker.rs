@@ -9,7 +9,7 @@ use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, Rese
 use crate::reloc::{x86_64, Reloc};
 use crate::symbols::{Definition, Strength, SymbolTable};
 use std::collections::HashMap;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr;
 
@@ -501,13 +501,14 @@ impl Linker {
         // will be gets a copy next to the object instead, as a static link
         // of a non-PIE program copies it (vtables, typeinfo, constant tables).
         let mut externals: Vec<(u32, u64, Option<u64>)> = Vec::new();
+        let host_lookups = host::HostLookups::new();
         for &sym in &parsed.low_data_refs {
             let Some(k) = parsed.global_of(sym) else { continue };
-            if self.symbols.get(found[k]).definition().is_some() {
+            let g = found[k];
+            if self.symbols.get(g).definition().is_some() {
                 continue;
             }
-            let Ok(cname) = CString::new(parsed.global_name(k)) else { continue };
-            if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &host::HostLookups::new(), &cname) {
+            if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(g)) {
                 externals.push((sym, addr, host::read_only_object_size(addr)));
             }
         }
