@@ -69,9 +69,26 @@ struct Shdr {
     size: u64,
 }
 
-fn section_headers(d: &[u8]) -> Vec<Shdr> {
-    let (Some(shoff), Some(shnum)) = (rd(d, 0x28, 8), rd(d, 0x3c, 2)) else {
+/// The section headers that lie inside the file, from `e_shnum`. With
+/// `extended`, an `e_shnum` of 0 means the count is in the first header's
+/// `sh_size`, as the ELF specification (and rtdyld) read it; the mutator
+/// itself takes `e_shnum` as it is.
+fn section_headers(d: &[u8], extended: bool) -> Vec<Shdr> {
+    let Some(shoff) = rd(d, 0x28, 8) else {
         return Vec::new();
+    };
+    let shnum = if extended {
+        match rd(d, 0x3c, 2).unwrap_or(0) {
+            0 => rd(d, (shoff as usize).saturating_add(32), 8)
+                .unwrap_or(0)
+                .min(1 << 20),
+            n => n,
+        }
+    } else {
+        let Some(n) = rd(d, 0x3c, 2) else {
+            return Vec::new();
+        };
+        n
     };
     let mut out = Vec::new();
     for i in 0..shnum as usize {
@@ -157,7 +174,7 @@ fn apply(d: &mut [u8], rec: &[u8]) {
     let field = rec[3] as usize;
     let mode = rec[4];
     let value = u64::from_le_bytes(rec[5..13].try_into().unwrap());
-    let secs = section_headers(d);
+    let secs = section_headers(d, false);
     let (base, fields, count) = match what {
         0 => (0, EHDR_FIELDS, 1),
         1 => {
@@ -212,35 +229,7 @@ pub fn has_ifunc(d: &[u8]) -> bool {
     if d.get(..4) != Some(b"\x7fELF".as_slice()) {
         return false;
     }
-    let Some(shoff) = rd(d, 0x28, 8) else {
-        return false;
-    };
-    let mut shnum = rd(d, 0x3c, 2).unwrap_or(0);
-    if shnum == 0 {
-        shnum = rd(d, (shoff as usize).saturating_add(32), 8)
-            .unwrap_or(0)
-            .min(1 << 20);
-    }
-    let mut secs = Vec::new();
-    for i in 0..shnum as usize {
-        let Some(at) = (shoff as usize).checked_add(i * 64) else {
-            break;
-        };
-        if at >= d.len() {
-            break; // no header there; and `at + 56` cannot overflow
-        }
-        let (Some(ty), Some(offset), Some(size)) =
-            (rd(d, at + 4, 4), rd(d, at + 24, 8), rd(d, at + 32, 8))
-        else {
-            break;
-        };
-        secs.push(Shdr {
-            at,
-            ty: ty as u32,
-            offset,
-            size,
-        });
-    }
+    let secs = section_headers(d, true);
     // Every symbol table entry, wherever a SHT_SYMTAB section points
     // (`entries` keeps only those inside the file, as rtdyld must).
     entries(d, &secs, SHT_SYMTAB)
