@@ -4,10 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::memory::SectionKind;
-use crate::reloc::{x86_64, Field, Reloc};
+use crate::reloc::{x86_64, Reloc};
 use crate::symbols::Strength;
 use object::elf;
-use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
+use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::{LittleEndian, SectionIndex, SymbolIndex};
 use std::borrow::Cow;
 
@@ -157,10 +157,20 @@ impl TableKind {
 /// of globals costs 16 bytes for each while it loads.
 #[derive(Debug, Clone, Copy)]
 pub struct GlobalRef {
+    /// The ELF symbol index, and `UNDEFINED` when not defined here.
     sym: u32,
     pub compact: u32,
     name_at: u32,
     name_len: u32,
+}
+
+impl GlobalRef {
+    const UNDEFINED: u32 = 1 << 31;
+
+    /// The ELF symbol index.
+    fn index(&self) -> usize {
+        (self.sym & !Self::UNDEFINED) as usize
+    }
 }
 
 /// Relocations of one allocated section.
@@ -254,7 +264,7 @@ impl<'a> ParsedObject<'a> {
     /// Global `k`, decoded from its symbol-table entry (which [`parse`]
     /// validated).
     pub fn global(&self, k: usize) -> ParsedGlobal {
-        let index = SymbolIndex(self.globals[k].sym as usize);
+        let index = SymbolIndex(self.globals[k].index());
         let place = self.symtab.symbols().get(index.0).and_then(|sym| {
             let place = match quick_place(sym, &self.section_slot, &self.sections) {
                 Some(place) => place,
@@ -295,14 +305,130 @@ fn kind_of(flags: u64, sh_type: u32) -> SectionKind {
     }
 }
 
-/// Per-symbol marks of the relocation pass.
-const LOW_DATA_REF: u8 = 1;
-const NEAR_SYMBOL: u8 = 2;
-const TLS_INDEX: u8 = 4;
-const TLS_MODULE: u8 = 8;
-const TLS_TP_OFFSET: u8 = 16;
-const HAS_GOT_SLOT: u8 = 32;
-const HAS_STUB: u8 = 64;
+/// What a compact symbol is (set at its first reference)...
+const SYM_UNDEFINED: u16 = 1;
+/// ...an absolute symbol, the GOT base or `__dso_handle`: never stubbed...
+const SYM_NO_STUB: u16 = 2;
+/// ...an absolute symbol...
+const SYM_ABSOLUTE: u16 = 4;
+/// ...a local symbol of a loaded section (`SymTarget::Section`/`LocalIfunc`).
+const SYM_LOCAL: u16 = 8;
+/// ...and what the relocation pass gave it.
+const LOW_DATA_REF: u16 = 1 << 8;
+const NEAR_SYMBOL: u16 = 1 << 9;
+const TLS_INDEX: u16 = 1 << 10;
+const TLS_MODULE: u16 = 1 << 11;
+const TLS_TP_OFFSET: u16 = 1 << 12;
+const HAS_GOT_SLOT: u16 = 1 << 13;
+const HAS_STUB: u16 = 1 << 14;
+
+/// `compact_of` entries of symbols not referred to yet: a local, the GOT
+/// base, `__dso_handle`, or `UNREF_GLOBAL | k` for global `k`. Compact
+/// indices stay below `UNREF`.
+const UNREF: u32 = 1 << 31;
+const UNREF_GLOBAL: u32 = UNREF;
+const UNREF_LOCAL: u32 = u32::MAX;
+const UNREF_GOT_BASE: u32 = u32::MAX - 1;
+const UNREF_DSO_HANDLE: u32 = u32::MAX - 2;
+/// More symbols than this cannot be numbered in 31 bits.
+const MAX_SYMBOLS: usize = (UNREF_DSO_HANDLE & !UNREF) as usize;
+
+/// What a relocation type needs, as bits: its class is worked out once
+/// per type per object ([`classify`]).
+const T_KNOWN: u16 = 1;
+/// `R_X86_64_NONE`.
+const T_SKIP: u16 = 1 << 1;
+/// A stub when the symbol may be out of reach (PLT32, PLTOFF64).
+const T_STUB: u16 = 1 << 2;
+/// PC32: a stub too when it is the displacement of a call or jump.
+const T_PC32: u16 = 1 << 3;
+/// A 32-bit absolute address (32, 32S).
+const T_ADDR32: u16 = 1 << 4;
+const T_GOT_SLOT: u16 = 1 << 5;
+/// The object needs a GOT (a slot, the GOT base or a TLS entry).
+const T_NEEDS_GOT: u16 = 1 << 6;
+const T_LOW_MEMORY: u16 = 1 << 7;
+const T_NEAR: u16 = 1 << 8;
+/// Initial- or local-exec TLS.
+const T_STATIC_TLS: u16 = 1 << 9;
+/// A TLS GOT entry, of the kind in the two bits at `T_TLS_KIND_SHIFT`.
+const T_TLS_GOT: u16 = 1 << 10;
+const T_TLS_KIND_SHIFT: u16 = 11;
+/// log2 of the field size, in the two top bits.
+const T_SIZE_SHIFT: u16 = 14;
+/// Types whose symbol needs a look (anything but plain data and code references).
+const T_SPECIAL: u16 = T_STUB | T_PC32 | T_ADDR32 | T_GOT_SLOT | T_LOW_MEMORY | T_NEAR | T_TLS_GOT;
+
+/// The class bits of a relocation type, or why it is not supported.
+fn classify(r_type: u32) -> std::result::Result<u16, &'static str> {
+    let needs = x86_64::needs(r_type)?;
+    let size = x86_64::field(r_type).size() as u16;
+    let mut t = T_KNOWN | (size.trailing_zeros() as u16) << T_SIZE_SHIFT;
+    let bit = |on: bool, b: u16| if on { b } else { 0 };
+    t |= bit(r_type == x86_64::R_NONE, T_SKIP);
+    t |= bit(needs.stub, T_STUB);
+    t |= bit(r_type == x86_64::R_PC32, T_PC32);
+    t |= bit(r_type == x86_64::R_32 || r_type == x86_64::R_32S, T_ADDR32);
+    t |= bit(needs.got_slot, T_GOT_SLOT);
+    t |= bit(needs.got_slot || needs.got_base || needs.tls_got.is_some(), T_NEEDS_GOT);
+    t |= bit(needs.low_memory, T_LOW_MEMORY);
+    t |= bit(needs.near_symbol, T_NEAR);
+    t |= bit(matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64), T_STATIC_TLS);
+    if let Some(kind) = needs.tls_got {
+        let k = match kind {
+            x86_64::TlsGot::Index => 0,
+            x86_64::TlsGot::Module => 1,
+            x86_64::TlsGot::TpOffset => 2,
+        };
+        t |= T_TLS_GOT | k << T_TLS_KIND_SHIFT;
+    }
+    Ok(t)
+}
+
+/// What decoding a symbol at its first reference needs.
+struct SymbolRefs<'o, 'a> {
+    elf_syms: &'a [elf::Sym64<LittleEndian>],
+    symtab: &'o ElfSymbols<'a>,
+    section_slot: &'o [u32],
+    sections: &'o [ParsedSection<'a>],
+    globals: &'o [GlobalRef],
+}
+
+impl SymbolRefs<'_, '_> {
+    /// The target and SYM_* bits of symbol `sym`, whose `compact_of` entry
+    /// is `code` (one of the UNREF_* values).
+    #[cold]
+    #[inline(never)]
+    fn first_reference(&self, code: u32, sym: usize) -> std::result::Result<(SymTarget, u16), String> {
+        Ok(match code {
+            UNREF_GOT_BASE => (SymTarget::GotBase, SYM_NO_STUB),
+            UNREF_DSO_HANDLE => (SymTarget::DsoHandle, SYM_NO_STUB),
+            UNREF_LOCAL if sym == 0 => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
+            UNREF_LOCAL => {
+                let s = &self.elf_syms[sym];
+                let place = match quick_place(s, self.section_slot, self.sections) {
+                    Some(place) => place,
+                    None => global_place(self.symtab, s, SymbolIndex(sym), self.section_slot, self.sections)?,
+                };
+                match place {
+                    GlobalPlace::Section { section, value } if s.st_type() == elf::STT_GNU_IFUNC => {
+                        (SymTarget::LocalIfunc { section, offset: value, slot: 0 }, SYM_LOCAL)
+                    }
+                    GlobalPlace::Section { section, value } => {
+                        (SymTarget::Section { section, offset: value, size: s.st_size(LittleEndian) }, SYM_LOCAL)
+                    }
+                    GlobalPlace::Absolute(v) => (SymTarget::Absolute(v), SYM_NO_STUB | SYM_ABSOLUTE),
+                    _ => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
+                }
+            }
+            _ => {
+                let k = code & !UNREF;
+                let undefined = self.globals[k as usize].sym & GlobalRef::UNDEFINED != 0;
+                (SymTarget::Global(k), if undefined { SYM_UNDEFINED } else { 0 })
+            }
+        })
+    }
+}
 
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
 /// `object` names it for messages. `comdat_kept` answers whether a COMDAT
@@ -416,87 +542,75 @@ pub fn parse<'a>(
         sections.push(ParsedSection { tls, elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
 
-    // Symbols, by ELF index (only for the time of the load).
+    // Symbols. Globals are listed here, in one pass over the global part
+    // of the table; a local symbol is decoded only when a relocation first
+    // refers to it. `compact_of` gives each ELF symbol its index in
+    // `symbols` once referenced, and until then what it is (UNREF_*).
     let symtab = table.symbols(endian, data, elf::SHT_SYMTAB).map_err(|e| bad(&format!("symbol table: {e}")))?;
     let strings: &[u8] = if symtab.is_empty() {
         &[]
     } else {
         table.section(symtab.string_section()).and_then(|s| s.data(endian, data)).map_err(|e| bad(&format!("symbol string table: {e}")))?
     };
-    let mut all = Vec::with_capacity(symtab.len());
-    // sh_info of a symbol table is the index of its first non-local symbol.
-    let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize);
-    let mut globals = Vec::with_capacity(symtab.len().saturating_sub(first_global));
-    // Whether each global is undefined here.
-    let mut undefined_here = Vec::with_capacity(globals.capacity());
+    let elf_syms = symtab.symbols();
+    if elf_syms.len() >= MAX_SYMBOLS {
+        return Err(unsupported(&format!("symbol table of {} entries is too large", elf_syms.len())));
+    }
+    // sh_info of a symbol table is the index of its first non-local symbol;
+    // every symbol before it is local.
+    let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize).clamp(1, elf_syms.len().max(1));
+    let mut compact_of = vec![UNREF_LOCAL; elf_syms.len()];
+    let mut globals = Vec::with_capacity(elf_syms.len().saturating_sub(first_global));
     let mut needs_got = false;
     let mut needs_dso_handle = false;
-    for (index, sym) in symtab.enumerate() {
-        if index.0 == 0 {
-            all.push(SymTarget::Absolute(0));
-            continue;
+    for (i, sym) in elf_syms.iter().enumerate().skip(first_global) {
+        if sym.st_bind() == elf::STB_LOCAL {
+            continue; // out of place, but harmless: decoded as a local
         }
-        let bind = sym.st_bind();
+        let index = SymbolIndex(i);
         let place = match quick_place(sym, &section_slot, &sections) {
             Some(place) => place,
             None => global_place(&symtab, sym, index, &section_slot, &sections).map_err(|m| bad(&m))?,
         };
-        let target = if bind == elf::STB_LOCAL {
-            match place {
-                GlobalPlace::Section { section, value } if sym.st_type() == elf::STT_GNU_IFUNC => {
-                    SymTarget::LocalIfunc { section, offset: value, slot: 0 }
-                }
-                GlobalPlace::Section { section, value } => SymTarget::Section { section, offset: value, size: sym.st_size(endian) },
-                GlobalPlace::Absolute(v) => SymTarget::Absolute(v),
-                _ => SymTarget::Absolute(0),
-            }
+        let st_name = sym.st_name(endian);
+        let name =
+            name_at(strings, st_name).ok_or_else(|| bad(&format!("symbol {i}: name offset {st_name:#x} lies outside the string table")))?;
+        let undefined = sym.st_shndx(endian) == elf::SHN_UNDEF;
+        compact_of[i] = if undefined && name == b"_GLOBAL_OFFSET_TABLE_" {
+            needs_got = true;
+            UNREF_GOT_BASE
+        } else if undefined && name == b"__dso_handle" {
+            needs_dso_handle = true;
+            UNREF_DSO_HANDLE
         } else {
-            // Only global names are needed (local ones are read later, for
-            // the few symbols whose names are kept).
-            let name = name_at(strings, sym.st_name(endian))
-                .ok_or_else(|| bad(&format!("symbol {}: name offset {:#x} lies outside the string table", index.0, sym.st_name(endian))))?;
-            let undefined = sym.st_shndx(endian) == elf::SHN_UNDEF;
-            if undefined && name == b"_GLOBAL_OFFSET_TABLE_" {
-                needs_got = true;
-                SymTarget::GotBase
-            } else if undefined && name == b"__dso_handle" {
-                needs_dso_handle = true;
-                SymTarget::DsoHandle
-            } else {
-                if name.is_empty() {
-                    return Err(bad(&format!("symbol {}: global symbol without a name", index.0)));
-                }
-                undefined_here.push(place == GlobalPlace::Undefined);
-                globals.push(GlobalRef {
-                    sym: index.0 as u32,
-                    compact: u32::MAX,
-                    // The name lies in `strings` at st_name (symbol_name read it there).
-                    name_at: sym.st_name(endian),
-                    name_len: name.len() as u32,
-                });
-                SymTarget::Global(globals.len() as u32 - 1)
+            if name.is_empty() {
+                return Err(bad(&format!("symbol {i}: global symbol without a name")));
             }
+            let flag = if place == GlobalPlace::Undefined { GlobalRef::UNDEFINED } else { 0 };
+            globals.push(GlobalRef { sym: i as u32 | flag, compact: u32::MAX, name_at: st_name, name_len: name.len() as u32 });
+            UNREF_GLOBAL | (globals.len() as u32 - 1)
         };
-        all.push(target);
     }
+
     // Relocations of allocated sections. Symbols get their compact index
-    // at their first reference.
-    let mut symbols: Vec<SymTarget> = Vec::with_capacity(all.len());
-    let mut compact_of = vec![u32::MAX; all.len()];
+    // at their first reference; what a relocation asks of its symbol (a
+    // GOT slot, a stub, nearness) is noted once per symbol.
+    let mut symbols: Vec<SymTarget> = Vec::with_capacity(elf_syms.len().min(1024));
+    // Per compact symbol: what it is (SYM_*) and what it was given (HAS_*).
+    let mut sym_bits: Vec<u16> = Vec::with_capacity(symbols.capacity());
     let mut relocs = Vec::with_capacity(sections.len());
     let mut wide_addends = Vec::new();
-    let mut marks = vec![0u8; all.len()];
-    let small = all.len().min(64);
-    let mut got_symbols = Vec::with_capacity(small);
-    let mut stub_symbols = Vec::with_capacity(small);
+    let mut got_symbols = Vec::new();
+    let mut stub_symbols = Vec::new();
     let mut wants_low_memory = false;
     let mut near_symbols = Vec::new();
     let mut tls_got = Vec::new();
-    let mut static_tls = false;
     let mut low_data_refs = Vec::new();
-    let mut referenced_locals = Vec::with_capacity(small);
-    // What each relocation type needs, worked out once per type.
-    let mut type_info: [Option<(x86_64::Needs, Field)>; 48] = [None; 48];
+    let mut referenced_locals = Vec::new();
+    // What each relocation type needs (T_* bits), worked out once per type.
+    let mut type_class = [0u16; 48];
+    let mut seen = 0u16;
+    let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -515,7 +629,7 @@ pub fn parse<'a>(
         if sh_type == elf::SHT_REL {
             return Err(unsupported(&format!("section {}: SHT_REL relocations are not used on x86-64", sec_name())));
         }
-        if sh.sh_link(endian) as usize != symtab.section().0 && !all.is_empty() {
+        if sh.sh_link(endian) as usize != symtab.section().0 && !elf_syms.is_empty() {
             return Err(bad(&format!(
                 "relocation section for {}: linked to section {} instead of the symbol table",
                 sec_name(),
@@ -524,37 +638,31 @@ pub fn parse<'a>(
         }
         let (entries, _) =
             sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {}: {e}", sec_name())))?.unwrap_or((&[], SectionIndex(0)));
+        let contents = section.data.unwrap_or_default();
+        let in_code = section.kind.is_code();
         let mut list = Vec::with_capacity(entries.len());
         for (i, rela) in entries.iter().enumerate() {
-            let info = rela.r_info(endian, false);
-            let r_type = (info & 0xffff_ffff) as u32;
-            let sym = (info >> 32) as usize;
-            let offset = rela.r_offset(endian);
-            let addend = rela.r_addend(endian);
+            let info = rela.r_info.get(endian);
+            let r_type = info as u32;
+            let offset = rela.r_offset.get(endian);
             let where_ = || format!("{}+{offset:#x} (relocation {i})", sec_name());
-            if r_type == x86_64::R_NONE {
+            let mut t = type_class.get(r_type as usize).copied().unwrap_or(0);
+            if t & T_KNOWN == 0 {
+                t = classify(r_type)
+                    .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
+                if let Some(c) = type_class.get_mut(r_type as usize) {
+                    *c = t;
+                }
+            }
+            if t & T_SKIP != 0 {
                 continue;
             }
-            let Some(contents) = section.data else {
+            if section.data.is_none() {
                 return Err(bad(&format!("{}: relocation in a section without contents", where_())));
-            };
-            let cached = type_info.get_mut(r_type as usize).and_then(|c| *c);
-            let (needs, field) = match cached {
-                Some(info) => info,
-                None => {
-                    let needs = x86_64::needs(r_type)
-                        .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
-                    let info = (needs, x86_64::field(r_type));
-                    if let Some(c) = type_info.get_mut(r_type as usize) {
-                        *c = Some(info);
-                    }
-                    info
-                }
-            };
-            let Some(&target) = all.get(sym) else {
-                return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), all.len())));
-            };
-            if offset.checked_add(field.size() as u64).is_none_or(|end| end > section.size) {
+            }
+            seen |= t;
+            let size = 1u64 << (t >> T_SIZE_SHIFT);
+            if offset.checked_add(size).is_none_or(|end| end > section.size) {
                 return Err(bad(&format!(
                     "{}: {} field lies outside the section of {} bytes",
                     where_(),
@@ -562,85 +670,103 @@ pub fn parse<'a>(
                     section.size
                 )));
             }
-            let mut c = compact_of[sym];
-            if c == u32::MAX {
-                c = symbols.len() as u32;
+            let sym = (info >> 32) as usize;
+            let Some(&code) = compact_of.get(sym) else {
+                return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), elf_syms.len())));
+            };
+            let c = if code & UNREF != 0 {
+                let (target, bits) = refs.first_reference(code, sym).map_err(|m| bad(&m))?;
+                let c = symbols.len() as u32;
                 compact_of[sym] = c;
                 symbols.push(target);
-                if matches!(target, SymTarget::Section { .. } | SymTarget::LocalIfunc { .. }) {
+                sym_bits.push(bits);
+                if bits & SYM_LOCAL != 0 {
                     referenced_locals.push(sym as u32);
                 }
-            }
+                c
+            } else {
+                code
+            };
             let mut flags = 0;
-            let undefined = matches!(target, SymTarget::Global(k) if undefined_here[k as usize]);
-            let same_section = matches!(target, SymTarget::Section { section: s, .. } if s == slot);
-            let mut wants_stub = needs.stub;
-            if r_type == x86_64::R_PC32 && section.kind.is_code() && x86_64::is_branch_displacement(contents, offset as usize) {
-                wants_stub = true;
-            }
-            // A 32-bit absolute address of a function in the host cannot be
-            // reached from low memory; as in a static link of a non-PIE
-            // program, the function's stub (PLT entry) then stands for it.
-            let address_stub = (r_type == x86_64::R_32 || r_type == x86_64::R_32S) && undefined;
-            if address_stub {
-                flags |= Reloc::ADDRESS_STUB;
-            }
-            let stubbed =
-                wants_stub && !same_section && !matches!(target, SymTarget::Absolute(_) | SymTarget::GotBase | SymTarget::DsoHandle);
-            if stubbed {
-                flags |= Reloc::BRANCH;
-            }
-            let m = &mut marks[sym];
-            if (stubbed || address_stub) && *m & HAS_STUB == 0 {
-                *m |= HAS_STUB;
-                stub_symbols.push(c);
-            }
-            if !stubbed && needs.near_symbol && undefined && *m & NEAR_SYMBOL == 0 {
-                *m |= NEAR_SYMBOL;
-                near_symbols.push(c);
-            }
-            static_tls |= matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64);
-            if let Some(kind) = needs.tls_got {
-                let bit = match kind {
-                    x86_64::TlsGot::Index => TLS_INDEX,
-                    x86_64::TlsGot::Module => TLS_MODULE,
-                    x86_64::TlsGot::TpOffset => TLS_TP_OFFSET,
-                };
-                if *m & bit == 0 {
-                    *m |= bit;
-                    tls_got.push((kind, c));
+            if t & T_SPECIAL != 0 {
+                let bits = &mut sym_bits[c as usize];
+                let undefined = *bits & SYM_UNDEFINED != 0;
+                let mut stubbed = false;
+                if t & T_STUB != 0 || (t & T_PC32 != 0 && in_code && x86_64::is_branch_displacement(contents, offset as usize)) {
+                    // Not for absolute symbols, nor for a call within its
+                    // own section.
+                    stubbed = *bits & SYM_NO_STUB == 0
+                        && !(*bits & SYM_LOCAL != 0 && matches!(symbols[c as usize], SymTarget::Section { section: s, .. } if s == slot));
                 }
-                needs_got = true;
+                // A 32-bit absolute address of a function in the host cannot
+                // be reached from low memory; as in a static link of a
+                // non-PIE program, the function's stub (PLT entry) then
+                // stands for it.
+                let address_stub = t & T_ADDR32 != 0 && undefined;
+                if address_stub {
+                    flags |= Reloc::ADDRESS_STUB;
+                }
+                if stubbed {
+                    flags |= Reloc::BRANCH;
+                }
+                if (stubbed || address_stub) && *bits & HAS_STUB == 0 {
+                    *bits |= HAS_STUB;
+                    stub_symbols.push(c);
+                }
+                if !stubbed && t & T_NEAR != 0 && undefined && *bits & NEAR_SYMBOL == 0 {
+                    *bits |= NEAR_SYMBOL;
+                    near_symbols.push(c);
+                }
+                if t & T_TLS_GOT != 0 {
+                    let (kind, bit) = match (t >> T_TLS_KIND_SHIFT) & 3 {
+                        0 => (x86_64::TlsGot::Index, TLS_INDEX),
+                        1 => (x86_64::TlsGot::Module, TLS_MODULE),
+                        _ => (x86_64::TlsGot::TpOffset, TLS_TP_OFFSET),
+                    };
+                    if *bits & bit == 0 {
+                        *bits |= bit;
+                        tls_got.push((kind, c));
+                    }
+                }
+                if t & T_GOT_SLOT != 0 && *bits & HAS_GOT_SLOT == 0 {
+                    *bits |= HAS_GOT_SLOT;
+                    got_symbols.push(c);
+                }
+                if t & T_LOW_MEMORY != 0 && *bits & SYM_ABSOLUTE == 0 {
+                    wants_low_memory = true;
+                }
+                if (t & T_LOW_MEMORY != 0 || (t & T_NEAR != 0 && !stubbed)) && undefined && *bits & LOW_DATA_REF == 0 {
+                    *bits |= LOW_DATA_REF;
+                    low_data_refs.push(c);
+                }
             }
-            if needs.got_slot && *m & HAS_GOT_SLOT == 0 {
-                *m |= HAS_GOT_SLOT;
-                got_symbols.push(c);
-            }
-            needs_got |= needs.got_slot || needs.got_base;
-            if needs.low_memory && !matches!(target, SymTarget::Absolute(_)) {
-                wants_low_memory = true;
-            }
-            if (needs.low_memory || (needs.near_symbol && !stubbed)) && undefined && *m & LOW_DATA_REF == 0 {
-                *m |= LOW_DATA_REF;
-                low_data_refs.push(c);
-            }
-            list.push(Reloc::new(offset as u32, c, r_type as u16, flags, addend, &mut wide_addends));
+            list.push(Reloc::new(offset as u32, c, r_type as u16, flags, rela.r_addend.get(endian), &mut wide_addends));
         }
         if !list.is_empty() {
             relocs.push(ParsedRelocs { section: slot as usize, relocs: list });
         }
     }
+    let static_tls = seen & T_STATIC_TLS != 0;
+    needs_got |= seen & T_NEEDS_GOT != 0;
 
     // Names of local symbols: of those relocations refer to (for messages),
     // and of all (for perf maps) when asked, which then also get an entry.
     let mut kept = Vec::new();
     let candidates: Box<dyn Iterator<Item = usize>> =
-        if all_local_names { Box::new(0..all.len()) } else { Box::new(referenced_locals.iter().map(|&k| k as usize)) };
+        if all_local_names { Box::new(1..elf_syms.len()) } else { Box::new(referenced_locals.iter().map(|&k| k as usize)) };
     for k in candidates {
-        if !matches!(all[k], SymTarget::Section { .. } | SymTarget::LocalIfunc { .. }) {
-            continue;
-        }
-        let sym = symtab.symbol(SymbolIndex(k)).map_err(|e| bad(&format!("symbol {k}: {e}")))?;
+        let code = compact_of[k];
+        let target = match code {
+            UNREF_LOCAL => match refs.first_reference(code, k) {
+                Ok((target, bits)) if bits & SYM_LOCAL != 0 => Some(target),
+                // Unreferenced and undecodable: no name worth keeping.
+                _ => None,
+            },
+            _ if code & UNREF != 0 => None,
+            c => (sym_bits[c as usize] & SYM_LOCAL != 0).then_some(symbols[c as usize]),
+        };
+        let Some(target) = target else { continue };
+        let sym = &elf_syms[k];
         if sym.st_type() == elf::STT_SECTION {
             continue;
         }
@@ -649,9 +775,9 @@ pub fn parse<'a>(
         if name.is_empty() {
             continue;
         }
-        if compact_of[k] == u32::MAX {
+        if code == UNREF_LOCAL {
             compact_of[k] = symbols.len() as u32;
-            symbols.push(all[k]);
+            symbols.push(target);
         }
         kept.push((compact_of[k], name));
     }
@@ -662,7 +788,8 @@ pub fn parse<'a>(
         local_names.push(c, name);
     }
     for g in &mut globals {
-        g.compact = compact_of[g.sym as usize];
+        let code = compact_of[g.index()];
+        g.compact = if code & UNREF != 0 { u32::MAX } else { code };
     }
     let index_of = |list: &[u32]| {
         if list.is_empty() {
