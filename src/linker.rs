@@ -1762,6 +1762,11 @@ fn apply_object(
             w.open_now(g.section)?;
         }
         let group_dirty = all_dirty || section_moved;
+        // Where fields of a section that is still writable are stored directly.
+        let direct = {
+            let s = &w.sections[g.section as usize];
+            (!s.protected).then_some(s.local)
+        };
         for r in &g.relocs {
             if !group_dirty && !sym_dirty[r.symbol as usize] {
                 continue;
@@ -1782,7 +1787,12 @@ fn apply_object(
                 _ => None,
             };
             if let Some((v, size)) = quick.filter(|&(v, size)| size == 8 || i32::try_from(v as i64).is_ok()) {
-                w.write_field(g.section, u64::from(r.offset), v, size)?;
+                match direct {
+                    // SAFETY: the field lies within the section (checked when
+                    // the relocation was read), which is writable.
+                    Some(local) => unsafe { store_field(local.add(r.offset as usize), v, size) },
+                    None => w.write_field(g.section, u64::from(r.offset), v, size)?,
+                }
                 continue;
             }
             let slot = match obj.got_index.get(r.symbol as usize) {

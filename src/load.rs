@@ -600,13 +600,14 @@ pub fn parse<'a>(
     let mut sym_bits: Vec<u16> = Vec::with_capacity(symbols.capacity());
     let mut relocs = Vec::with_capacity(sections.len());
     let mut wide_addends = Vec::new();
-    let mut got_symbols = Vec::new();
-    let mut stub_symbols = Vec::new();
+    let small = elf_syms.len().min(64);
+    let mut got_symbols = Vec::with_capacity(small);
+    let mut stub_symbols = Vec::with_capacity(small);
     let mut wants_low_memory = false;
     let mut near_symbols = Vec::new();
     let mut tls_got = Vec::new();
     let mut low_data_refs = Vec::new();
-    let mut referenced_locals = Vec::new();
+    let mut referenced_locals = Vec::with_capacity(small);
     // What each relocation type needs (T_* bits), worked out once per type.
     let mut type_class = [0u16; 48];
     let mut seen = 0u16;
@@ -641,15 +642,17 @@ pub fn parse<'a>(
         let contents = section.data.unwrap_or_default();
         let in_code = section.kind.is_code();
         let mut list = Vec::with_capacity(entries.len());
+        // For messages (taking the place as arguments keeps the loop's
+        // variables in registers).
+        let where_ = |offset: u64, i: usize| format!("{}+{offset:#x} (relocation {i})", sec_name());
         for (i, rela) in entries.iter().enumerate() {
             let info = rela.r_info.get(endian);
             let r_type = info as u32;
             let offset = rela.r_offset.get(endian);
-            let where_ = || format!("{}+{offset:#x} (relocation {i})", sec_name());
             let mut t = type_class.get(r_type as usize).copied().unwrap_or(0);
             if t & T_KNOWN == 0 {
                 t = classify(r_type)
-                    .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(), x86_64::type_name(r_type))))?;
+                    .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(offset, i), x86_64::type_name(r_type))))?;
                 if let Some(c) = type_class.get_mut(r_type as usize) {
                     *c = t;
                 }
@@ -658,21 +661,25 @@ pub fn parse<'a>(
                 continue;
             }
             if section.data.is_none() {
-                return Err(bad(&format!("{}: relocation in a section without contents", where_())));
+                return Err(bad(&format!("{}: relocation in a section without contents", where_(offset, i))));
             }
             seen |= t;
             let size = 1u64 << (t >> T_SIZE_SHIFT);
             if offset.checked_add(size).is_none_or(|end| end > section.size) {
                 return Err(bad(&format!(
                     "{}: {} field lies outside the section of {} bytes",
-                    where_(),
+                    where_(offset, i),
                     x86_64::type_name(r_type),
                     section.size
                 )));
             }
             let sym = (info >> 32) as usize;
             let Some(&code) = compact_of.get(sym) else {
-                return Err(bad(&format!("{}: symbol index {sym} out of range (the object has {} symbols)", where_(), elf_syms.len())));
+                return Err(bad(&format!(
+                    "{}: symbol index {sym} out of range (the object has {} symbols)",
+                    where_(offset, i),
+                    elf_syms.len()
+                )));
             };
             let c = if code & UNREF != 0 {
                 let (target, bits) = refs.first_reference(code, sym).map_err(|m| bad(&m))?;
@@ -829,11 +836,25 @@ pub fn parse<'a>(
     })
 }
 
-/// The NUL-terminated string at `offset` of a string table. (Symbol names
-/// are short: a plain scan beats a general-purpose memchr's setup.)
+/// The NUL-terminated string at `offset` of a string table, found eight
+/// bytes at a time.
 fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let rest = strings.get(offset as usize..)?;
-    Some(&rest[..rest.iter().position(|&b| b == 0)?])
+    let mut words = rest.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // The lowest byte flagged here is the first zero byte (bytes above
+        // a zero one may be flagged too, wrongly, but never below it).
+        let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+        if zero != 0 {
+            return Some(&rest[..at + (zero.trailing_zeros() / 8) as usize]);
+        }
+        at += 8;
+    }
+    Some(&rest[..at + words.remainder().iter().position(|&b| b == 0)?])
 }
 
 type ElfSymbols<'a> = object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>;
@@ -944,5 +965,30 @@ fn machine_name(m: u16) -> &'static str {
         elf::EM_S390 => "s390",
         elf::EM_X86_64 => "x86-64",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_at;
+
+    #[test]
+    fn name_at_finds_the_first_nul_at_any_length_and_offset() {
+        // Names of 0 to 20 bytes, some with bytes that look like a zero to
+        // a careless word test (0x80, 0x01 after 0x00), at every alignment.
+        for len in 0..=20usize {
+            for lead in 0..9usize {
+                let mut table = vec![b'x'; lead];
+                let name: Vec<u8> = (0..len).map(|k| [b'a', 0x80, 0x01, 0xff][k % 4]).collect();
+                table.extend_from_slice(&name);
+                table.extend_from_slice(&[0, 0x01, 0x80, b'z']);
+                assert_eq!(name_at(&table, lead as u32), Some(&name[..]), "len {len} lead {lead}");
+            }
+        }
+        // No terminator, or an offset past the end: no name.
+        assert_eq!(name_at(b"abcdefghijk", 0), None);
+        assert_eq!(name_at(b"abc\0", 5), None);
+        assert_eq!(name_at(b"abc\0", 4), None);
+        assert_eq!(name_at(b"abc\0", 3), Some(&b""[..]));
     }
 }
