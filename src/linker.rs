@@ -431,6 +431,9 @@ impl Linker {
         let mut common_align = 1u64;
         let mut common_offset = Vec::new();
         for k in 0..parsed.globals.len() {
+            if parsed.globals[k].undefined() {
+                continue;
+            }
             let glob = parsed.global(k);
             let g = found[k];
             defined_count += usize::from(glob.place != GlobalPlace::Undefined);

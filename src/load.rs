@@ -167,6 +167,11 @@ pub struct GlobalRef {
 impl GlobalRef {
     const UNDEFINED: u32 = 1 << 31;
 
+    /// Whether the symbol is not defined in the object.
+    pub fn undefined(&self) -> bool {
+        self.sym & Self::UNDEFINED != 0
+    }
+
     /// The ELF symbol index.
     fn index(&self) -> usize {
         (self.sym & !Self::UNDEFINED) as usize
