@@ -428,7 +428,7 @@ impl SymbolRefs<'_, '_> {
             }
             _ => {
                 let k = code & !UNREF;
-                let undefined = self.globals[k as usize].sym & GlobalRef::UNDEFINED != 0;
+                let undefined = self.globals[k as usize].undefined();
                 (SymTarget::Global(k), if undefined { SYM_UNDEFINED } else { 0 })
             }
         })
