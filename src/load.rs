@@ -97,7 +97,8 @@ pub enum GlobalPlace {
 }
 
 /// A global or weak symbol of the object, as [`ParsedObject::global`]
-/// decodes it.
+/// decodes it. Of a symbol the object does not define, only `place`,
+/// `strength` and `weak` are read.
 #[derive(Debug, Clone, Copy)]
 pub struct ParsedGlobal {
     pub place: GlobalPlace,
@@ -269,7 +270,20 @@ impl<'a> ParsedObject<'a> {
     /// Global `k`, decoded from its symbol-table entry (which [`parse`]
     /// validated).
     pub fn global(&self, k: usize) -> ParsedGlobal {
-        let index = SymbolIndex(self.globals[k].index());
+        let r = &self.globals[k];
+        if r.undefined() {
+            // A reference: only its binding matters.
+            let weak = self.symtab.symbols().get(r.index()).is_some_and(|s| s.st_bind() == elf::STB_WEAK);
+            return ParsedGlobal {
+                place: GlobalPlace::Undefined,
+                strength: if weak { Strength::Weak } else { Strength::Strong },
+                size: 0,
+                is_function: false,
+                weak,
+                ifunc: false,
+            };
+        }
+        let index = SymbolIndex(r.index());
         let place = self.symtab.symbols().get(index.0).and_then(|sym| {
             let place = match quick_place(sym, &self.section_slot, &self.sections) {
                 Some(place) => place,
