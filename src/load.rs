@@ -449,6 +449,204 @@ impl SymbolRefs<'_, '_> {
     }
 }
 
+/// Why the relocation pass stopped, and where: (index, offset) of the
+/// relocation in its section. [`parse`] words the message.
+struct RelocFault {
+    at: (usize, u64),
+    what: Fault,
+}
+
+enum Fault {
+    /// An unsupported relocation type, and why.
+    Type(u32, &'static str),
+    NoContents,
+    /// The field of this type lies outside the section.
+    Outside(u32),
+    SymbolIndex(usize),
+    /// The symbol's entry is invalid.
+    Symbol(String),
+}
+
+/// The relocation pass over an object: each relocation is checked,
+/// classified and kept in compact form. Symbols get their compact index at
+/// their first reference; what a relocation asks of its symbol (a GOT
+/// slot, a stub, nearness) is noted once per symbol.
+struct RelocPass {
+    symbols: Vec<SymTarget>,
+    /// Per compact symbol: what it is (SYM_*) and what it was given (HAS_*, ...).
+    sym_bits: Vec<u16>,
+    wide_addends: Vec<i64>,
+    got_symbols: Vec<u32>,
+    stub_symbols: Vec<u32>,
+    near_symbols: Vec<u32>,
+    low_data_refs: Vec<u32>,
+    tls_got: Vec<(x86_64::TlsGot, u32)>,
+    /// ELF indices of the local symbols referred to, for their names.
+    referenced_locals: Vec<u32>,
+    /// What each relocation type needs (T_* bits), worked out once per type.
+    type_class: [u16; 48],
+    /// The union of the classes of all relocations.
+    seen: u16,
+    wants_low_memory: bool,
+}
+
+impl RelocPass {
+    fn new(symbol_count: usize) -> Self {
+        let small = symbol_count.min(64);
+        RelocPass {
+            symbols: Vec::with_capacity(symbol_count.min(1024)),
+            sym_bits: Vec::with_capacity(symbol_count.min(1024)),
+            wide_addends: Vec::new(),
+            got_symbols: Vec::with_capacity(small),
+            stub_symbols: Vec::with_capacity(small),
+            near_symbols: Vec::new(),
+            low_data_refs: Vec::new(),
+            tls_got: Vec::new(),
+            referenced_locals: Vec::with_capacity(small),
+            type_class: [0; 48],
+            seen: 0,
+            wants_low_memory: false,
+        }
+    }
+
+    /// Reads the relocations `entries` of section `slot` into `list`.
+    /// (A function of its own, with few live values, so that the loop's
+    /// variables stay in registers.)
+    fn scan(
+        &mut self,
+        entries: &[elf::Rela64<LittleEndian>],
+        slot: u32,
+        section: &ParsedSection<'_>,
+        compact_of: &mut [u32],
+        refs: &SymbolRefs<'_, '_>,
+        list: &mut Vec<Reloc>,
+    ) -> std::result::Result<(), RelocFault> {
+        let e = LittleEndian;
+        let contents = section.data.unwrap_or_default();
+        let has_contents = section.data.is_some();
+        let in_code = section.kind.is_code();
+        for (i, rela) in entries.iter().enumerate() {
+            let info = rela.r_info.get(e);
+            let r_type = info as u32;
+            let offset = rela.r_offset.get(e);
+            let fault = move |what| RelocFault { at: (i, offset), what };
+            let mut t = self.type_class.get(r_type as usize).copied().unwrap_or(0);
+            if t & T_KNOWN == 0 {
+                t = classify(r_type).map_err(|why| fault(Fault::Type(r_type, why)))?;
+                if let Some(c) = self.type_class.get_mut(r_type as usize) {
+                    *c = t;
+                }
+            }
+            if t & T_SKIP != 0 {
+                continue;
+            }
+            if !has_contents {
+                return Err(fault(Fault::NoContents));
+            }
+            self.seen |= t;
+            let size = 1u64 << (t >> T_SIZE_SHIFT);
+            if offset.checked_add(size).is_none_or(|end| end > section.size) {
+                return Err(fault(Fault::Outside(r_type)));
+            }
+            let sym = (info >> 32) as usize;
+            let Some(&code) = compact_of.get(sym) else {
+                return Err(fault(Fault::SymbolIndex(sym)));
+            };
+            let c = if code & UNREF != 0 {
+                let c = self.first_reference(code, sym, refs).map_err(|why| fault(Fault::Symbol(why)))?;
+                compact_of[sym] = c;
+                c
+            } else {
+                code
+            };
+            let flags = if t & T_SPECIAL != 0 { self.note(t, c, slot, in_code && is_call_or_jump(t, contents, offset)) } else { 0 };
+            list.push(Reloc::new(offset as u32, c, r_type as u16, flags, rela.r_addend.get(e), &mut self.wide_addends));
+        }
+        Ok(())
+    }
+
+    /// Gives symbol `sym` its compact index.
+    #[cold]
+    #[inline(never)]
+    fn first_reference(&mut self, code: u32, sym: usize, refs: &SymbolRefs<'_, '_>) -> std::result::Result<u32, String> {
+        let (target, bits) = refs.first_reference(code, sym)?;
+        let c = self.symbols.len() as u32;
+        self.symbols.push(target);
+        self.sym_bits.push(bits);
+        if bits & SYM_LOCAL != 0 {
+            self.referenced_locals.push(sym as u32);
+        }
+        Ok(c)
+    }
+
+    /// Notes what a relocation of class `t` (with T_SPECIAL bits) in
+    /// section `slot` asks of compact symbol `c`; returns the relocation's
+    /// flags. `branch`: a PC32 field is the displacement of a call or jump.
+    #[inline]
+    fn note(&mut self, t: u16, c: u32, slot: u32, branch: bool) -> u8 {
+        let bits = &mut self.sym_bits[c as usize];
+        let undefined = *bits & SYM_UNDEFINED != 0;
+        let mut flags = 0;
+        let mut stubbed = false;
+        if t & T_STUB != 0 || branch {
+            // Not for absolute symbols, nor for a call within its own section.
+            stubbed = *bits & SYM_NO_STUB == 0
+                && !(*bits & SYM_LOCAL != 0 && matches!(self.symbols[c as usize], SymTarget::Section { section: s, .. } if s == slot));
+        }
+        // A 32-bit absolute address of a function in the host cannot be
+        // reached from low memory; as in a static link of a non-PIE
+        // program, the function's stub (PLT entry) then stands for it.
+        let address_stub = t & T_ADDR32 != 0 && undefined;
+        if address_stub {
+            flags |= Reloc::ADDRESS_STUB;
+        }
+        if stubbed {
+            flags |= Reloc::BRANCH;
+        }
+        if (stubbed || address_stub) && *bits & HAS_STUB == 0 {
+            *bits |= HAS_STUB;
+            self.stub_symbols.push(c);
+        }
+        if t & T_GOT_SLOT != 0 && *bits & HAS_GOT_SLOT == 0 {
+            *bits |= HAS_GOT_SLOT;
+            self.got_symbols.push(c);
+        }
+        if t & (T_NEAR | T_LOW_MEMORY | T_TLS_GOT) == 0 {
+            return flags;
+        }
+        if !stubbed && t & T_NEAR != 0 && undefined && *bits & NEAR_SYMBOL == 0 {
+            *bits |= NEAR_SYMBOL;
+            self.near_symbols.push(c);
+        }
+        if t & T_TLS_GOT != 0 {
+            let (kind, bit) = match (t >> T_TLS_KIND_SHIFT) & 3 {
+                0 => (x86_64::TlsGot::Index, TLS_INDEX),
+                1 => (x86_64::TlsGot::Module, TLS_MODULE),
+                _ => (x86_64::TlsGot::TpOffset, TLS_TP_OFFSET),
+            };
+            if *bits & bit == 0 {
+                *bits |= bit;
+                self.tls_got.push((kind, c));
+            }
+        }
+        if t & T_LOW_MEMORY != 0 && *bits & SYM_ABSOLUTE == 0 {
+            self.wants_low_memory = true;
+        }
+        if (t & T_LOW_MEMORY != 0 || (t & T_NEAR != 0 && !stubbed)) && undefined && *bits & LOW_DATA_REF == 0 {
+            *bits |= LOW_DATA_REF;
+            self.low_data_refs.push(c);
+        }
+        flags
+    }
+}
+
+/// Whether a relocation of class `t` at `offset` of `code` is a PC32
+/// displacement of a call or jump (which may go through a stub).
+#[inline]
+fn is_call_or_jump(t: u16, code: &[u8], offset: u64) -> bool {
+    t & T_PC32 != 0 && x86_64::is_branch_displacement(code, offset as usize)
+}
+
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
 /// `object` names it for messages. `comdat_kept` answers whether a COMDAT
 /// group of that signature is already loaded; such groups' sections are
@@ -611,26 +809,10 @@ pub fn parse<'a>(
         };
     }
 
-    // Relocations of allocated sections. Symbols get their compact index
-    // at their first reference; what a relocation asks of its symbol (a
-    // GOT slot, a stub, nearness) is noted once per symbol.
-    let mut symbols: Vec<SymTarget> = Vec::with_capacity(elf_syms.len().min(1024));
-    // Per compact symbol: what it is (SYM_*) and what it was given (HAS_*).
-    let mut sym_bits: Vec<u16> = Vec::with_capacity(symbols.capacity());
-    let mut relocs = Vec::with_capacity(sections.len());
-    let mut wide_addends = Vec::new();
-    let small = elf_syms.len().min(64);
-    let mut got_symbols = Vec::with_capacity(small);
-    let mut stub_symbols = Vec::with_capacity(small);
-    let mut wants_low_memory = false;
-    let mut near_symbols = Vec::new();
-    let mut tls_got = Vec::new();
-    let mut low_data_refs = Vec::new();
-    let mut referenced_locals = Vec::with_capacity(small);
-    // What each relocation type needs (T_* bits), worked out once per type.
-    let mut type_class = [0u16; 48];
-    let mut seen = 0u16;
+    // Relocations of allocated sections (see [`RelocPass`]).
+    let mut pass = RelocPass::new(elf_syms.len());
     let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
+    let mut relocs = Vec::with_capacity(sections.len());
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -658,120 +840,40 @@ pub fn parse<'a>(
         }
         let (entries, _) =
             sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {}: {e}", sec_name())))?.unwrap_or((&[], SectionIndex(0)));
-        let contents = section.data.unwrap_or_default();
-        let in_code = section.kind.is_code();
         let mut list = Vec::with_capacity(entries.len());
-        // For messages (taking the place as arguments keeps the loop's
-        // variables in registers).
-        let where_ = |offset: u64, i: usize| format!("{}+{offset:#x} (relocation {i})", sec_name());
-        for (i, rela) in entries.iter().enumerate() {
-            let info = rela.r_info.get(endian);
-            let r_type = info as u32;
-            let offset = rela.r_offset.get(endian);
-            let mut t = type_class.get(r_type as usize).copied().unwrap_or(0);
-            if t & T_KNOWN == 0 {
-                t = classify(r_type)
-                    .map_err(|why| unsupported(&format!("{}: {} (type {r_type}): {why}", where_(offset, i), x86_64::type_name(r_type))))?;
-                if let Some(c) = type_class.get_mut(r_type as usize) {
-                    *c = t;
+        pass.scan(entries, slot, section, &mut compact_of, &refs, &mut list).map_err(|fault| {
+            let (i, offset) = fault.at;
+            let place = format!("{}+{offset:#x} (relocation {i})", sec_name());
+            match fault.what {
+                Fault::Type(r_type, why) => unsupported(&format!("{place}: {} (type {r_type}): {why}", x86_64::type_name(r_type))),
+                Fault::NoContents => bad(&format!("{place}: relocation in a section without contents")),
+                Fault::Outside(r_type) => {
+                    bad(&format!("{place}: {} field lies outside the section of {} bytes", x86_64::type_name(r_type), section.size))
                 }
+                Fault::SymbolIndex(sym) => {
+                    bad(&format!("{place}: symbol index {sym} out of range (the object has {} symbols)", elf_syms.len()))
+                }
+                Fault::Symbol(why) => bad(&why),
             }
-            if t & T_SKIP != 0 {
-                continue;
-            }
-            if section.data.is_none() {
-                return Err(bad(&format!("{}: relocation in a section without contents", where_(offset, i))));
-            }
-            seen |= t;
-            let size = 1u64 << (t >> T_SIZE_SHIFT);
-            if offset.checked_add(size).is_none_or(|end| end > section.size) {
-                return Err(bad(&format!(
-                    "{}: {} field lies outside the section of {} bytes",
-                    where_(offset, i),
-                    x86_64::type_name(r_type),
-                    section.size
-                )));
-            }
-            let sym = (info >> 32) as usize;
-            let Some(&code) = compact_of.get(sym) else {
-                return Err(bad(&format!(
-                    "{}: symbol index {sym} out of range (the object has {} symbols)",
-                    where_(offset, i),
-                    elf_syms.len()
-                )));
-            };
-            let c = if code & UNREF != 0 {
-                let (target, bits) = refs.first_reference(code, sym).map_err(|m| bad(&m))?;
-                let c = symbols.len() as u32;
-                compact_of[sym] = c;
-                symbols.push(target);
-                sym_bits.push(bits);
-                if bits & SYM_LOCAL != 0 {
-                    referenced_locals.push(sym as u32);
-                }
-                c
-            } else {
-                code
-            };
-            let mut flags = 0;
-            if t & T_SPECIAL != 0 {
-                let bits = &mut sym_bits[c as usize];
-                let undefined = *bits & SYM_UNDEFINED != 0;
-                let mut stubbed = false;
-                if t & T_STUB != 0 || (t & T_PC32 != 0 && in_code && x86_64::is_branch_displacement(contents, offset as usize)) {
-                    // Not for absolute symbols, nor for a call within its
-                    // own section.
-                    stubbed = *bits & SYM_NO_STUB == 0
-                        && !(*bits & SYM_LOCAL != 0 && matches!(symbols[c as usize], SymTarget::Section { section: s, .. } if s == slot));
-                }
-                // A 32-bit absolute address of a function in the host cannot
-                // be reached from low memory; as in a static link of a
-                // non-PIE program, the function's stub (PLT entry) then
-                // stands for it.
-                let address_stub = t & T_ADDR32 != 0 && undefined;
-                if address_stub {
-                    flags |= Reloc::ADDRESS_STUB;
-                }
-                if stubbed {
-                    flags |= Reloc::BRANCH;
-                }
-                if (stubbed || address_stub) && *bits & HAS_STUB == 0 {
-                    *bits |= HAS_STUB;
-                    stub_symbols.push(c);
-                }
-                if !stubbed && t & T_NEAR != 0 && undefined && *bits & NEAR_SYMBOL == 0 {
-                    *bits |= NEAR_SYMBOL;
-                    near_symbols.push(c);
-                }
-                if t & T_TLS_GOT != 0 {
-                    let (kind, bit) = match (t >> T_TLS_KIND_SHIFT) & 3 {
-                        0 => (x86_64::TlsGot::Index, TLS_INDEX),
-                        1 => (x86_64::TlsGot::Module, TLS_MODULE),
-                        _ => (x86_64::TlsGot::TpOffset, TLS_TP_OFFSET),
-                    };
-                    if *bits & bit == 0 {
-                        *bits |= bit;
-                        tls_got.push((kind, c));
-                    }
-                }
-                if t & T_GOT_SLOT != 0 && *bits & HAS_GOT_SLOT == 0 {
-                    *bits |= HAS_GOT_SLOT;
-                    got_symbols.push(c);
-                }
-                if t & T_LOW_MEMORY != 0 && *bits & SYM_ABSOLUTE == 0 {
-                    wants_low_memory = true;
-                }
-                if (t & T_LOW_MEMORY != 0 || (t & T_NEAR != 0 && !stubbed)) && undefined && *bits & LOW_DATA_REF == 0 {
-                    *bits |= LOW_DATA_REF;
-                    low_data_refs.push(c);
-                }
-            }
-            list.push(Reloc::new(offset as u32, c, r_type as u16, flags, rela.r_addend.get(endian), &mut wide_addends));
-        }
+        })?;
         if !list.is_empty() {
             relocs.push(ParsedRelocs { section: slot as usize, relocs: list });
         }
     }
+    let RelocPass {
+        mut symbols,
+        sym_bits,
+        wide_addends,
+        got_symbols,
+        stub_symbols,
+        near_symbols,
+        low_data_refs,
+        tls_got,
+        referenced_locals,
+        type_class: _,
+        seen,
+        wants_low_memory,
+    } = pass;
     let static_tls = seen & T_STATIC_TLS != 0;
     needs_got |= seen & T_NEEDS_GOT != 0;
 
