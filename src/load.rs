@@ -687,7 +687,8 @@ pub fn parse<'a>(
     let table = header.sections(endian, data).map_err(|e| bad(&format!("section table: {e}")))?;
 
     // COMDAT groups: a group whose signature is already loaded is discarded.
-    let mut discarded = vec![false; table.len()];
+    // (Allocated at the first discarded group.)
+    let mut discarded: Vec<bool> = Vec::new();
     let mut comdat_signatures = Vec::new();
     for (index, sh) in table.enumerate() {
         if sh.sh_type(endian) != elf::SHT_GROUP {
@@ -717,6 +718,9 @@ pub fn parse<'a>(
                 if m >= table.len() {
                     return Err(bad(&format!("group section {}: member {m} out of range", index.0)));
                 }
+                if discarded.is_empty() {
+                    discarded = vec![false; table.len()];
+                }
                 discarded[m] = true;
             }
         } else {
@@ -729,7 +733,7 @@ pub fn parse<'a>(
     let mut section_slot = vec![u32::MAX; table.len()];
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
-        if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded[index.0] {
+        if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded.get(index.0) == Some(&true) {
             continue;
         }
         let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?;
@@ -879,10 +883,9 @@ pub fn parse<'a>(
 
     // Names of local symbols: of those relocations refer to (for messages),
     // and of all (for perf maps) when asked, which then also get an entry.
-    let mut kept = Vec::new();
-    let candidates: Box<dyn Iterator<Item = usize>> =
-        if all_local_names { Box::new(1..elf_syms.len()) } else { Box::new(referenced_locals.iter().map(|&k| k as usize)) };
-    for k in candidates {
+    let mut kept = Vec::with_capacity(if all_local_names { 0 } else { referenced_locals.len() });
+    let every = 1..if all_local_names { elf_syms.len() } else { 1 };
+    for k in every.chain(referenced_locals.iter().map(|&k| k as usize).filter(|_| !all_local_names)) {
         let code = compact_of[k];
         let target = match code {
             UNREF_LOCAL => match refs.first_reference(code, k) {

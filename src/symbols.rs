@@ -171,7 +171,7 @@ impl SymbolTable {
     }
 
     fn grow(&mut self) {
-        let len = (self.slots.len() * 2).max(64);
+        let len = (self.slots.len() * 2).max(1024);
         let mut slots = vec![0u64; len];
         let mask = len - 1;
         for &s in self.slots.iter().filter(|&&s| s != 0) {
