@@ -70,10 +70,12 @@ struct Section {
     tls_template: bool,
 }
 
+/// The relocations of one section: `start..end` of [`LoadedObject::relocs`].
 #[derive(Debug)]
 struct RelocGroup {
     section: u32,
-    relocs: Vec<Reloc>,
+    start: u32,
+    end: u32,
 }
 
 #[derive(Debug)]
@@ -83,7 +85,8 @@ struct LoadedObject {
     sections: Vec<u32>,
     symbols: Vec<SymTarget>,
     local_names: LocalNames,
-    relocs: Vec<RelocGroup>,
+    relocs: Vec<Reloc>,
+    reloc_groups: Vec<RelocGroup>,
     wide_addends: Vec<i64>,
     got: Option<u32>,
     got_symbols: Vec<u32>,
@@ -788,8 +791,8 @@ impl Linker {
             SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => Some(*g),
             _ => None,
         }));
-        let relocs: Vec<RelocGroup> =
-            parsed.relocs.into_iter().map(|g| RelocGroup { section: sid(g.section as u32), relocs: g.relocs }).collect();
+        let reloc_groups: Vec<RelocGroup> =
+            parsed.reloc_groups.iter().map(|g| RelocGroup { section: sid(g.section as u32), start: g.start, end: g.end }).collect();
         let mut wide_addends = parsed.wide_addends;
         wide_addends.shrink_to_fit();
         for sig in &parsed.comdat_signatures {
@@ -807,7 +810,8 @@ impl Linker {
             sections: (first_id..first_id + plan.len() as u32).collect(),
             symbols: parsed.symbols,
             local_names: parsed.local_names,
-            relocs,
+            relocs: parsed.relocs,
+            reloc_groups,
             wide_addends,
             got: slot_id(got_slot),
             got_index: parsed.got_index,
@@ -906,6 +910,7 @@ impl Linker {
         if !self.retain_relocations {
             for o in &mut self.objects {
                 o.relocs = Vec::new();
+                o.reloc_groups = Vec::new();
                 o.wide_addends = Vec::new();
                 o.relocations_dropped = true;
             }
@@ -1152,6 +1157,7 @@ impl Linker {
         let o = &mut self.objects[oi];
         o.removed = true;
         o.relocs = Vec::new();
+        o.reloc_groups = Vec::new();
         o.wide_addends = Vec::new();
         o.symbols = Vec::new();
         o.local_names = LocalNames::default();
@@ -1318,17 +1324,12 @@ impl Linker {
 
     /// Bytes held to re-apply relocations at later finalizes.
     pub fn retained_relocation_bytes(&self) -> usize {
-        self.objects
-            .iter()
-            .map(|o| {
-                o.relocs.iter().map(|g| g.relocs.capacity() * std::mem::size_of::<Reloc>()).sum::<usize>() + o.wide_addends.capacity() * 8
-            })
-            .sum()
+        self.objects.iter().map(|o| o.relocs.capacity() * std::mem::size_of::<Reloc>() + o.wide_addends.capacity() * 8).sum()
     }
 
     /// Number of relocations held for re-finalize.
     pub fn retained_relocation_count(&self) -> usize {
-        self.objects.iter().map(|o| o.relocs.iter().map(|g| g.relocs.len()).sum::<usize>()).sum()
+        self.objects.iter().map(|o| o.relocs.len()).sum()
     }
 }
 
@@ -1756,7 +1757,7 @@ fn apply_object(
             })
             .collect()
     };
-    for g in &obj.relocs {
+    for g in &obj.reloc_groups {
         let p_base = w.sections[g.section as usize].target;
         let section_moved = moved(w.sections, Some(g.section));
         if section_moved {
@@ -1770,7 +1771,7 @@ fn apply_object(
             let s = &w.sections[g.section as usize];
             (!s.protected).then_some(s.local)
         };
-        for r in &g.relocs {
+        for r in &obj.relocs[g.start as usize..g.end as usize] {
             if !group_dirty && !sym_dirty[r.symbol as usize] {
                 continue;
             }

@@ -179,11 +179,13 @@ impl GlobalRef {
     }
 }
 
-/// Relocations of one allocated section.
+/// The relocations of one allocated section: `start..end` of
+/// [`ParsedObject::relocs`].
 #[derive(Debug)]
 pub struct ParsedRelocs {
     pub section: usize,
-    pub relocs: Vec<Reloc>,
+    pub start: u32,
+    pub end: u32,
 }
 
 /// Names of an object's local symbols, kept after the object's bytes are
@@ -235,7 +237,10 @@ pub struct ParsedObject<'a> {
     /// The slot in `sections` of each ELF section (u32::MAX = not loaded).
     section_slot: Vec<u32>,
     pub local_names: LocalNames,
-    pub relocs: Vec<ParsedRelocs>,
+    /// All relocations of the object, section after section (one vector,
+    /// so that an object costs one allocation for them).
+    pub relocs: Vec<Reloc>,
+    pub reloc_groups: Vec<ParsedRelocs>,
     pub wide_addends: Vec<i64>,
     /// Symbols that need a GOT slot, in slot order, and the slot of each
     /// symbol (u32::MAX = none; empty when no symbol has one).
@@ -816,7 +821,16 @@ pub fn parse<'a>(
     // Relocations of allocated sections (see [`RelocPass`]).
     let mut pass = RelocPass::new(elf_syms.len());
     let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
-    let mut relocs = Vec::with_capacity(sections.len());
+    // Room for every entry of the relocation sections of loaded sections
+    // (no more than the file could hold).
+    let entry_count: usize = table
+        .iter()
+        .filter(|sh| sh.sh_type(endian) == elf::SHT_RELA && section_slot.get(sh.sh_info(endian) as usize).is_some_and(|&s| s != u32::MAX))
+        .map(|sh| sh.sh_size(endian) as usize / std::mem::size_of::<elf::Rela64<LittleEndian>>())
+        .fold(0usize, usize::saturating_add)
+        .min(data.len() / std::mem::size_of::<elf::Rela64<LittleEndian>>());
+    let mut relocs = Vec::with_capacity(entry_count);
+    let mut reloc_groups = Vec::with_capacity(sections.len());
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -844,8 +858,8 @@ pub fn parse<'a>(
         }
         let (entries, _) =
             sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {}: {e}", sec_name())))?.unwrap_or((&[], SectionIndex(0)));
-        let mut list = Vec::with_capacity(entries.len());
-        pass.scan(entries, slot, section, &mut compact_of, &refs, &mut list).map_err(|fault| {
+        let start = relocs.len() as u32;
+        pass.scan(entries, slot, section, &mut compact_of, &refs, &mut relocs).map_err(|fault| {
             let (i, offset) = fault.at;
             let place = format!("{}+{offset:#x} (relocation {i})", sec_name());
             match fault.what {
@@ -860,8 +874,8 @@ pub fn parse<'a>(
                 Fault::Symbol(why) => bad(&why),
             }
         })?;
-        if !list.is_empty() {
-            relocs.push(ParsedRelocs { section: slot as usize, relocs: list });
+        if relocs.len() as u32 > start {
+            reloc_groups.push(ParsedRelocs { section: slot as usize, start, end: relocs.len() as u32 });
         }
     }
     let RelocPass {
@@ -935,6 +949,8 @@ pub fn parse<'a>(
     let got_index = index_of(&got_symbols);
     let stub_index = index_of(&stub_symbols);
     symbols.shrink_to_fit();
+    // (Only `R_X86_64_NONE` entries leave room unused.)
+    relocs.shrink_to_fit();
     Ok(ParsedObject {
         sections,
         symbols,
@@ -944,6 +960,7 @@ pub fn parse<'a>(
         section_slot,
         local_names,
         relocs,
+        reloc_groups,
         wide_addends,
         got_symbols,
         got_index,
