@@ -171,7 +171,11 @@ impl SymbolTable {
     }
 
     fn grow(&mut self) {
-        let len = (self.slots.len() * 2).max(1024);
+        self.grow_to((self.slots.len() * 2).max(1024));
+    }
+
+    /// Rebuilds the index with `len` (a power of two) slots.
+    fn grow_to(&mut self, len: usize) {
         let mut slots = vec![0u64; len];
         let mask = len - 1;
         for &s in self.slots.iter().filter(|&&s| s != 0) {
@@ -187,8 +191,9 @@ impl SymbolTable {
     /// Makes room for `more` new names without rebuilding the index.
     pub fn reserve(&mut self, more: usize) {
         let want = (self.symbols.len() + more + 1) * 2;
-        while self.slots.len() < want {
-            self.grow();
+        if self.slots.len() < want {
+            // One rebuild, straight to the final size.
+            self.grow_to(want.next_power_of_two().max(1024));
         }
         self.symbols.reserve(more);
     }
