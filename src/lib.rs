@@ -24,6 +24,7 @@ pub mod host;
 mod linker;
 mod load;
 pub mod memory;
+mod pages;
 pub mod reloc;
 mod runtime;
 mod symbols;

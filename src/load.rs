@@ -830,6 +830,7 @@ pub fn parse<'a>(
         .fold(0usize, usize::saturating_add)
         .min(data.len() / std::mem::size_of::<elf::Rela64<LittleEndian>>());
     let mut relocs = Vec::with_capacity(entry_count);
+    crate::pages::prefer_huge_pages(&relocs);
     let mut reloc_groups = Vec::with_capacity(sections.len());
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);

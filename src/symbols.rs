@@ -176,7 +176,9 @@ impl SymbolTable {
 
     /// Rebuilds the index with `len` (a power of two) slots.
     fn grow_to(&mut self, len: usize) {
-        let mut slots = vec![0u64; len];
+        let mut slots = Vec::with_capacity(len);
+        crate::pages::prefer_huge_pages(&slots);
+        slots.resize(len, 0u64);
         let mask = len - 1;
         for &s in self.slots.iter().filter(|&&s| s != 0) {
             let mut i = (s >> 32) as usize & mask;
@@ -196,6 +198,7 @@ impl SymbolTable {
             self.grow_to(want.next_power_of_two().max(1024));
         }
         self.symbols.reserve(more);
+        crate::pages::prefer_huge_pages(&self.symbols);
     }
 
     /// The id of `name`, creating an entry when new.
