@@ -55,7 +55,19 @@
 //! live allocation stay. A region is unmapped, with its aliases and its
 //! memfd, when its last allocation is released. Bump allocation never hands
 //! out a byte twice and fresh or given-back pages read as zero, so every
-//! allocation is zero-filled.
+//! allocation of a fresh region is zero-filled.
+//!
+//! **Recycling.** When a manager is dropped, its anonymous regions are kept
+//! mapped, pages and all, in a process-wide cache of at most 16 MiB
+//! ([`RECYCLE_MAX`]), and the next manager that needs a region of no more
+//! than that size, where that region lies (low, near, within reach of its
+//! other regions), takes it: the holes closing left are mapped again (if
+//! nothing else took them meanwhile) and the whole is made read+write. A JIT
+//! that links each query or module with a fresh linker then writes into
+//! warm pages instead of faulting in fresh zeroed ones. Such a region's pages
+//! hold old bytes: padding is cleared at `allocate`, and
+//! `allocates_zeroed_memory` answers no, so that rtdyld writes the zeros of
+//! `.bss` itself. [`DefaultMemoryManager::without_recycling`] unmaps at drop.
 //!
 //! With [`DefaultMemoryManager::with_dual_mapping`], regions are backed by
 //! a memfd, so that the same pages can be mapped a second time at another
@@ -126,6 +138,9 @@ struct Region {
     /// Pages of the local view made read+write by `make_writable` since the
     /// last finalize, as (part, start, end), offsets from the base.
     writable: Vec<(usize, usize, usize)>,
+    /// Mapped from a dropped manager's region ([`RECYCLED`]): its pages hold
+    /// old bytes, so allocations are not zero-filled.
+    recycled: bool,
 }
 
 impl Region {
@@ -158,6 +173,9 @@ pub struct DefaultMemoryManager {
     batch_used: [usize; 3],
     /// `batch_used` of the last batch that allocated anything.
     history: Option<[usize; 3]>,
+    /// At drop, regions go to [`RECYCLED`] (when there is room) instead of
+    /// being unmapped.
+    recycle: bool,
 }
 
 // SAFETY: the manager exclusively owns its mappings; the raw pointers are
@@ -257,7 +275,16 @@ impl DefaultMemoryManager {
             use_memfd: false,
             batch_used: [0; 3],
             history: None,
+            recycle: true,
         }
+    }
+
+    /// A manager that unmaps its regions when dropped instead of leaving
+    /// them (up to 16 MiB in all, process-wide) for the next manager.
+    pub fn without_recycling() -> Self {
+        let mut m = Self::new();
+        m.recycle = false;
+        m
     }
 
     /// A manager whose regions are backed by memfds, so that
@@ -569,6 +596,22 @@ impl DefaultMemoryManager {
                 self.use_memfd = false;
             }
         }
+        let recycled = if fd < 0 { self.reuse_region(len, low, near) } else { None };
+        if let Some(base) = recycled {
+            self.regions.push(Region {
+                local: View { base, mapped: caps },
+                aliases: Vec::new(),
+                len,
+                fd,
+                parts,
+                low,
+                open: true,
+                sealed: false,
+                writable: Vec::new(),
+                recycled: true,
+            });
+            return Ok(self.regions.len() - 1);
+        }
         let flags = if fd >= 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE };
         // Placement: all regions of a manager are packed next to each other,
         // so that references between objects reach; an object with 32-bit
@@ -604,10 +647,130 @@ impl DefaultMemoryManager {
             open: true,
             sealed: false,
             writable: Vec::new(),
+            recycled: false,
         });
         Ok(self.regions.len() - 1)
     }
+
+    /// A region of `len` bytes made from a recycled one (see [`RECYCLED`])
+    /// that meets the placement constraints, if any fits.
+    fn reuse_region(&self, len: usize, low: bool, near: Option<u64>) -> Option<*mut u8> {
+        let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
+        let fits = |r: &Recycled| {
+            let (start, end) = (r.base as u64, r.base as u64 + len as u64);
+            let reach = |x: u64| start.abs_diff(x) < REACH && end.abs_diff(x) < REACH;
+            // Like a new mapping: low when asked (and, for a manager's first
+            // region, low when it can be), near what it must reach, and
+            // within reach of the manager's other regions.
+            (end <= 1 << 31 || (!low && !self.regions.is_empty()))
+                && near.is_none_or(reach)
+                && self.regions.iter().all(|o| reach(o.local.base as u64) && reach(o.local.base as u64 + o.len as u64))
+        };
+        let k = cache.iter().position(fits)?;
+        let r = cache.swap_remove(k);
+        drop(cache);
+        r.revive(len, self.page)
+    }
 }
+
+/// Regions of dropped managers, kept mapped (with their pages) for the next
+/// manager: a JIT that links each query or module with a fresh linker then
+/// reuses warm pages instead of faulting in fresh zeroed ones. Anonymous
+/// regions only, at most [`RECYCLE_MAX`] bytes in all.
+static RECYCLED: std::sync::Mutex<Vec<Recycled>> = std::sync::Mutex::new(Vec::new());
+const RECYCLE_MAX: usize = 16 << 20;
+
+/// A released region: its address and the spans (offset, length) still mapped.
+#[derive(Debug)]
+struct Recycled {
+    base: usize,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Recycled {
+    fn bytes(&self) -> usize {
+        self.spans.iter().map(|s| s.1).sum()
+    }
+
+    /// Keeps the local view of `r` for reuse when there is room; false when
+    /// it must be unmapped instead.
+    fn keep(r: &Region) -> bool {
+        if r.fd >= 0 || !r.aliases.is_empty() {
+            return false;
+        }
+        let entry = Recycled { base: r.local.base as usize, spans: mapped_spans(&r.parts, &r.local.mapped).collect() };
+        let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.iter().map(Recycled::bytes).sum::<usize>() + entry.bytes() > RECYCLE_MAX {
+            return false;
+        }
+        cache.push(entry);
+        true
+    }
+
+    /// Makes `base..base + len` one read+write mapping: the spans are kept
+    /// (those beyond `len` unmapped) and the holes between them mapped
+    /// anew, where nothing else has been mapped meanwhile. Gives everything
+    /// back and returns `None` when a hole is taken.
+    fn revive(self, len: usize, page: usize) -> Option<*mut u8> {
+        let base = self.base;
+        let mut kept = Vec::new();
+        let mut at = 0;
+        let mut ok = true;
+        for &(offset, span) in &self.spans {
+            if !ok || offset >= len {
+                unmap_span(base + offset, span);
+                continue;
+            }
+            if offset > at {
+                ok = map_hole(base + at, offset - at);
+                if ok {
+                    kept.push((at, offset - at));
+                }
+            }
+            let keep = span.min(len - offset);
+            if keep < span {
+                unmap_span(base + offset + keep, span - keep);
+            }
+            if ok {
+                kept.push((offset, keep));
+                at = offset + keep;
+            } else {
+                unmap_span(base + offset, keep);
+            }
+        }
+        if ok && at < len {
+            ok = map_hole(base + at, len - at);
+            if ok {
+                kept.push((at, len - at));
+            }
+        }
+        if !ok {
+            for (offset, span) in kept {
+                unmap_span(base + offset, span);
+            }
+            return None;
+        }
+        debug_assert!(len % page == 0);
+        protect(base, len, PROT_RW).ok().map(|_| base as *mut u8).or_else(|| {
+            unmap_span(base, len);
+            None
+        })
+    }
+}
+
+/// Unmaps a span this manager mapped.
+fn unmap_span(addr: usize, len: usize) {
+    // SAFETY: the span is a mapping of the manager's (a recycled region's),
+    // which nothing refers to any more.
+    unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+}
+
+/// Maps `len` bytes read+write exactly at `addr`, if nothing is there.
+fn map_hole(addr: usize, len: usize) -> bool {
+    try_candidates(len, -1, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, &[addr as u64]).is_some()
+}
+
+impl DefaultMemoryManager {}
 
 const PROT_RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
 /// Parts larger than this are left to fault in page by page (a huge
@@ -670,7 +833,7 @@ impl MemoryManager for DefaultMemoryManager {
         // faulted in with one call per part rather than one fault per page.
         // Writable data is left to fault, as it may be mostly zero-fill.
         for (pi, size) in [(CODE, r.code_size), (RO, r.ro_size)] {
-            if size > 0 && size <= POPULATE_MAX {
+            if size > 0 && size <= POPULATE_MAX && !self.regions[idx].recycled {
                 Self::populate(&self.regions[idx], pi, size, self.page);
             }
         }
@@ -679,8 +842,8 @@ impl MemoryManager for DefaultMemoryManager {
 
     fn allocates_zeroed_memory(&self) -> bool {
         // Fresh pages, never handed out twice; released pages are given back
-        // to the system, not reused.
-        true
+        // to the system, not reused. A recycled region's pages hold old bytes.
+        self.current.is_none_or(|i| !self.regions[i].recycled)
     }
 
     fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
@@ -715,6 +878,14 @@ impl MemoryManager for DefaultMemoryManager {
             ));
         };
         let addr = end - req.size;
+        if r.recycled {
+            // Old bytes in the alignment padding (the allocation itself is
+            // written in full by the linker: see allocates_zeroed_memory).
+            let gap = addr - (start + part.cursor);
+            // SAFETY: the padding lies in the part's read+write room, and
+            // nothing was handed out there.
+            unsafe { ptr::write_bytes((start + part.cursor) as *mut u8, 0, gap) };
+        }
         self.batch_used[pi] += end - (start + part.cursor);
         part.cursor = end - start;
         part.live.push((addr - base, req.size));
@@ -876,7 +1047,9 @@ impl DefaultMemoryManager {
 impl Drop for DefaultMemoryManager {
     fn drop(&mut self) {
         for r in &self.regions {
-            Self::unmap(r);
+            if !(self.recycle && Recycled::keep(r)) {
+                Self::unmap(r);
+            }
         }
     }
 }
@@ -1047,6 +1220,101 @@ mod tests {
         m.reserve(&ReserveRequest { rw_size: 16 * page, rw_align: page, ..request(0, 0, 0) }).unwrap();
         let bss = alloc(&mut m, 16 * page, page, SectionKind::ZeroFill);
         assert_eq!(resident(bss, 16), vec![false; 16]);
+    }
+
+    /// Empties the process-wide cache of recycled regions (under `lock()`).
+    fn drain_recycled() {
+        for r in RECYCLED.lock().unwrap().drain(..) {
+            for (offset, len) in r.spans {
+                unmap_span(r.base + offset, len);
+            }
+        }
+    }
+
+    #[test]
+    fn a_dropped_managers_region_serves_the_next_manager_with_old_bytes_cleared() {
+        let _g = lock();
+        drain_recycled();
+        let mut m = DefaultMemoryManager::new();
+        let first = object(&mut m, 1000, 200, 100);
+        for &p in &first {
+            // SAFETY: allocations of at least 100 bytes, writable before finalize.
+            unsafe { ptr::write_bytes(p, 0xab, 100) };
+        }
+        m.finalize().unwrap();
+        let (start, _) = region_bounds(&m, 0);
+        drop(m);
+        // Kept mapped, as it was.
+        assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
+        assert_eq!(RECYCLED.lock().unwrap().len(), 1);
+
+        let mut m = DefaultMemoryManager::new();
+        m.reserve(&request(1000, 200, 100)).unwrap();
+        assert_eq!(region_bounds(&m, 0).0, start, "the recycled region is reused");
+        assert!(RECYCLED.lock().unwrap().is_empty());
+        assert!(!m.allocates_zeroed_memory(), "old bytes: rtdyld must write the zeros");
+        // Alignment padding before an allocation is cleared; the allocation
+        // itself is the linker's to fill.
+        let a = alloc(&mut m, 10, 16, SectionKind::Code);
+        let b = alloc(&mut m, 10, 64, SectionKind::Code);
+        assert_eq!(a, first[0]);
+        // SAFETY: a and b lie in the open region's code part (read+write).
+        let padding = unsafe { std::slice::from_raw_parts(a.add(10), b as usize - a as usize - 10) };
+        assert!(padding.iter().all(|&x| x == 0), "{padding:?}");
+        assert_eq!(protection(a), Some(Protection::READ_WRITE));
+        m.finalize().unwrap();
+        assert_no_wx(&m);
+        assert_eq!(protection(a), Some(Protection::READ_EXECUTE));
+
+        // A manager that does not recycle unmaps at drop.
+        let mut n = DefaultMemoryManager::without_recycling();
+        let other = object(&mut n, 1000, 200, 100);
+        n.finalize().unwrap();
+        drop(n);
+        assert_eq!(protection(other[0]), None);
+        drop(m);
+        drain_recycled();
+    }
+
+    #[test]
+    fn a_recycled_region_whose_hole_was_taken_is_given_back_and_a_fresh_one_mapped() {
+        let _g = lock();
+        drain_recycled();
+        let page = page_size();
+        let mut m = DefaultMemoryManager::new();
+        let first = object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        let (start, _) = region_bounds(&m, 0);
+        // Finalize unmapped the unused tail of the read-write part (16 KiB
+        // of room): its second page is a hole.
+        let hole = first[2] as usize + page;
+        assert_eq!(protection(hole as *const u8), None);
+        drop(m);
+        // Someone else maps there.
+        assert!(map_hole(hole, page));
+        let mut m = DefaultMemoryManager::new();
+        m.reserve(&request(1000, 200, 100)).unwrap();
+        assert!(!m.regions[0].recycled);
+        assert!(m.allocates_zeroed_memory());
+        assert!(RECYCLED.lock().unwrap().is_empty());
+        // The old spans were unmapped; the other mapping is untouched.
+        assert_eq!(protection(start as *const u8), None);
+        assert_eq!(protection(hole as *const u8), Some(Protection::READ_WRITE));
+        unmap_span(hole, page);
+        drop(m);
+        drain_recycled();
+    }
+
+    #[test]
+    fn regions_beyond_the_recycling_budget_are_unmapped() {
+        let _g = lock();
+        drain_recycled();
+        let mut m = DefaultMemoryManager::new();
+        let big = object(&mut m, RECYCLE_MAX + (1 << 20), 0, 0);
+        m.finalize().unwrap();
+        drop(m);
+        assert_eq!(protection(big[0]), None);
+        assert!(RECYCLED.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -110,8 +110,9 @@ pub trait MemoryManager: Send {
         Ok(())
     }
 
-    /// Whether every allocation is zero-filled already (fresh anonymous
-    /// pages), so that rtdyld need not write the zeros of `.bss`. The
+    /// Whether the allocations of the object just reserved are zero-filled
+    /// already (fresh anonymous pages), so that rtdyld need not write the
+    /// zeros of `.bss`. Asked after [`Self::reserve`], once per object. The
     /// default says no.
     fn allocates_zeroed_memory(&self) -> bool {
         false
