@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "test_rtdyld.h"
 
@@ -390,12 +391,25 @@ int main(int argc, char **argv)
   if (sampler_violation[0] != '\0')
     FAIL("the sampler thread saw a writable and executable mapping: %s", sampler_violation);
 
-  /* Nothing of rtdyld's is mapped any more. */
+  /* What rtdyld still maps is kept for the next linker, inaccessible... */
+  n = read_maps(maps, MAX_MAPPINGS);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++)
+    if (overlaps_rtdyld(&maps[i])) {
+      if (strncmp(maps[i].perms, "---", 3) != 0)
+        FAIL("after free, %lx-%lx %s is still accessible", (unsigned long)maps[i].start,
+             (unsigned long)maps[i].end, maps[i].perms);
+      kept += maps[i].end - maps[i].start;
+    }
+  /* ...and given back on request: then nothing of rtdyld's is mapped. */
+  size_t released = rtdyld_release_recycled_memory();
+  CHECK(released >= kept);
   n = read_maps(maps, MAX_MAPPINGS);
   for (size_t i = 0; i < n; i++)
     if (overlaps_rtdyld(&maps[i]))
-      FAIL("after free, %lx-%lx %s is still mapped", (unsigned long)maps[i].start,
+      FAIL("after free and release, %lx-%lx %s is still mapped", (unsigned long)maps[i].start,
            (unsigned long)maps[i].end, maps[i].perms);
+  printf("%zu bytes kept inaccessible after free, %zu released\n", kept, released);
 
   CHECK(audits_during > 0);
   printf("%u audits (%u inside rtdyld calls), %lu samples by the sampler thread: no W+X mapping\n",

@@ -341,9 +341,18 @@ rtdyld_result rtdyld_linker_new_with_memory_manager(const struct rtdyld_memory_m
 
 /**
  * Frees a linker: its memory manager is destroyed and all code and data it
- * loaded become invalid. NULL is a no-op.
+ * loaded become invalid. NULL is a no-op. The default memory manager keeps
+ * its memory mapped but inaccessible, up to 16 MiB process-wide, for the
+ * next linker to reuse (see `rtdyld_release_recycled_memory`).
  */
 void rtdyld_linker_free(struct rtdyld_linker *linker);
+
+/**
+ * Unmaps the memory that freed linkers' default memory managers left for
+ * reuse by later linkers (at most 16 MiB, kept inaccessible), and returns
+ * how many bytes that was. Safe to call at any time, from any thread.
+ */
+size_t rtdyld_release_recycled_memory(void);
 
 /**
  * The message of the calling thread's last failed call on `linker` (""

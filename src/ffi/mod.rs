@@ -408,7 +408,9 @@ pub extern "C" fn rtdyld_linker_new_with_memory_manager(
 }
 
 /// Frees a linker: its memory manager is destroyed and all code and data it
-/// loaded become invalid. NULL is a no-op.
+/// loaded become invalid. NULL is a no-op. The default memory manager keeps
+/// its memory mapped but inaccessible, up to 16 MiB process-wide, for the
+/// next linker to reuse (see `rtdyld_release_recycled_memory`).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
     let _ = boundary(|| {
@@ -424,6 +426,14 @@ pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
         }
         rtdyld_result::Ok
     });
+}
+
+/// Unmaps the memory that freed linkers' default memory managers left for
+/// reuse by later linkers (at most 16 MiB, kept inaccessible), and returns
+/// how many bytes that was. Safe to call at any time, from any thread.
+#[no_mangle]
+pub extern "C" fn rtdyld_release_recycled_memory() -> usize {
+    catch_unwind(crate::memory::release_recycled_memory).unwrap_or(0)
 }
 
 /// The message of the calling thread's last failed call on `linker` (""

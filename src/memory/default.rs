@@ -58,8 +58,9 @@
 //! allocation of a fresh region is zero-filled.
 //!
 //! **Recycling.** When a manager is dropped, its anonymous regions are kept
-//! mapped, pages and all, in a process-wide cache of at most 16 MiB
-//! ([`RECYCLE_MAX`]), and the next manager that needs a region of no more
+//! mapped, pages and all but inaccessible (`PROT_NONE`), in a process-wide
+//! cache of at most 16 MiB ([`RECYCLE_MAX`]; [`release_recycled_memory`]
+//! unmaps them), and the next manager that needs a region of no more
 //! than that size, where that region lies (low, near, within reach of its
 //! other regions), takes it: the holes closing left are mapped again (if
 //! nothing else took them meanwhile) and the whole is made read+write. A JIT
@@ -703,6 +704,11 @@ impl Recycled {
         if cache.iter().map(Recycled::bytes).sum::<usize>() + entry.bytes() > RECYCLE_MAX {
             return false;
         }
+        // Inaccessible while kept: old code must not run, nor old data be
+        // read, through a stale pointer.
+        if entry.spans.iter().any(|&(offset, len)| protect(entry.base + offset, len, libc::PROT_NONE).is_err()) {
+            return false;
+        }
         cache.push(entry);
         true
     }
@@ -756,6 +762,21 @@ impl Recycled {
             None
         })
     }
+}
+
+/// Unmaps the regions that dropped managers left for reuse (see
+/// "Recycling" in the module documentation) and returns how many bytes
+/// they held.
+pub fn release_recycled_memory() -> usize {
+    let kept: Vec<Recycled> = RECYCLED.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+    let mut bytes = 0;
+    for r in kept {
+        bytes += r.bytes();
+        for (offset, len) in r.spans {
+            unmap_span(r.base + offset, len);
+        }
+    }
+    bytes
 }
 
 /// Unmaps a span this manager mapped.
@@ -833,7 +854,7 @@ impl MemoryManager for DefaultMemoryManager {
         // faulted in with one call per part rather than one fault per page.
         // Writable data is left to fault, as it may be mostly zero-fill.
         for (pi, size) in [(CODE, r.code_size), (RO, r.ro_size)] {
-            if size > 0 && size <= POPULATE_MAX && !self.regions[idx].recycled {
+            if size > 0 && size <= POPULATE_MAX {
                 Self::populate(&self.regions[idx], pi, size, self.page);
             }
         }
@@ -1196,6 +1217,7 @@ mod tests {
     #[test]
     fn code_and_read_only_data_are_faulted_in_at_reserve_and_writable_data_is_not() {
         let _g = lock();
+        drain_recycled();
         // Kernels before 5.14 have no MADV_POPULATE_WRITE: nothing to check there.
         let page = page_size();
         // SAFETY: a scratch anonymous mapping, unmapped below.
@@ -1224,11 +1246,7 @@ mod tests {
 
     /// Empties the process-wide cache of recycled regions (under `lock()`).
     fn drain_recycled() {
-        for r in RECYCLED.lock().unwrap().drain(..) {
-            for (offset, len) in r.spans {
-                unmap_span(r.base + offset, len);
-            }
-        }
+        release_recycled_memory();
     }
 
     #[test]
@@ -1244,8 +1262,8 @@ mod tests {
         m.finalize().unwrap();
         let (start, _) = region_bounds(&m, 0);
         drop(m);
-        // Kept mapped, as it was.
-        assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
+        // Kept mapped, inaccessible.
+        assert_eq!(protection(first[0]), Some(Protection::NONE));
         assert_eq!(RECYCLED.lock().unwrap().len(), 1);
 
         let mut m = DefaultMemoryManager::new();
@@ -1273,7 +1291,10 @@ mod tests {
         drop(n);
         assert_eq!(protection(other[0]), None);
         drop(m);
-        drain_recycled();
+        assert_eq!(protection(a), Some(Protection::NONE));
+        assert!(release_recycled_memory() >= page_size());
+        assert_eq!(protection(a), None);
+        assert_eq!(release_recycled_memory(), 0);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 mod default;
 
-pub use default::{DefaultMemoryManager, RegionAlias};
+pub use default::{release_recycled_memory, DefaultMemoryManager, RegionAlias};
 
 use std::any::Any;
 
