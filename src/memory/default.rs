@@ -62,8 +62,11 @@
 //! cache of at most 16 MiB ([`RECYCLE_MAX`]; [`release_recycled_memory`]
 //! unmaps them), and the next manager that needs a region of no more
 //! than that size, where that region lies (low, near, within reach of its
-//! other regions), takes it: the holes closing left are mapped again (if
-//! nothing else took them meanwhile) and the whole is made read+write. A JIT
+//! other regions), takes it and makes it read+write. The holes closing left
+//! are mapped again when the region is kept (untouched, they cost no
+//! memory), so that this is one `mprotect`; a hole something else took
+//! meanwhile is mapped at reuse, and if that fails the region is given
+//! back and a fresh one mapped. A JIT
 //! that links each query or module with a fresh linker then writes into
 //! warm pages instead of faulting in fresh zeroed ones. Such a region's pages
 //! hold old bytes: padding is cleared at `allocate`, and
@@ -699,18 +702,49 @@ impl Recycled {
         if r.fd >= 0 || !r.aliases.is_empty() {
             return false;
         }
-        let entry = Recycled { base: r.local.base as usize, spans: mapped_spans(&r.parts, &r.local.mapped).collect() };
+        let base = r.local.base as usize;
+        let spans: Vec<(usize, usize)> = mapped_spans(&r.parts, &r.local.mapped).collect();
+        let extent = spans.last().map_or(0, |&(offset, len)| offset + len);
         let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.iter().map(Recycled::bytes).sum::<usize>() + entry.bytes() > RECYCLE_MAX {
+        if cache.iter().map(Recycled::bytes).sum::<usize>() + extent > RECYCLE_MAX {
             return false;
         }
+        // The holes that closing left are mapped again now, where nothing
+        // else took them (untouched, they cost no memory): the next manager
+        // then switches the region with one call.
+        let mut entry = Recycled { base, spans: Vec::with_capacity(spans.len() * 2) };
+        let mut at = 0;
+        for (offset, len) in spans {
+            if offset > at && map_hole(base + at, offset - at) {
+                entry.spans.push((at, offset - at));
+            }
+            entry.spans.push((offset, len));
+            at = offset + len;
+        }
+        entry.merge();
         // Inaccessible while kept: old code must not run, nor old data be
         // read, through a stale pointer.
-        if entry.spans.iter().any(|&(offset, len)| protect(entry.base + offset, len, libc::PROT_NONE).is_err()) {
-            return false;
+        if entry.spans.iter().any(|&(offset, len)| protect(base + offset, len, libc::PROT_NONE).is_err()) {
+            // Given back whole (the holes just mapped with the rest).
+            for &(offset, len) in &entry.spans {
+                unmap_span(base + offset, len);
+            }
+            return true;
         }
         cache.push(entry);
         true
+    }
+
+    /// Merges adjacent spans.
+    fn merge(&mut self) {
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.spans.len());
+        for &(offset, len) in &self.spans {
+            match merged.last_mut() {
+                Some(last) if last.0 + last.1 == offset => last.1 += len,
+                _ => merged.push((offset, len)),
+            }
+        }
+        self.spans = merged;
     }
 
     /// Makes `base..base + len` one read+write mapping: the spans are kept
@@ -1262,9 +1296,11 @@ mod tests {
         m.finalize().unwrap();
         let (start, _) = region_bounds(&m, 0);
         drop(m);
-        // Kept mapped, inaccessible.
+        // Kept mapped, inaccessible, as one mapping (the holes closing left
+        // are mapped again).
         assert_eq!(protection(first[0]), Some(Protection::NONE));
         assert_eq!(RECYCLED.lock().unwrap().len(), 1);
+        assert_eq!(RECYCLED.lock().unwrap()[0].spans, vec![(0, first[0] as usize - start + page_size())]);
 
         let mut m = DefaultMemoryManager::new();
         m.reserve(&request(1000, 200, 100)).unwrap();
@@ -1310,9 +1346,10 @@ mod tests {
         // of room): its second page is a hole.
         let hole = first[2] as usize + page;
         assert_eq!(protection(hole as *const u8), None);
-        drop(m);
-        // Someone else maps there.
+        // Someone else maps there before the manager is dropped (the drop
+        // maps the holes again where it can).
         assert!(map_hole(hole, page));
+        drop(m);
         let mut m = DefaultMemoryManager::new();
         m.reserve(&request(1000, 200, 100)).unwrap();
         assert!(!m.regions[0].recycled);
