@@ -196,7 +196,8 @@ def main():
                 continue
             runs = [run_rss(link_cmd(c, s, 1)) for _ in range(3)]
             if all(r[0] == 0 for r in runs):
-                s["rss"][c] = (statistics.median(r[2] for r in runs) - base[c]) * 1024
+                # A link smaller than the baseline's noise can come out below it: 0.
+                s["rss"][c] = max(0.0, statistics.median(r[2] for r in runs) - base[c]) * 1024
 
     # ------------------------------------------------------------------
     # 4. Timing: rounds; each round runs every contender on the set, the
@@ -415,7 +416,7 @@ def write_report(o, sets, contenders, elapsed):
 
     w("## Memory\n")
     w("Peak resident set of one link in its own process (`--repeat 1`; max RSS from `/usr/bin/time -f %M`, median of 3 "
-      "runs), minus the same program linking a trivial object (median of 5; so libLLVM's and the executable's own pages "
+      "runs), minus the same program linking a trivial object (median of 5, a difference below it counted as 0; so libLLVM's and the executable's own pages "
       "do not count). "
       "Budget = 2 × (section bytes + object bytes): the issue's \"at most 2× the bytes of the sections loaded plus "
       "the object files\", read as twice what a link cannot do without (the object in memory and its loaded "
