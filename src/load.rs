@@ -274,6 +274,7 @@ impl<'a> ParsedObject<'a> {
 
     /// Global `k`, decoded from its symbol-table entry (which [`parse`]
     /// validated).
+    #[inline]
     pub fn global(&self, k: usize) -> ParsedGlobal {
         let r = &self.globals[k];
         if r.undefined() {
