@@ -649,7 +649,13 @@ impl Linker {
                 new_sections.push((p.name, local, kind));
                 continue;
             }
-            let pname = std::str::from_utf8(p.name).unwrap_or("<non-UTF-8 name>");
+            let pname = if p.name.is_ascii() {
+                // SAFETY: ASCII is UTF-8 (the common case, checked faster
+                // than by full UTF-8 validation).
+                unsafe { std::str::from_utf8_unchecked(p.name) }
+            } else {
+                std::str::from_utf8(p.name).unwrap_or("<non-UTF-8 name>")
+            };
             let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: pname, kind: p.kind };
             let fail = |why: String| {
                 Error::new(

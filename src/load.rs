@@ -131,6 +131,10 @@ impl TableKind {
     /// last for destructors) of a section name.
     pub fn of(name: &[u8]) -> Option<(TableKind, u32)> {
         const DEFAULT: u32 = 65535;
+        // Most sections are no table: reject them by their second byte.
+        if !matches!(name.get(1), Some(b'i' | b'f' | b'c' | b'd')) {
+            return None;
+        }
         for (prefix, kind, inverted) in [
             (&b".init_array"[..], TableKind::InitArray, false),
             (b".fini_array", TableKind::FiniArray, false),
@@ -1113,7 +1117,20 @@ fn machine_name(m: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::name_at;
+    use super::{name_at, TableKind};
+
+    #[test]
+    fn table_kinds_and_priorities_come_from_section_names() {
+        assert_eq!(TableKind::of(b".init_array"), Some((TableKind::InitArray, 65535)));
+        assert_eq!(TableKind::of(b".init_array.101"), Some((TableKind::InitArray, 101)));
+        assert_eq!(TableKind::of(b".fini_array.7"), Some((TableKind::FiniArray, 7)));
+        // .ctors.N and .dtors.N count priorities backwards.
+        assert_eq!(TableKind::of(b".ctors.65434"), Some((TableKind::Ctors, 101)));
+        assert_eq!(TableKind::of(b".dtors"), Some((TableKind::Dtors, 65535)));
+        for other in [&b".text"[..], b".data", b".data.rel.ro", b".init", b".fini", b".comment", b"", b".", b".init_arrayx", b".ctors.x"] {
+            assert_eq!(TableKind::of(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
 
     #[test]
     fn name_at_finds_the_first_nul_at_any_length_and_offset() {
