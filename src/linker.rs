@@ -187,6 +187,8 @@ pub struct Linker {
     objects: Vec<LoadedObject>,
     sections: Vec<Section>,
     by_local: HashMap<usize, u32, BuildHasherDefault<AddressHasher>>,
+    /// Buffers lent to each load.
+    scratch: load::Scratch,
     /// Section names, each followed by a NUL.
     section_names: Vec<u8>,
     symbols: SymbolTable,
@@ -241,6 +243,7 @@ impl Linker {
             objects: Vec::new(),
             sections: Vec::new(),
             by_local: HashMap::default(),
+            scratch: load::Scratch::default(),
             section_names: Vec::new(),
             symbols: SymbolTable::default(),
             applied: Vec::new(),
@@ -421,13 +424,16 @@ impl Linker {
         let id = self.objects.len() as u32;
         let display = || format!("obj {id} ({name})");
         let comdats = &self.comdats;
-        let mut parsed = load::parse(data, &display, self.perf_map, &|sig| comdats.contains_key(sig))?;
+        // (Lost, not returned, when the load fails.)
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut parsed = load::parse(data, &display, self.perf_map, &|sig| comdats.contains_key(sig), &mut scratch)?;
 
         // Every global name is interned once, here; a duplicate strong
         // definition fails before anything else changes. (A name interned
         // for an object that then fails to load is invisible: it has
         // neither definition nor references.)
-        let found = self.symbols.intern_all(parsed.globals.len(), |k| parsed.global_name(k));
+        let mut found = std::mem::take(&mut scratch.ids);
+        self.symbols.intern_all(parsed.globals.len(), |k| parsed.global_name(k), &mut found);
         let mut defined_count = 0;
         // Commons are laid out in one area of the object's.
         let mut common_size = 0u64;
@@ -774,7 +780,7 @@ impl Linker {
             }
             defined.push(g);
         }
-        drop(found);
+        scratch.ids = found;
         let mut local_ifuncs = Vec::new();
         for (i, t) in parsed.symbols.iter_mut().enumerate() {
             *t = match *t {
@@ -849,6 +855,8 @@ impl Linker {
             perf_written: None,
             removed: false,
         });
+        scratch.give_back(parsed.section_slot, parsed.globals, parsed.reloc_groups);
+        self.scratch = scratch;
         Ok(id)
     }
 

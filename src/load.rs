@@ -227,6 +227,49 @@ impl LocalNames {
     }
 }
 
+/// Buffers that [`parse`] borrows and the linker keeps between loads (see
+/// [`Scratch::give_back`]), so that loading many objects does not allocate
+/// them anew for each. Only small ones are kept.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    section_slot: Vec<u32>,
+    compact_of: Vec<u32>,
+    globals: Vec<GlobalRef>,
+    sym_bits: Vec<u16>,
+    referenced_locals: Vec<u32>,
+    reloc_groups: Vec<ParsedRelocs>,
+    /// For the linker: the symbol-table ids of an object's globals.
+    pub ids: Vec<u32>,
+}
+
+impl Scratch {
+    /// Buffers larger than this are dropped rather than kept.
+    const KEEP: usize = 256 << 10;
+
+    fn keep<T>(slot: &mut Vec<T>, mut v: Vec<T>) {
+        if v.capacity() * std::mem::size_of::<T>() <= Self::KEEP {
+            v.clear();
+            *slot = v;
+        }
+    }
+
+    /// Takes back the buffers of a parsed object the linker is done with.
+    pub fn give_back(&mut self, section_slot: Vec<u32>, globals: Vec<GlobalRef>, reloc_groups: Vec<ParsedRelocs>) {
+        Self::keep(&mut self.section_slot, section_slot);
+        Self::keep(&mut self.globals, globals);
+        Self::keep(&mut self.reloc_groups, reloc_groups);
+        let ids = std::mem::take(&mut self.ids);
+        Self::keep(&mut self.ids, ids);
+    }
+}
+
+/// A vector from `slot`, cleared.
+fn reuse<T>(slot: &mut Vec<T>) -> Vec<T> {
+    let mut v = std::mem::take(slot);
+    v.clear();
+    v
+}
+
 /// Everything the linker needs from one object, validated.
 #[derive(Debug)]
 pub struct ParsedObject<'a> {
@@ -242,7 +285,7 @@ pub struct ParsedObject<'a> {
     /// The string table the global names are in.
     strings: &'a [u8],
     /// The slot in `sections` of each ELF section (u32::MAX = not loaded).
-    section_slot: Vec<u32>,
+    pub section_slot: Vec<u32>,
     pub local_names: LocalNames,
     /// All relocations of the object, section after section (one vector,
     /// so that an object costs one allocation for them).
@@ -509,18 +552,22 @@ struct RelocPass {
 }
 
 impl RelocPass {
-    fn new(symbol_count: usize) -> Self {
+    fn new(symbol_count: usize, scratch: &mut Scratch) -> Self {
         let small = symbol_count.min(64);
+        let mut sym_bits = reuse(&mut scratch.sym_bits);
+        sym_bits.reserve(symbol_count.min(1024));
+        let mut referenced_locals = reuse(&mut scratch.referenced_locals);
+        referenced_locals.reserve(small);
         RelocPass {
             symbols: Vec::with_capacity(symbol_count.min(1024)),
-            sym_bits: Vec::with_capacity(symbol_count.min(1024)),
+            sym_bits,
             wide_addends: Vec::new(),
             got_symbols: Vec::with_capacity(small),
             stub_symbols: Vec::with_capacity(small),
             near_symbols: Vec::new(),
             low_data_refs: Vec::new(),
             tls_got: Vec::new(),
-            referenced_locals: Vec::with_capacity(small),
+            referenced_locals,
             type_class: [0; 48],
             seen: 0,
             wants_low_memory: false,
@@ -676,6 +723,7 @@ pub fn parse<'a>(
     object: &dyn Fn() -> String,
     all_local_names: bool,
     comdat_kept: &dyn Fn(&[u8]) -> bool,
+    scratch: &mut Scratch,
 ) -> Result<ParsedObject<'a>> {
     let bad = |m: &dyn std::fmt::Display| Error::malformed(&object(), m);
     let unsupported = |m: &dyn std::fmt::Display| Error::unsupported(&object(), m);
@@ -748,7 +796,8 @@ pub fn parse<'a>(
 
     // Allocatable sections.
     let mut sections = Vec::with_capacity(table.len());
-    let mut section_slot = vec![u32::MAX; table.len()];
+    let mut section_slot = reuse(&mut scratch.section_slot);
+    section_slot.resize(table.len(), u32::MAX);
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
         if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded.get(index.0) == Some(&true) {
@@ -798,8 +847,10 @@ pub fn parse<'a>(
     // sh_info of a symbol table is the index of its first non-local symbol;
     // every symbol before it is local.
     let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize).clamp(1, elf_syms.len().max(1));
-    let mut compact_of = vec![UNREF_LOCAL; elf_syms.len()];
-    let mut globals = Vec::with_capacity(elf_syms.len().saturating_sub(first_global));
+    let mut compact_of = reuse(&mut scratch.compact_of);
+    compact_of.resize(elf_syms.len(), UNREF_LOCAL);
+    let mut globals = reuse(&mut scratch.globals);
+    globals.reserve(elf_syms.len().saturating_sub(first_global));
     let mut needs_got = false;
     let mut needs_dso_handle = false;
     for (i, sym) in elf_syms.iter().enumerate().skip(first_global) {
@@ -836,7 +887,7 @@ pub fn parse<'a>(
     }
 
     // Relocations of allocated sections (see [`RelocPass`]).
-    let mut pass = RelocPass::new(elf_syms.len());
+    let mut pass = RelocPass::new(elf_syms.len(), scratch);
     let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
     // Room for every entry of the relocation sections of loaded sections
     // (no more than the file could hold).
@@ -848,7 +899,8 @@ pub fn parse<'a>(
         .min(data.len() / std::mem::size_of::<elf::Rela64<LittleEndian>>());
     let mut relocs = Vec::with_capacity(entry_count);
     crate::pages::prefer_huge_pages(&relocs);
-    let mut reloc_groups = Vec::with_capacity(sections.len());
+    let mut reloc_groups = reuse(&mut scratch.reloc_groups);
+    reloc_groups.reserve(sections.len());
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
@@ -954,6 +1006,9 @@ pub fn parse<'a>(
         let code = compact_of[g.index()];
         g.compact = if code & UNREF != 0 { u32::MAX } else { code };
     }
+    Scratch::keep(&mut scratch.compact_of, compact_of);
+    Scratch::keep(&mut scratch.sym_bits, sym_bits);
+    Scratch::keep(&mut scratch.referenced_locals, referenced_locals);
     let index_of = |list: &[u32]| {
         if list.is_empty() {
             return Vec::new();

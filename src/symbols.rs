@@ -115,6 +115,8 @@ pub struct SymbolTable {
     /// empty. The length is a power of two, at most half full.
     slots: Vec<u64>,
     seed: u64,
+    /// The hashes of the names being interned (kept between objects).
+    hashes: Vec<NameHash>,
 }
 
 impl Default for SymbolTable {
@@ -122,7 +124,13 @@ impl Default for SymbolTable {
         // A per-table seed, so that names chosen to collide in one process
         // do not collide in another.
         use std::hash::{BuildHasher, RandomState};
-        SymbolTable { symbols: Vec::new(), names: Vec::new(), slots: Vec::new(), seed: RandomState::new().hash_one(0x5eed_u64) }
+        SymbolTable {
+            symbols: Vec::new(),
+            names: Vec::new(),
+            slots: Vec::new(),
+            seed: RandomState::new().hash_one(0x5eed_u64),
+            hashes: Vec::new(),
+        }
     }
 }
 
@@ -210,19 +218,25 @@ impl SymbolTable {
     /// Interns `count` names (`name(k)` for each k) and returns their ids.
     /// With many names, most of the time goes into cache misses on the
     /// index: each name's slot is prefetched a few names ahead.
-    pub fn intern_all<'n>(&mut self, count: usize, name: impl Fn(usize) -> &'n [u8]) -> Vec<u32> {
+    pub fn intern_all<'n>(&mut self, count: usize, name: impl Fn(usize) -> &'n [u8], ids: &mut Vec<u32>) {
         const AHEAD: usize = 8;
         self.reserve(count);
-        let hashes: Vec<NameHash> = (0..count).map(|k| self.hash(name(k))).collect();
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend((0..count).map(|k| self.hash(name(k))));
         let mask = self.slots.len() - 1;
-        let mut ids = Vec::with_capacity(count);
+        ids.clear();
+        ids.reserve(count);
         for (k, &h) in hashes.iter().enumerate() {
             if let Some(next) = hashes.get(k + AHEAD) {
                 prefetch(&self.slots[next.0 as usize & mask]);
             }
             ids.push(self.intern_hashed(name(k), h));
         }
-        ids
+        // Kept for the next object unless large.
+        if hashes.capacity() <= 64 << 10 {
+            self.hashes = hashes;
+        }
     }
 
     fn intern_hashed(&mut self, name: &[u8], h: NameHash) -> u32 {
@@ -322,7 +336,8 @@ mod tests {
     fn interning_finds_every_name_again_and_keeps_them_nul_terminated() {
         let mut t = SymbolTable::default();
         let names: Vec<Vec<u8>> = (0..20_000).map(|i| format!("f_{i}").into_bytes()).chain([b"".to_vec(), b"x".to_vec()]).collect();
-        let ids = t.intern_all(names.len(), |k| &names[k]);
+        let mut ids = Vec::new();
+        t.intern_all(names.len(), |k| &names[k], &mut ids);
         assert_eq!(t.len(), names.len());
         for (n, &id) in names.iter().zip(&ids) {
             assert_eq!(t.find(n), Some(id));
