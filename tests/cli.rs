@@ -82,6 +82,27 @@ fn link_reports_bad_objects_with_an_exit_status() {
 }
 
 #[test]
+fn link_times_repeated_links_with_recycled_or_fresh_memory() {
+    let dir = common::TempDir::new("cli-times");
+    let obj = dir.join("t.o");
+    let src = "extern int puts(const char *); int counter; int f(int x) { counter += x; puts(\"f\"); return counter; }\n";
+    std::fs::write(&obj, common::compile_c(src, &["-O2", "-fPIC"])).unwrap();
+    for extra in [&[][..], &["--fresh-memory"]] {
+        let out = rtdyld().args(["link", "--repeat", "5", "--times"]).args(extra).arg(&obj).output().unwrap();
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for key in ["load_us=", "finalize_us=", "total_us="] {
+            let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{extra:?}: no {key} in {text}"));
+            assert!(line[key.len()..].parse::<u64>().is_ok(), "{line}");
+        }
+    }
+    // Without --times: the last link's sections and symbols.
+    let out = rtdyld().args(["link", "--repeat", "2", "--fresh-memory"]).arg(&obj).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(" f") && text.contains("retained relocations:"), "{text}");
+}
+
+#[test]
 fn exceptions_work_with_llvm_libunwind_as_the_unwinder() {
     // LLVM's libunwind takes one FDE per __register_frame call; rtdyld then
     // registers FDE by FDE. Debian's libunwind-14 package provides it.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 const USAGE: &str = "usage:
   rtdyld run [--entry SYMBOL] [-l NAME]... [--dylib PATH]... [--remap] [--perf-map] FILE.o... [-- ARGS...]
-  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] FILE.o...
+  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] [--fresh-memory] FILE.o...
   rtdyld --version";
 
 /// The linked program, kept alive until exit.
@@ -27,6 +27,9 @@ struct Options {
     perf_map: bool,
     repeat: usize,
     times: bool,
+    /// Give the memory freed linkers leave for reuse back between
+    /// repetitions, so that every link maps fresh pages.
+    fresh_memory: bool,
     objects: Vec<String>,
     args: Vec<String>,
 }
@@ -40,6 +43,7 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
         perf_map: false,
         repeat: 1,
         times: false,
+        fresh_memory: false,
         objects: vec![],
         args: vec![],
     };
@@ -61,6 +65,7 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
                 }
             }
             "--times" if !run => o.times = true,
+            "--fresh-memory" if !run => o.fresh_memory = true,
             "-l" => o.libs.push(value("-l")?),
             "--dylib" => o.dylibs.push(value("--dylib")?),
             s if s.starts_with("-l") && s.len() > 2 => o.libs.push(s[2..].to_string()),
@@ -193,6 +198,9 @@ fn link_command(args: &[String]) -> Result<u8, String> {
         fin_us.push((t2 - t1).as_micros());
         total_us.push((t2 - t0).as_micros());
         last = Some(linker);
+        if o.fresh_memory {
+            rtdyld::memory::release_recycled_memory();
+        }
     }
     let linker = last.expect("at least one repetition");
     if o.times {
