@@ -601,21 +601,28 @@ impl DefaultMemoryManager {
             }
         }
         let recycled = if fd < 0 { self.reuse_region(len, low, near) } else { None };
-        if let Some(base) = recycled {
-            self.regions.push(Region {
-                local: View { base, mapped: caps },
-                aliases: Vec::new(),
-                len,
-                fd,
-                parts,
-                low,
-                open: true,
-                sealed: false,
-                writable: Vec::new(),
-                recycled: true,
-            });
-            return Ok(self.regions.len() - 1);
-        }
+        let base = match recycled {
+            Some(base) => base,
+            None => self.map_region(len, fd, low, near)?,
+        };
+        self.regions.push(Region {
+            local: View { base, mapped: caps },
+            aliases: Vec::new(),
+            len,
+            fd,
+            parts,
+            low,
+            open: true,
+            sealed: false,
+            writable: Vec::new(),
+            recycled: recycled.is_some(),
+        });
+        Ok(self.regions.len() - 1)
+    }
+
+    /// Maps `len` fresh bytes (of `fd` when it is a memfd) where the
+    /// placement rules want them; closes `fd` on failure.
+    fn map_region(&self, len: usize, fd: i32, low: bool, near: Option<u64>) -> Result<*mut u8, String> {
         let flags = if fd >= 0 { libc::MAP_SHARED } else { libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE };
         // Placement: all regions of a manager are packed next to each other,
         // so that references between objects reach; an object with 32-bit
@@ -631,29 +638,12 @@ impl DefaultMemoryManager {
                 Err(String::new())
             }
         });
-        let base = match placed.or_else(|_| map_anywhere(len, fd, flags)) {
-            Ok(b) => b,
-            Err(e) => {
-                if fd >= 0 {
-                    // SAFETY: closing the fd we opened.
-                    unsafe { libc::close(fd) };
-                }
-                return Err(e);
+        placed.or_else(|_| map_anywhere(len, fd, flags)).inspect_err(|_| {
+            if fd >= 0 {
+                // SAFETY: closing the fd we opened.
+                unsafe { libc::close(fd) };
             }
-        };
-        self.regions.push(Region {
-            local: View { base, mapped: caps },
-            aliases: Vec::new(),
-            len,
-            fd,
-            parts,
-            low,
-            open: true,
-            sealed: false,
-            writable: Vec::new(),
-            recycled: false,
-        });
-        Ok(self.regions.len() - 1)
+        })
     }
 
     /// A region of `len` bytes made from a recycled one (see [`RECYCLED`])
