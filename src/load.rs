@@ -717,7 +717,8 @@ fn is_call_or_jump(t: u16, code: &[u8], offset: u64) -> bool {
 /// group of that signature is already loaded; such groups' sections are
 /// then not loaded, and their global symbols bind to the kept copy. With
 /// `all_local_names`, the names of all named local symbols are kept, not
-/// only of those relocations refer to.
+/// only of those relocations refer to. Working buffers come from `scratch`
+/// (and those the result holds go back with [`Scratch::give_back`]).
 pub fn parse<'a>(
     data: &'a [u8],
     object: &dyn Fn() -> String,
