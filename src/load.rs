@@ -477,8 +477,7 @@ struct SymbolRefs<'o, 'a> {
 impl SymbolRefs<'_, '_> {
     /// The target and SYM_* bits of symbol `sym`, whose `compact_of` entry
     /// is `code` (one of the UNREF_* values).
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn first_reference(&self, code: u32, sym: usize) -> std::result::Result<(SymTarget, u16), String> {
         Ok(match code {
             UNREF_GOT_BASE => (SymTarget::GotBase, SYM_NO_STUB),
@@ -631,7 +630,6 @@ impl RelocPass {
     }
 
     /// Gives symbol `sym` its compact index.
-    #[cold]
     #[inline(never)]
     fn first_reference(&mut self, code: u32, sym: usize, refs: &SymbolRefs<'_, '_>) -> std::result::Result<u32, String> {
         let (target, bits) = refs.first_reference(code, sym)?;
