@@ -782,6 +782,10 @@ impl Linker {
         }
         scratch.ids = found;
         let mut local_ifuncs = Vec::new();
+        // The global symbols referred to. Each symbol of the compact list is
+        // a different symbol-table entry, so a name repeats here only in odd
+        // objects (repeats are harmless).
+        let mut global_refs = Vec::with_capacity(parsed.globals.len().min(parsed.symbols.len()));
         for (i, t) in parsed.symbols.iter_mut().enumerate() {
             *t = match *t {
                 SymTarget::Section { section, offset, .. } if plan[section as usize].tls.is_some() => {
@@ -792,17 +796,13 @@ impl Linker {
                     local_ifuncs.push((i as u32, None));
                     SymTarget::LocalIfunc { section: sid(section), offset, slot: local_ifuncs.len() as u32 - 1 }
                 }
+                SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => {
+                    global_refs.push(g);
+                    *t
+                }
                 other => other,
             };
         }
-        // Each symbol of the compact list is a different symbol-table entry,
-        // so a name repeats here only in odd objects (repeats are harmless).
-        let global_count = parsed.symbols.iter().filter(|t| matches!(t, SymTarget::Global(_) | SymTarget::Copy { .. })).count();
-        let mut global_refs = Vec::with_capacity(global_count);
-        global_refs.extend(parsed.symbols.iter().filter_map(|t| match t {
-            SymTarget::Global(g) | SymTarget::Copy { global: g, .. } => Some(*g),
-            _ => None,
-        }));
         let reloc_groups: Vec<RelocGroup> =
             parsed.reloc_groups.iter().map(|g| RelocGroup { section: sid(g.section as u32), start: g.start, end: g.end }).collect();
         let mut wide_addends = parsed.wide_addends;
