@@ -217,6 +217,12 @@ impl Default for Linker {
     }
 }
 
+/// Largest thread-local template (every thread gets a copy) and alignment
+/// an object may ask for; beyond, loading fails instead of the process
+/// running out of memory.
+const MAX_TLS_BYTES: u64 = 64 << 20;
+const MAX_TLS_ALIGN: u64 = 64 << 10;
+
 fn align_up(v: u64, a: u64) -> u64 {
     v.div_ceil(a) * a
 }
@@ -571,22 +577,36 @@ impl Linker {
             tls_got.push((kind, sym, got_end));
             got_end += if kind == x86_64::TlsGot::TpOffset { 8 } else { 16 };
         }
-        // The TLS template: .tdata sections first, then .tbss.
+        // The TLS template: .tdata sections first, then .tbss. Every
+        // thread gets a copy: its size is checked before anything is built.
         let mut tls_end = 0u64;
         let mut tls_align = 1u64;
-        let mut tls_image = Vec::new();
         for pass_data in [true, false] {
             for (k, ps) in parsed.sections.iter().enumerate() {
                 if ps.tls && ps.data.is_some() == pass_data {
                     tls_end = align_up(tls_end, ps.align);
                     plan[k].tls = Some(tls_end);
-                    if let Some(d) = ps.data {
-                        tls_image.resize(tls_end as usize, 0);
-                        tls_image.extend_from_slice(d);
-                    }
                     tls_end += ps.size;
                     tls_align = tls_align.max(ps.align);
                 }
+            }
+        }
+        if tls_end > MAX_TLS_BYTES || tls_align > MAX_TLS_ALIGN {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{}: thread-local storage of {tls_end} bytes aligned to {tls_align}: rtdyld takes at most {} MiB, aligned to at most {} KiB",
+                    display(),
+                    MAX_TLS_BYTES >> 20,
+                    MAX_TLS_ALIGN >> 10
+                ),
+            ));
+        }
+        let mut tls_image = Vec::new();
+        for (k, ps) in parsed.sections.iter().enumerate() {
+            if let (Some(offset), Some(d)) = (plan[k].tls, ps.data) {
+                tls_image.resize(offset as usize, 0);
+                tls_image.extend_from_slice(d);
             }
         }
         let got_slot = parsed.needs_got.then(|| {

@@ -357,6 +357,17 @@ fn unsupported_thread_local_storage() {
 }
 
 #[test]
+fn thread_local_storage_too_large_or_too_aligned_is_refused() {
+    // Found by fuzzing: a second .tdata section aligned to 1 GiB made the
+    // TLS template a gigabyte of padding (an allocation failure aborts the
+    // process); a huge .tbss would be every thread's block.
+    let aligned = ".section .tdata,\"awT\",@progbits\n.quad 1\n.section .tdata.b,\"awT\",@progbits\n.p2align 30\nb: .quad 2\n";
+    check_bad(&common::assemble(aligned, &[]), "tls-align.o", UNSUPPORTED, &["tls-align.o", "thread-local storage", "1073741824"]);
+    let big = ".section .tbss,\"awT\",@nobits\n.zero 0x8000000\n";
+    check_bad(&common::assemble(big, &[]), "tls-big.o", UNSUPPORTED, &["tls-big.o", "134217728 bytes"]);
+}
+
+#[test]
 fn section_alignment_not_a_power_of_two() {
     for (align, name) in [(3u64, "align3.o"), (0x8000_0000_0000_0000, "align-huge.o"), (1 << 40, "align-1t.o")] {
         let mut obj = good_object().to_vec();
