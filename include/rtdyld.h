@@ -343,7 +343,8 @@ rtdyld_result rtdyld_linker_new_with_memory_manager(const struct rtdyld_memory_m
  * Frees a linker: its memory manager is destroyed and all code and data it
  * loaded become invalid. NULL is a no-op. The default memory manager keeps
  * its memory mapped but inaccessible, up to 16 MiB process-wide, for the
- * next linker to reuse (see `rtdyld_release_recycled_memory`).
+ * next linker to reuse (see `rtdyld_release_recycled_memory` and
+ * `rtdyld_set_recycled_memory_limit`).
  */
 void rtdyld_linker_free(struct rtdyld_linker *linker);
 
@@ -353,6 +354,14 @@ void rtdyld_linker_free(struct rtdyld_linker *linker);
  * how many bytes that was. Safe to call at any time, from any thread.
  */
 size_t rtdyld_release_recycled_memory(void);
+
+/**
+ * Sets how many bytes of address range freed linkers' default memory
+ * managers may leave for reuse by later linkers, process-wide (16 MiB by
+ * default; 0 turns that off), and unmaps what is kept beyond the new
+ * limit. Returns the bytes unmapped.
+ */
+size_t rtdyld_set_recycled_memory_limit(size_t bytes);
 
 /**
  * The message of the calling thread's last failed call on `linker` (""

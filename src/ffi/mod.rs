@@ -410,7 +410,8 @@ pub extern "C" fn rtdyld_linker_new_with_memory_manager(
 /// Frees a linker: its memory manager is destroyed and all code and data it
 /// loaded become invalid. NULL is a no-op. The default memory manager keeps
 /// its memory mapped but inaccessible, up to 16 MiB process-wide, for the
-/// next linker to reuse (see `rtdyld_release_recycled_memory`).
+/// next linker to reuse (see `rtdyld_release_recycled_memory` and
+/// `rtdyld_set_recycled_memory_limit`).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
     let _ = boundary(|| {
@@ -434,6 +435,15 @@ pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
 #[no_mangle]
 pub extern "C" fn rtdyld_release_recycled_memory() -> usize {
     catch_unwind(crate::memory::release_recycled_memory).unwrap_or(0)
+}
+
+/// Sets how many bytes of address range freed linkers' default memory
+/// managers may leave for reuse by later linkers, process-wide (16 MiB by
+/// default; 0 turns that off), and unmaps what is kept beyond the new
+/// limit. Returns the bytes unmapped.
+#[no_mangle]
+pub extern "C" fn rtdyld_set_recycled_memory_limit(bytes: usize) -> usize {
+    catch_unwind(|| crate::memory::set_recycled_memory_limit(bytes)).unwrap_or(0)
 }
 
 /// The message of the calling thread's last failed call on `linker` (""

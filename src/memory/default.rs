@@ -59,8 +59,8 @@
 //!
 //! **Recycling.** When a manager is dropped, its anonymous regions are kept
 //! mapped, pages and all but inaccessible (`PROT_NONE`), in a process-wide
-//! cache of at most 16 MiB ([`RECYCLE_MAX`]; [`release_recycled_memory`]
-//! unmaps them), and the next manager that needs a region of no more
+//! cache of at most 16 MiB ([`set_recycled_memory_limit`] changes that,
+//! [`release_recycled_memory`] unmaps them), and the next manager that needs a region of no more
 //! than that size, where that region lies (low, near, within reach of its
 //! other regions), takes it and makes it read+write. The holes closing left
 //! are mapped again when the region is kept (untouched, they cost no
@@ -670,9 +670,29 @@ impl DefaultMemoryManager {
 /// Regions of dropped managers, kept mapped (with their pages) for the next
 /// manager: a JIT that links each query or module with a fresh linker then
 /// reuses warm pages instead of faulting in fresh zeroed ones. Anonymous
-/// regions only, at most [`RECYCLE_MAX`] bytes in all.
+/// regions only, at most [`RECYCLE_LIMIT`] bytes in all.
 static RECYCLED: std::sync::Mutex<Vec<Recycled>> = std::sync::Mutex::new(Vec::new());
+/// The most address range [`RECYCLED`] may hold (16 MiB unless set).
+static RECYCLE_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(RECYCLE_MAX);
 const RECYCLE_MAX: usize = 16 << 20;
+
+/// Sets how many bytes of address range dropped managers may leave for
+/// reuse, process-wide (16 MiB by default; 0 turns recycling off), and
+/// gives back what is kept beyond the new limit. Returns the bytes given
+/// back.
+pub fn set_recycled_memory_limit(bytes: usize) -> usize {
+    RECYCLE_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut given = 0;
+    while cache.iter().map(Recycled::bytes).sum::<usize>() > bytes {
+        let Some(r) = cache.pop() else { break };
+        given += r.bytes();
+        for (offset, len) in r.spans {
+            unmap_span(r.base + offset, len);
+        }
+    }
+    given
+}
 
 /// A released region: its address and the spans (offset, length) still mapped.
 #[derive(Debug)]
@@ -696,7 +716,7 @@ impl Recycled {
         let spans: Vec<(usize, usize)> = mapped_spans(&r.parts, &r.local.mapped).collect();
         let extent = spans.last().map_or(0, |&(offset, len)| offset + len);
         let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.iter().map(Recycled::bytes).sum::<usize>() + extent > RECYCLE_MAX {
+        if cache.iter().map(Recycled::bytes).sum::<usize>() + extent > RECYCLE_LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
             return false;
         }
         // The holes that closing left are mapped again now, where nothing
@@ -1350,6 +1370,32 @@ mod tests {
         assert_eq!(protection(hole as *const u8), Some(Protection::READ_WRITE));
         unmap_span(hole, page);
         drop(m);
+        drain_recycled();
+    }
+
+    #[test]
+    fn the_recycling_limit_can_be_lowered_to_nothing_and_raised_again() {
+        let _g = lock();
+        drain_recycled();
+        let keep_one = || {
+            let mut m = DefaultMemoryManager::new();
+            let o = object(&mut m, 1000, 200, 100);
+            m.finalize().unwrap();
+            drop(m);
+            o
+        };
+        let kept = keep_one();
+        assert_eq!(protection(kept[0]), Some(Protection::NONE));
+        // Lowering the limit gives back what lies beyond it...
+        assert!(set_recycled_memory_limit(0) >= page_size());
+        assert_eq!(protection(kept[0]), None);
+        // ...and at 0 nothing is kept.
+        let unmapped = keep_one();
+        assert_eq!(protection(unmapped[0]), None);
+        assert!(RECYCLED.lock().unwrap().is_empty());
+        assert_eq!(set_recycled_memory_limit(RECYCLE_MAX), 0);
+        let kept = keep_one();
+        assert_eq!(protection(kept[0]), Some(Protection::NONE));
         drain_recycled();
     }
 

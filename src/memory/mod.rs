@@ -17,7 +17,7 @@
 
 mod default;
 
-pub use default::{release_recycled_memory, DefaultMemoryManager, RegionAlias};
+pub use default::{release_recycled_memory, set_recycled_memory_limit, DefaultMemoryManager, RegionAlias};
 
 use std::any::Any;
 
