@@ -410,6 +410,9 @@ int main(int argc, char **argv)
       FAIL("after free and release, %lx-%lx %s is still mapped", (unsigned long)maps[i].start,
            (unsigned long)maps[i].end, maps[i].perms);
   printf("%zu bytes kept inaccessible after free, %zu released\n", kept, released);
+  /* Nothing is left to give back under any limit. */
+  CHECK(rtdyld_set_recycled_memory_limit(0) == 0);
+  CHECK(rtdyld_set_recycled_memory_limit(16u << 20) == 0);
 
   CHECK(audits_during > 0);
   printf("%u audits (%u inside rtdyld calls), %lu samples by the sampler thread: no W+X mapping\n",
