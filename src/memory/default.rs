@@ -651,6 +651,12 @@ impl DefaultMemoryManager {
     fn reuse_region(&self, len: usize, low: bool, near: Option<u64>) -> Option<*mut u8> {
         let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
         let fits = |r: &Recycled| {
+            // Not for regions beyond the recycling limit: in a recycled
+            // region rtdyld writes the zeros of .bss itself, which for a
+            // huge one would cost what fresh pages give for free.
+            if len > RECYCLE_LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
+                return false;
+            }
             let (start, end) = (r.base as u64, r.base as u64 + len as u64);
             let reach = |x: u64| start.abs_diff(x) < REACH && end.abs_diff(x) < REACH;
             // Like a new mapping: low when asked (and, for a manager's first
@@ -1396,6 +1402,27 @@ mod tests {
         assert_eq!(set_recycled_memory_limit(RECYCLE_MAX), 0);
         let kept = keep_one();
         assert_eq!(protection(kept[0]), Some(Protection::NONE));
+        drain_recycled();
+    }
+
+    #[test]
+    fn a_region_beyond_the_recycling_limit_is_mapped_fresh_so_its_zero_fill_costs_nothing() {
+        let _g = lock();
+        drain_recycled();
+        let mut m = DefaultMemoryManager::new();
+        object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        drop(m);
+        assert_eq!(RECYCLED.lock().unwrap().len(), 1);
+        // A .bss of twice the limit: fresh zero pages, which rtdyld need
+        // not write.
+        let mut m = DefaultMemoryManager::new();
+        m.reserve(&request(100, 0, 2 * RECYCLE_MAX)).unwrap();
+        assert!(!m.regions[0].recycled);
+        assert!(m.allocates_zeroed_memory());
+        // The small kept region is still there for a small object.
+        assert_eq!(RECYCLED.lock().unwrap().len(), 1);
+        drop(m);
         drain_recycled();
     }
 
