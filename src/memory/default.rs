@@ -950,12 +950,13 @@ impl MemoryManager for DefaultMemoryManager {
         };
         let addr = end - req.size;
         if r.recycled {
-            // Old bytes in the alignment padding (the allocation itself is
-            // written in full by the linker: see allocates_zeroed_memory).
-            let gap = addr - (start + part.cursor);
-            // SAFETY: the padding lies in the part's read+write room, and
-            // nothing was handed out there.
-            unsafe { ptr::write_bytes((start + part.cursor) as *mut u8, 0, gap) };
+            // Old bytes in the alignment padding; in the allocation too when
+            // there was no reservation (allocates_zeroed_memory, asked after
+            // one, is what tells the linker to write the rest itself).
+            let clear = if self.reserved { addr } else { end } - (start + part.cursor);
+            // SAFETY: the range lies in the part's read+write room, where
+            // nothing live was handed out before.
+            unsafe { ptr::write_bytes((start + part.cursor) as *mut u8, 0, clear) };
         }
         self.batch_used[pi] += end - (start + part.cursor);
         part.cursor = end - start;
@@ -1347,6 +1348,26 @@ mod tests {
         assert!(release_recycled_memory() >= page_size());
         assert_eq!(protection(a), None);
         assert_eq!(release_recycled_memory(), 0);
+    }
+
+    #[test]
+    fn without_a_reservation_allocations_from_a_recycled_region_are_zero_filled() {
+        let _g = lock();
+        drain_recycled();
+        let mut m = DefaultMemoryManager::new();
+        let old = alloc(&mut m, 4000, 16, SectionKind::Code);
+        // SAFETY: 4000 writable bytes, before finalize.
+        unsafe { ptr::write_bytes(old, 0xab, 4000) };
+        m.finalize().unwrap();
+        drop(m);
+        let mut m = DefaultMemoryManager::new();
+        let new = alloc(&mut m, 4000, 16, SectionKind::Code);
+        assert!(m.regions[0].recycled);
+        assert_eq!(new, old);
+        // SAFETY: 4000 bytes just allocated.
+        assert!(unsafe { std::slice::from_raw_parts(new, 4000) }.iter().all(|&b| b == 0));
+        drop(m);
+        drain_recycled();
     }
 
     #[test]
