@@ -940,7 +940,7 @@ pub fn parse<'a>(
                 Fault::SymbolIndex(sym) => {
                     bad(&format!("{place}: symbol index {sym} out of range (the object has {} symbols)", elf_syms.len()))
                 }
-                Fault::Symbol(why) => bad(&why),
+                Fault::Symbol(why) => bad(&format!("{place}: {why}")),
             }
         })?;
         if relocs.len() as u32 > start {

@@ -390,6 +390,25 @@ fn symbol_section_index_out_of_range() {
 }
 
 #[test]
+fn a_local_symbol_is_checked_where_a_relocation_first_refers_to_it() {
+    // Local symbols are decoded at their first reference: a bad one is
+    // reported with that relocation's place.
+    let mut obj = common::assemble(".data\n.quad local_fn\n.text\nlocal_fn: ret\n", &[]);
+    let secs = sections(&obj);
+    let data = secs.iter().position(|s| s.name == ".data").unwrap();
+    let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == data).unwrap();
+    let sym = (u64_at(&obj, rela.offset as usize + 8) >> 32) as usize;
+    let symtab = secs.iter().find(|s| s.sh_type == 2).unwrap();
+    put_u16(&mut obj, symtab.offset as usize + sym * 24 + 6, 0x7f00);
+    check_bad(
+        &obj,
+        "local-shndx.o",
+        MALFORMED,
+        &[".data+0x0 (relocation 0)", &format!("symbol {sym}"), "section index 32512 out of range"],
+    );
+}
+
+#[test]
 fn relocation_section_with_bad_links() {
     let good = good_object();
     let secs = sections(good);
