@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::host;
 use crate::load::{self, GlobalPlace, LocalNames, SymTarget, TableKind};
 use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
-use crate::reloc::{x86_64, Reloc};
+use crate::reloc::{x86_64, Field, Reloc};
 use crate::symbols::{Definition, Strength, SymbolTable};
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -1815,27 +1815,26 @@ fn apply_object(
             // references that reach, GOT loads, absolute addresses).
             let a = r.addend(&obj.wide_addends) as u64;
             let p = p_base.wrapping_add(u64::from(r.offset));
-            let signed32 = |v: u64| i32::try_from(v as i64).is_ok();
             let quick = match r_type {
-                x86_64::R_64 => Some((s.wrapping_add(a), 8)),
-                x86_64::R_PC32 | x86_64::R_PLT32 => Some((s.wrapping_add(a).wrapping_sub(p), 4)).filter(|q| signed32(q.0)),
+                x86_64::R_64 => Some((s.wrapping_add(a), Field::Word64)),
+                x86_64::R_PC32 | x86_64::R_PLT32 => Some((s.wrapping_add(a).wrapping_sub(p), Field::Signed32)),
                 x86_64::R_GOTPCREL | x86_64::R_GOTPCRELX | x86_64::R_REX_GOTPCRELX => match obj.got_index.get(r.symbol as usize) {
                     Some(&k) if k != u32::MAX => {
-                        Some((got_base.wrapping_add(u64::from(k) * 8).wrapping_add(a).wrapping_sub(p), 4)).filter(|q| signed32(q.0))
+                        Some((got_base.wrapping_add(u64::from(k) * 8).wrapping_add(a).wrapping_sub(p), Field::Signed32))
                     }
                     _ => None,
                 },
-                // Absolute 32-bit addresses (-fno-pic code) that reach.
-                x86_64::R_32S => Some((s.wrapping_add(a), 4)).filter(|q| signed32(q.0)),
-                x86_64::R_32 => Some((s.wrapping_add(a), 4)).filter(|q| u32::try_from(q.0).is_ok()),
+                // Absolute 32-bit addresses (-fno-pic code).
+                x86_64::R_32S => Some((s.wrapping_add(a), Field::Signed32)),
+                x86_64::R_32 => Some((s.wrapping_add(a), Field::Unsigned32)),
                 _ => None,
             };
-            if let Some((v, size)) = quick {
+            if let Some((v, field)) = quick.filter(|&(v, field)| field.fits(v)) {
                 match direct {
                     // SAFETY: the field lies within the section (checked when
                     // the relocation was read), which is writable.
-                    Some(local) => unsafe { store_field(local.add(r.offset as usize), v, size) },
-                    None => w.write_field(g.section, u64::from(r.offset), v, size)?,
+                    Some(local) => unsafe { store_field(local.add(r.offset as usize), v, field.size()) },
+                    None => w.write_field(g.section, u64::from(r.offset), v, field.size())?,
                 }
                 continue;
             }
