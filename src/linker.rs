@@ -800,7 +800,6 @@ impl Linker {
             }
             defined.push(g);
         }
-        scratch.ids = found;
         let mut local_ifuncs = Vec::new();
         // The global symbols referred to. Each symbol of the compact list is
         // a different symbol-table entry, so a name repeats here only in odd
@@ -875,7 +874,7 @@ impl Linker {
             perf_written: None,
             removed: false,
         });
-        scratch.give_back(parsed.section_slot, parsed.globals, parsed.reloc_groups);
+        scratch.give_back(parsed.section_slot, parsed.globals, parsed.reloc_groups, found);
         self.scratch = scratch;
         Ok(id)
     }

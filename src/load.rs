@@ -254,11 +254,10 @@ impl Scratch {
     }
 
     /// Takes back the buffers of a parsed object the linker is done with.
-    pub fn give_back(&mut self, section_slot: Vec<u32>, globals: Vec<GlobalRef>, reloc_groups: Vec<ParsedRelocs>) {
+    pub fn give_back(&mut self, section_slot: Vec<u32>, globals: Vec<GlobalRef>, reloc_groups: Vec<ParsedRelocs>, ids: Vec<u32>) {
         Self::keep(&mut self.section_slot, section_slot);
         Self::keep(&mut self.globals, globals);
         Self::keep(&mut self.reloc_groups, reloc_groups);
-        let ids = std::mem::take(&mut self.ids);
         Self::keep(&mut self.ids, ids);
     }
 }

@@ -689,13 +689,12 @@ const RECYCLE_MAX: usize = 16 << 20;
 pub fn set_recycled_memory_limit(bytes: usize) -> usize {
     RECYCLE_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
     let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held: usize = cache.iter().map(Recycled::bytes).sum();
     let mut given = 0;
-    while cache.iter().map(Recycled::bytes).sum::<usize>() > bytes {
+    while held > bytes {
         let Some(r) = cache.pop() else { break };
-        given += r.bytes();
-        for (offset, len) in r.spans {
-            unmap_span(r.base + offset, len);
-        }
+        held -= r.bytes();
+        given += r.give_back();
     }
     given
 }
@@ -710,6 +709,14 @@ struct Recycled {
 impl Recycled {
     fn bytes(&self) -> usize {
         self.spans.iter().map(|s| s.1).sum()
+    }
+
+    /// Unmaps the region; returns its bytes.
+    fn give_back(self) -> usize {
+        for &(offset, len) in &self.spans {
+            unmap_span(self.base + offset, len);
+        }
+        self.bytes()
     }
 
     /// Keeps the local view of `r` for reuse when there is room; false when
@@ -742,9 +749,7 @@ impl Recycled {
         // read, through a stale pointer.
         if entry.spans.iter().any(|&(offset, len)| protect(base + offset, len, libc::PROT_NONE).is_err()) {
             // Given back whole (the holes just mapped with the rest).
-            for &(offset, len) in &entry.spans {
-                unmap_span(base + offset, len);
-            }
+            entry.give_back();
             return true;
         }
         cache.push(entry);
@@ -819,14 +824,7 @@ impl Recycled {
 /// they held.
 pub fn release_recycled_memory() -> usize {
     let kept: Vec<Recycled> = RECYCLED.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
-    let mut bytes = 0;
-    for r in kept {
-        bytes += r.bytes();
-        for (offset, len) in r.spans {
-            unmap_span(r.base + offset, len);
-        }
-    }
-    bytes
+    kept.into_iter().map(Recycled::give_back).sum()
 }
 
 /// Unmaps a span this manager mapped.
@@ -1268,7 +1266,7 @@ mod tests {
     #[test]
     fn code_and_read_only_data_are_faulted_in_at_reserve_and_writable_data_is_not() {
         let _g = lock();
-        drain_recycled();
+        release_recycled_memory();
         // Kernels before 5.14 have no MADV_POPULATE_WRITE: nothing to check there.
         let page = page_size();
         // SAFETY: a scratch anonymous mapping, unmapped below.
@@ -1295,15 +1293,19 @@ mod tests {
         assert_eq!(resident(bss, 16), vec![false; 16]);
     }
 
-    /// Empties the process-wide cache of recycled regions (under `lock()`).
-    fn drain_recycled() {
-        release_recycled_memory();
+    /// One object in a manager that is finalized and dropped (so its region
+    /// is kept, within the limit); its allocations.
+    fn dropped_object() -> [*mut u8; 3] {
+        let mut m = DefaultMemoryManager::new();
+        let o = object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        o
     }
 
     #[test]
     fn a_dropped_managers_region_serves_the_next_manager_with_old_bytes_cleared() {
         let _g = lock();
-        drain_recycled();
+        release_recycled_memory();
         let mut m = DefaultMemoryManager::new();
         let first = object(&mut m, 1000, 200, 100);
         for &p in &first {
@@ -1353,7 +1355,7 @@ mod tests {
     #[test]
     fn without_a_reservation_allocations_from_a_recycled_region_are_zero_filled() {
         let _g = lock();
-        drain_recycled();
+        release_recycled_memory();
         let mut m = DefaultMemoryManager::new();
         let old = alloc(&mut m, 4000, 16, SectionKind::Code);
         // SAFETY: 4000 writable bytes, before finalize.
@@ -1367,13 +1369,13 @@ mod tests {
         // SAFETY: 4000 bytes just allocated.
         assert!(unsafe { std::slice::from_raw_parts(new, 4000) }.iter().all(|&b| b == 0));
         drop(m);
-        drain_recycled();
+        release_recycled_memory();
     }
 
     #[test]
     fn a_recycled_region_whose_hole_was_taken_is_given_back_and_a_fresh_one_mapped() {
         let _g = lock();
-        drain_recycled();
+        release_recycled_memory();
         let page = page_size();
         let mut m = DefaultMemoryManager::new();
         let first = object(&mut m, 1000, 200, 100);
@@ -1397,43 +1399,33 @@ mod tests {
         assert_eq!(protection(hole as *const u8), Some(Protection::READ_WRITE));
         unmap_span(hole, page);
         drop(m);
-        drain_recycled();
+        release_recycled_memory();
     }
 
     #[test]
     fn the_recycling_limit_can_be_lowered_to_nothing_and_raised_again() {
         let _g = lock();
-        drain_recycled();
-        let keep_one = || {
-            let mut m = DefaultMemoryManager::new();
-            let o = object(&mut m, 1000, 200, 100);
-            m.finalize().unwrap();
-            drop(m);
-            o
-        };
-        let kept = keep_one();
+        release_recycled_memory();
+        let kept = dropped_object();
         assert_eq!(protection(kept[0]), Some(Protection::NONE));
         // Lowering the limit gives back what lies beyond it...
         assert!(set_recycled_memory_limit(0) >= page_size());
         assert_eq!(protection(kept[0]), None);
         // ...and at 0 nothing is kept.
-        let unmapped = keep_one();
+        let unmapped = dropped_object();
         assert_eq!(protection(unmapped[0]), None);
         assert!(RECYCLED.lock().unwrap().is_empty());
         assert_eq!(set_recycled_memory_limit(RECYCLE_MAX), 0);
-        let kept = keep_one();
+        let kept = dropped_object();
         assert_eq!(protection(kept[0]), Some(Protection::NONE));
-        drain_recycled();
+        release_recycled_memory();
     }
 
     #[test]
     fn a_region_beyond_the_recycling_limit_is_mapped_fresh_so_its_zero_fill_costs_nothing() {
         let _g = lock();
-        drain_recycled();
-        let mut m = DefaultMemoryManager::new();
-        object(&mut m, 1000, 200, 100);
-        m.finalize().unwrap();
-        drop(m);
+        release_recycled_memory();
+        dropped_object();
         assert_eq!(RECYCLED.lock().unwrap().len(), 1);
         // A .bss of twice the limit: fresh zero pages, which rtdyld need
         // not write.
@@ -1444,13 +1436,13 @@ mod tests {
         // The small kept region is still there for a small object.
         assert_eq!(RECYCLED.lock().unwrap().len(), 1);
         drop(m);
-        drain_recycled();
+        release_recycled_memory();
     }
 
     #[test]
     fn regions_beyond_the_recycling_budget_are_unmapped() {
         let _g = lock();
-        drain_recycled();
+        release_recycled_memory();
         let mut m = DefaultMemoryManager::new();
         let big = object(&mut m, RECYCLE_MAX + (1 << 20), 0, 0);
         m.finalize().unwrap();
