@@ -91,10 +91,10 @@ struct LoadedObject {
     got: Option<u32>,
     got_symbols: Vec<u32>,
     /// Slot of each symbol (u32::MAX = none); empty when there is no GOT.
-    got_index: Vec<u32>,
+    got_index: load::SlotIndex,
     stubs: Option<u32>,
     stub_symbols: Vec<u32>,
-    stub_index: Vec<u32>,
+    stub_index: load::SlotIndex,
     /// The global symbols this object defines, whether or not its
     /// definition is the one in use.
     defined: Vec<u32>,
@@ -1196,8 +1196,8 @@ impl Linker {
         o.local_names = LocalNames::default();
         o.global_refs = Vec::new();
         o.undefined_refs = Vec::new();
-        o.got_index = Vec::new();
-        o.stub_index = Vec::new();
+        o.got_index = load::SlotIndex::Empty;
+        o.stub_index = load::SlotIndex::Empty;
         o.debug_image = None;
         o.image = None;
         o.tls = None;
@@ -1817,12 +1817,10 @@ fn apply_object(
             let quick = match r_type {
                 x86_64::R_64 => Some((s.wrapping_add(a), Field::Word64)),
                 x86_64::R_PC32 | x86_64::R_PLT32 => Some((s.wrapping_add(a).wrapping_sub(p), Field::Signed32)),
-                x86_64::R_GOTPCREL | x86_64::R_GOTPCRELX | x86_64::R_REX_GOTPCRELX => match obj.got_index.get(r.symbol as usize) {
-                    Some(&k) if k != u32::MAX => {
-                        Some((got_base.wrapping_add(u64::from(k) * 8).wrapping_add(a).wrapping_sub(p), Field::Signed32))
-                    }
-                    _ => None,
-                },
+                x86_64::R_GOTPCREL | x86_64::R_GOTPCRELX | x86_64::R_REX_GOTPCRELX => obj
+                    .got_index
+                    .get(r.symbol)
+                    .map(|k| (got_base.wrapping_add(u64::from(k) * 8).wrapping_add(a).wrapping_sub(p), Field::Signed32)),
                 // Absolute 32-bit addresses (-fno-pic code).
                 x86_64::R_32S => Some((s.wrapping_add(a), Field::Signed32)),
                 x86_64::R_32 => Some((s.wrapping_add(a), Field::Unsigned32)),
@@ -1837,14 +1835,8 @@ fn apply_object(
                 }
                 continue;
             }
-            let slot = match obj.got_index.get(r.symbol as usize) {
-                Some(&k) if k != u32::MAX => got_base + u64::from(k) * 8,
-                _ => 0,
-            };
-            let stub = match obj.stub_index.get(r.symbol as usize) {
-                Some(&k) if k != u32::MAX => Some(stub_base + u64::from(k) * x86_64::STUB_SIZE as u64),
-                _ => None,
-            };
+            let slot = obj.got_index.get(r.symbol).map_or(0, |k| got_base + u64::from(k) * 8);
+            let stub = obj.stub_index.get(r.symbol).map(|k| stub_base + u64::from(k) * x86_64::STUB_SIZE as u64);
             let (mut tls_module, mut dtp_offset, mut tp_offset, mut slot) = (0, 0, 0, slot);
             if matches!(r_type, 16..=23) {
                 let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;

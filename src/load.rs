@@ -262,6 +262,49 @@ impl Scratch {
     }
 }
 
+/// The slot (GOT entry or stub) of each compact symbol that has one.
+#[derive(Debug, Default)]
+pub enum SlotIndex {
+    /// No symbol has a slot.
+    #[default]
+    Empty,
+    /// The slot of every compact symbol (u32::MAX = none), when many have one.
+    Dense(Vec<u32>),
+    /// (symbol, slot) pairs sorted by symbol, when few symbols of many have
+    /// one (a large object calling a handful of library functions).
+    Sparse(Vec<(u32, u32)>),
+}
+
+impl SlotIndex {
+    /// The index of `list`, the symbols with slots in slot order, among
+    /// `symbol_count` symbols.
+    fn new(list: &[u32], symbol_count: usize) -> SlotIndex {
+        if list.is_empty() {
+            SlotIndex::Empty
+        } else if list.len().saturating_mul(16) < symbol_count {
+            let mut pairs: Vec<(u32, u32)> = list.iter().enumerate().map(|(k, &c)| (c, k as u32)).collect();
+            pairs.sort_unstable();
+            SlotIndex::Sparse(pairs)
+        } else {
+            let mut v = vec![u32::MAX; symbol_count];
+            for (k, &c) in list.iter().enumerate() {
+                v[c as usize] = k as u32;
+            }
+            SlotIndex::Dense(v)
+        }
+    }
+
+    /// The slot of compact symbol `sym`.
+    #[inline]
+    pub fn get(&self, sym: u32) -> Option<u32> {
+        match self {
+            SlotIndex::Empty => None,
+            SlotIndex::Dense(v) => v.get(sym as usize).copied().filter(|&k| k != u32::MAX),
+            SlotIndex::Sparse(pairs) => pairs.binary_search_by_key(&sym, |p| p.0).ok().map(|i| pairs[i].1),
+        }
+    }
+}
+
 /// A vector from `slot`, cleared.
 fn reuse<T>(slot: &mut Vec<T>) -> Vec<T> {
     let mut v = std::mem::take(slot);
@@ -291,13 +334,12 @@ pub struct ParsedObject<'a> {
     pub relocs: Vec<Reloc>,
     pub reloc_groups: Vec<ParsedRelocs>,
     pub wide_addends: Vec<i64>,
-    /// Symbols that need a GOT slot, in slot order, and the slot of each
-    /// symbol (u32::MAX = none; empty when no symbol has one).
+    /// Symbols that need a GOT slot, in slot order, and the slot of each.
     pub got_symbols: Vec<u32>,
-    pub got_index: Vec<u32>,
-    /// Symbols that need a stub, in stub order, and the stub of each symbol.
+    pub got_index: SlotIndex,
+    /// Symbols that need a stub, in stub order, and the stub of each.
     pub stub_symbols: Vec<u32>,
-    pub stub_index: Vec<u32>,
+    pub stub_index: SlotIndex,
     /// TLS GOT entries, placed after the address slots, in order.
     pub tls_got: Vec<(x86_64::TlsGot, u32)>,
     /// The object uses initial- or local-exec TLS references.
@@ -550,14 +592,17 @@ struct RelocPass {
 }
 
 impl RelocPass {
-    fn new(symbol_count: usize, scratch: &mut Scratch) -> Self {
-        let small = symbol_count.min(64);
+    /// At most `referable` symbols can be referred to.
+    fn new(referable: usize, scratch: &mut Scratch) -> Self {
+        let small = referable.min(64);
         let mut sym_bits = reuse(&mut scratch.sym_bits);
-        sym_bits.reserve(symbol_count.min(1024));
+        sym_bits.reserve(referable);
         let mut referenced_locals = reuse(&mut scratch.referenced_locals);
         referenced_locals.reserve(small);
         RelocPass {
-            symbols: Vec::with_capacity(symbol_count.min(1024)),
+            // (Reserved whole: growing by doubling would copy, and touch
+            // fresh memory, twice over on a large object.)
+            symbols: Vec::with_capacity(referable),
             sym_bits,
             wide_addends: Vec::new(),
             got_symbols: Vec::with_capacity(small),
@@ -884,9 +929,6 @@ pub fn parse<'a>(
         };
     }
 
-    // Relocations of allocated sections (see [`RelocPass`]).
-    let mut pass = RelocPass::new(elf_syms.len(), scratch);
-    let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
     // Room for every entry of the relocation sections of loaded sections
     // (no more than the file could hold).
     let entry_count: usize = table
@@ -895,6 +937,10 @@ pub fn parse<'a>(
         .map(|sh| sh.sh_size(endian) as usize / std::mem::size_of::<elf::Rela64<LittleEndian>>())
         .fold(0usize, usize::saturating_add)
         .min(data.len() / std::mem::size_of::<elf::Rela64<LittleEndian>>());
+    // Relocations of allocated sections (see [`RelocPass`]). No more
+    // symbols can be referred to than there are symbols or relocations.
+    let mut pass = RelocPass::new(elf_syms.len().min(entry_count), scratch);
+    let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
     let mut relocs = Vec::with_capacity(entry_count);
     crate::pages::prefer_huge_pages(&relocs);
     let mut reloc_groups = reuse(&mut scratch.reloc_groups);
@@ -1007,18 +1053,8 @@ pub fn parse<'a>(
     Scratch::keep(&mut scratch.compact_of, compact_of);
     Scratch::keep(&mut scratch.sym_bits, sym_bits);
     Scratch::keep(&mut scratch.referenced_locals, referenced_locals);
-    let index_of = |list: &[u32]| {
-        if list.is_empty() {
-            return Vec::new();
-        }
-        let mut v = vec![u32::MAX; symbols.len()];
-        for (k, &c) in list.iter().enumerate() {
-            v[c as usize] = k as u32;
-        }
-        v
-    };
-    let got_index = index_of(&got_symbols);
-    let stub_index = index_of(&stub_symbols);
+    let got_index = SlotIndex::new(&got_symbols, symbols.len());
+    let stub_index = SlotIndex::new(&stub_symbols, symbols.len());
     symbols.shrink_to_fit();
     // (Only `R_X86_64_NONE` entries leave room unused.)
     relocs.shrink_to_fit();

@@ -223,7 +223,14 @@ impl SymbolTable {
         self.reserve(count);
         let mut hashes = std::mem::take(&mut self.hashes);
         hashes.clear();
-        hashes.extend((0..count).map(|k| self.hash(name(k))));
+        let mut bytes = 0;
+        hashes.extend((0..count).map(|k| {
+            let n = name(k);
+            bytes += n.len() + 1;
+            self.hash(n)
+        }));
+        // Room for every name at once (names already present stay unused).
+        self.names.reserve(bytes);
         let mask = self.slots.len() - 1;
         ids.clear();
         ids.reserve(count);

@@ -145,6 +145,9 @@ struct Region {
     /// Mapped from a dropped manager's region ([`RECYCLED`]): its pages hold
     /// old bytes, so allocations are not zero-filled.
     recycled: bool,
+    /// Of a recycled region, the spans (offset, length) whose pages the
+    /// dropped manager used, and so are already faulted in.
+    resident: Vec<(usize, usize)>,
 }
 
 impl Region {
@@ -569,6 +572,11 @@ impl DefaultMemoryManager {
         let base = r.local.base as usize + part.offset;
         let start = (base + part.cursor) & !(page - 1);
         let end = (base + part.cursor + size).next_multiple_of(page).min(base + part.cap);
+        // In a recycled region the pages are most often in already.
+        let (from, to) = (start - r.local.base as usize, end - r.local.base as usize);
+        if r.resident.iter().any(|&(offset, n)| offset <= from && to <= offset + n) {
+            return;
+        }
         if end > start {
             // SAFETY: the range lies within the region's read+write mapping
             // (the part's capacity); populating changes no contents.
@@ -601,9 +609,10 @@ impl DefaultMemoryManager {
             }
         }
         let recycled = if fd < 0 { self.reuse_region(len, low, near) } else { None };
-        let base = match recycled {
-            Some(base) => base,
-            None => self.map_region(len, fd, low, near)?,
+        let is_recycled = recycled.is_some();
+        let (base, resident) = match recycled {
+            Some(reused) => reused,
+            None => (self.map_region(len, fd, low, near)?, Vec::new()),
         };
         self.regions.push(Region {
             local: View { base, mapped: caps },
@@ -615,7 +624,8 @@ impl DefaultMemoryManager {
             open: true,
             sealed: false,
             writable: Vec::new(),
-            recycled: recycled.is_some(),
+            recycled: is_recycled,
+            resident,
         });
         Ok(self.regions.len() - 1)
     }
@@ -647,8 +657,9 @@ impl DefaultMemoryManager {
     }
 
     /// A region of `len` bytes made from a recycled one (see [`RECYCLED`])
-    /// that meets the placement constraints, if any fits.
-    fn reuse_region(&self, len: usize, low: bool, near: Option<u64>) -> Option<*mut u8> {
+    /// that meets the placement constraints, if any fits, and the spans of
+    /// it already faulted in.
+    fn reuse_region(&self, len: usize, low: bool, near: Option<u64>) -> Option<(*mut u8, Vec<(usize, usize)>)> {
         let mut cache = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
         let fits = |r: &Recycled| {
             // Not for regions beyond the recycling limit: in a recycled
@@ -699,11 +710,13 @@ pub fn set_recycled_memory_limit(bytes: usize) -> usize {
     given
 }
 
-/// A released region: its address and the spans (offset, length) still mapped.
+/// A released region: its address and the spans (offset, length) still
+/// mapped, and of those the ones whose pages were used (faulted in).
 #[derive(Debug)]
 struct Recycled {
     base: usize,
     spans: Vec<(usize, usize)>,
+    resident: Vec<(usize, usize)>,
 }
 
 impl Recycled {
@@ -721,7 +734,7 @@ impl Recycled {
 
     /// Keeps the local view of `r` for reuse when there is room; false when
     /// it must be unmapped instead.
-    fn keep(r: &Region) -> bool {
+    fn keep(r: &Region, page: usize) -> bool {
         if r.fd >= 0 || !r.aliases.is_empty() {
             return false;
         }
@@ -735,7 +748,14 @@ impl Recycled {
         // The holes that closing left are mapped again now, where nothing
         // else took them (untouched, they cost no memory): the next manager
         // then switches the region with one call.
-        let mut entry = Recycled { base, spans: Vec::with_capacity(spans.len() * 2) };
+        // Pages up to each part's cursor were handed out, and so written
+        // (code and read-only data) or at least mostly touched.
+        let resident = LAYOUT
+            .iter()
+            .map(|&i| (r.parts[i].offset, r.local.mapped[i].min(r.parts[i].cursor.next_multiple_of(page))))
+            .filter(|s| s.1 > 0)
+            .collect();
+        let mut entry = Recycled { base, spans: Vec::with_capacity(spans.len() * 2), resident };
         let mut at = 0;
         for (offset, len) in spans {
             if offset > at && map_hole(base + at, offset - at) {
@@ -771,8 +791,9 @@ impl Recycled {
     /// Makes `base..base + len` one read+write mapping: the spans are kept
     /// (those beyond `len` unmapped) and the holes between them mapped
     /// anew, where nothing else has been mapped meanwhile. Gives everything
-    /// back and returns `None` when a hole is taken.
-    fn revive(self, len: usize, page: usize) -> Option<*mut u8> {
+    /// back and returns `None` when a hole is taken. Returns the base and
+    /// the spans of it whose pages are faulted in.
+    fn revive(self, len: usize, page: usize) -> Option<(*mut u8, Vec<(usize, usize)>)> {
         let base = self.base;
         let mut kept = Vec::new();
         let mut at = 0;
@@ -812,7 +833,8 @@ impl Recycled {
             return None;
         }
         debug_assert!(len % page == 0);
-        protect(base, len, PROT_RW).ok().map(|_| base as *mut u8).or_else(|| {
+        let resident = self.resident.iter().filter(|s| s.0 < len).map(|&(offset, n)| (offset, n.min(len - offset))).collect();
+        protect(base, len, PROT_RW).ok().map(|_| (base as *mut u8, resident)).or_else(|| {
             unmap_span(base, len);
             None
         })
@@ -1117,7 +1139,7 @@ impl DefaultMemoryManager {
 impl Drop for DefaultMemoryManager {
     fn drop(&mut self) {
         for r in &self.regions {
-            if !(self.recycle && Recycled::keep(r)) {
+            if !(self.recycle && Recycled::keep(r, self.page)) {
                 Self::unmap(r);
             }
         }
@@ -1326,6 +1348,15 @@ mod tests {
         assert_eq!(region_bounds(&m, 0).0, start, "the recycled region is reused");
         assert!(RECYCLED.lock().unwrap().is_empty());
         assert!(!m.allocates_zeroed_memory(), "old bytes: rtdyld must write the zeros");
+        // It knows which pages the first manager used, and does not fault
+        // them in again: they are in.
+        let r = &m.regions[0];
+        assert_eq!(r.resident.iter().map(|s| s.1).sum::<usize>(), 3 * page_size(), "{:?}", r.resident);
+        for &(offset, len) in &r.resident {
+            // SAFETY: the span lies within the region (offset + len <= len of the region).
+            let p = unsafe { r.local.base.add(offset) };
+            assert_eq!(resident(p, len / page_size()), vec![true; len / page_size()]);
+        }
         // Alignment padding before an allocation is cleared; the allocation
         // itself is the linker's to fill.
         let a = alloc(&mut m, 10, 16, SectionKind::Code);
