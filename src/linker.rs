@@ -195,6 +195,11 @@ pub struct Linker {
     /// The value of each global symbol at the last successful apply, to
     /// find the objects a later finalize must re-apply.
     applied: Vec<u64>,
+    /// What changed since the last successful finalize, so that a finalize
+    /// costs in proportion to it rather than to everything loaded.
+    changes: Changes,
+    /// Some object loaded defines or uses IFUNC symbols.
+    has_ifuncs: bool,
     /// Loaded COMDAT groups: signature -> the object holding the kept copy.
     comdats: HashMap<Box<[u8]>, u32>,
     resolver: Option<Resolver>,
@@ -237,6 +242,49 @@ fn sequential_size(items: impl Iterator<Item = (u64, u64)>) -> (usize, usize) {
     (end as usize, max_align as usize)
 }
 
+/// What a finalize has to look at again. A JIT that adds one small module
+/// at a time and finalizes after each must not pay, at every finalize, for
+/// all the modules before: the work is driven by these lists, and the whole
+/// linker is gone over only after changes that are hard to follow one by
+/// one (a removal, a setting that concerns every object).
+#[derive(Debug, Default)]
+struct Changes {
+    /// Objects whose relocations must be looked at again (`needs_apply`);
+    /// may repeat.
+    objects: Vec<u32>,
+    /// Globals whose value may differ from the one last applied (a new or
+    /// withdrawn definition, a moved section, a new resolver answer); may
+    /// repeat. Globals interned since the last apply are new anyway.
+    globals: Vec<u32>,
+    /// Globals that may be referred to without being defined: the names a
+    /// finalize asks the resolver and the host about; may repeat.
+    externals: Vec<u32>,
+    /// Go over every object and global at the next finalize.
+    everything: bool,
+}
+
+impl Changes {
+    fn object(&mut self, o: &mut LoadedObject) {
+        if !o.needs_apply {
+            o.needs_apply = true;
+            self.objects.push(o.id);
+        }
+    }
+}
+
+/// Which globals changed value since the last apply: those interned since
+/// (`id >= old`), and those marked.
+struct Changed {
+    old: usize,
+    marked: Vec<bool>,
+}
+
+impl Changed {
+    fn get(&self, g: u32) -> bool {
+        g as usize >= self.old || self.marked.get(g as usize).copied().unwrap_or(false)
+    }
+}
+
 impl Linker {
     /// A linker with the [`DefaultMemoryManager`].
     pub fn new() -> Self {
@@ -253,6 +301,8 @@ impl Linker {
             section_names: Vec::new(),
             symbols: SymbolTable::default(),
             applied: Vec::new(),
+            changes: Changes::default(),
+            has_ifuncs: false,
             comdats: HashMap::new(),
             resolver: None,
             process_symbols: false,
@@ -281,6 +331,7 @@ impl Linker {
     /// sections can no longer be remapped.
     pub fn set_retain_relocations(&mut self, retain: bool) {
         self.retain_relocations = retain;
+        self.changes.everything |= !retain;
     }
 
     /// Whether each object's `.eh_frame` is registered with this process's
@@ -292,6 +343,8 @@ impl Linker {
         if !enable {
             self.deregister_eh_frames();
         }
+        // Registered at the next finalize, those loaded before too.
+        self.changes.everything |= enable;
     }
 
     /// Whether objects loaded from now on are registered with debuggers
@@ -308,12 +361,17 @@ impl Linker {
     /// loaded while it is on.
     pub fn set_perf_map(&mut self, enable: bool) {
         self.perf_map = enable;
+        self.changes.everything |= enable;
     }
 
-    /// Registers objects with the debugger, and names their functions in
-    /// the perf map, where their sections are new or moved.
-    fn announce(&mut self) {
-        for o in self.objects.iter_mut().filter(|o| !o.removed && (o.image.is_some() || self.perf_map)) {
+    /// Registers objects `touched` with the debugger, and names their
+    /// functions in the perf map, where their sections are new or moved.
+    fn announce(&mut self, touched: &[u32]) {
+        for &oi in touched {
+            let o = &mut self.objects[oi as usize];
+            if o.removed || (o.image.is_none() && !self.perf_map) {
+                continue;
+            }
             let targets: Vec<u64> = o.sections.iter().map(|&s| self.sections[s as usize].target).collect();
             if let Some(bytes) = &o.image {
                 if o.debug_image.as_ref().is_none_or(|(_, t)| *t != targets) {
@@ -348,17 +406,25 @@ impl Linker {
     }
 
     fn deregister_eh_frames(&mut self) {
-        for o in &mut self.objects {
+        // Newest first: the unwinder keeps its tables in a list, newest at
+        // the head, and looks each one up from there (in load order, the
+        // teardown of n objects would cost n² steps).
+        for o in self.objects.iter_mut().rev() {
             deregister_eh_frame(o, &self.sections);
         }
     }
 
-    /// (Re-)registers unwind tables whose target address changed.
-    fn register_eh_frames(&mut self) {
+    /// (Re-)registers the unwind tables of objects `touched` whose target
+    /// address changed.
+    fn register_eh_frames(&mut self, touched: &[u32]) {
         if !self.register_eh_frames {
             return;
         }
-        for o in self.objects.iter_mut().filter(|o| !o.removed) {
+        for &oi in touched {
+            let o = &mut self.objects[oi as usize];
+            if o.removed {
+                continue;
+            }
             let Some(sec) = o.eh_frame else { continue };
             let target = self.sections[sec as usize].target;
             if o.eh_registered == Some(target) {
@@ -766,6 +832,7 @@ impl Linker {
                     e.references += 1;
                     e.strong_references += u32::from(!glob.weak);
                     undefined_refs.push((g, glob.weak));
+                    self.changes.externals.push(g);
                     continue;
                 }
                 _ if tls_offset.is_some() => (None, tls_offset.unwrap_or(0)),
@@ -786,6 +853,7 @@ impl Linker {
             defines_ifuncs |= def.is_ifunc;
             let old = self.symbols.get(g).definition();
             if self.symbols.define(g, def) {
+                self.changes.globals.push(g);
                 // The definition it displaced stays with its object, for
                 // when this one is removed.
                 if let Some(old) = old {
@@ -835,6 +903,7 @@ impl Linker {
             crate::runtime::register_dso(dso_key);
         }
         let slot_id = |s: Option<usize>| s.map(|s| sid(s as u32));
+        let local_ifuncs_empty = local_ifuncs.is_empty();
         self.objects.push(LoadedObject {
             id,
             name: name.to_owned(),
@@ -854,6 +923,7 @@ impl Linker {
             defined,
             shadowed,
             relocations_dropped: false,
+            // Pushed onto `changes.objects` below.
             needs_apply: true,
             applied: false,
             global_refs,
@@ -874,28 +944,42 @@ impl Linker {
             perf_written: None,
             removed: false,
         });
+        self.changes.objects.push(id);
+        self.has_ifuncs |= defines_ifuncs || !local_ifuncs_empty;
         scratch.give_back(parsed.section_slot, parsed.globals, parsed.reloc_groups, found);
         self.scratch = scratch;
         Ok(id)
     }
 
     /// Resolves every symbol no loaded object defines; fails naming all the
-    /// unresolved ones (weak references resolve to 0).
+    /// unresolved ones (weak references resolve to 0). The resolver and the
+    /// host are asked again at each finalize: their answers may change.
     fn resolve_externals(&mut self) -> Result<()> {
         let mut unresolved = Vec::new();
         let host_lookups = host::HostLookups::new();
-        for id in 0..self.symbols.len() as u32 {
+        let mut names = std::mem::take(&mut self.changes.externals);
+        if self.changes.everything {
+            names.clear();
+            names.extend(0..self.symbols.len() as u32);
+        }
+        names.sort_unstable();
+        names.dedup();
+        names.retain(|&id| {
             let s = self.symbols.get(id);
-            if s.references == 0 || s.definition().is_some() {
-                continue;
-            }
+            s.references > 0 && s.definition().is_none()
+        });
+        for &id in &names {
             let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(id));
             let s = self.symbols.get_mut(id);
+            if s.external() != addr {
+                self.changes.globals.push(id);
+            }
             s.set_external(addr);
             if addr.is_none() && s.strong_references > 0 {
                 unresolved.push(id);
             }
         }
+        self.changes.externals = names;
         if unresolved.is_empty() {
             return Ok(());
         }
@@ -918,76 +1002,156 @@ impl Linker {
     /// the last finalize (all of them the first time), writes GOT slots and
     /// stubs, and lets the memory manager finalize. May be called any number
     /// of times. After an error the linker stays usable.
+    ///
+    /// Costs in proportion to what changed since the last finalize (the
+    /// objects loaded, the sections moved and the symbols whose addresses
+    /// changed, with what refers to them), not to all that is loaded.
     pub fn finalize(&mut self) -> Result<()> {
         self.resolve_externals()?;
         self.mm
             .begin_finalize()
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to begin finalize: {e}")))?;
-        self.apply_and_protect()?;
+        let mut touched = self.apply_and_protect()?;
         // IFUNC resolvers run once their code is executable; what refers to
         // them is then relinked to their answers.
         if self.resolve_ifuncs()? {
-            self.apply_and_protect()?;
+            touched.extend(self.apply_and_protect()?);
         }
-        self.register_eh_frames();
-        self.announce();
-        for o in self.objects.iter_mut().filter(|o| !o.removed) {
-            if let Some(d) = o.dso_handle {
+        // Unwind tables, debugger and perf-map entries and `__dso_handle`
+        // keys change only with the objects applied (new or moved), unless
+        // a setting asks for all of them to be looked at again.
+        if self.changes.everything {
+            touched = (0..self.objects.len() as u32).filter(|&o| !self.objects[o as usize].removed).collect();
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        self.register_eh_frames(&touched);
+        self.announce(&touched);
+        for &oi in &touched {
+            let o = &mut self.objects[oi as usize];
+            if let Some(d) = o.dso_handle.filter(|_| !o.removed) {
                 let key = self.sections[d as usize].target as usize;
                 if key != o.dso_key {
                     crate::runtime::rekey_dso(o.dso_key, key);
                     o.dso_key = key;
                 }
             }
-        }
-        if !self.retain_relocations {
-            for o in &mut self.objects {
+            if !self.retain_relocations {
                 o.relocs = Vec::new();
                 o.reloc_groups = Vec::new();
                 o.wide_addends = Vec::new();
                 o.relocations_dropped = true;
             }
         }
+        self.changes.everything = false;
         Ok(())
     }
 
     /// Applies the relocations of every object affected since the last
-    /// successful pass and lets the memory manager finalize.
-    fn apply_and_protect(&mut self) -> Result<()> {
-        // Which global values changed since the last successful finalize.
-        let values: Vec<u64> = (0..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)).collect();
-        let changed: Vec<bool> = values.iter().enumerate().map(|(g, v)| self.applied.get(g) != Some(v)).collect();
-        let tls: Vec<Option<(u64, Option<i64>)>> =
-            self.objects.iter().map(|o| o.tls.as_ref().map(|m| (m.module_id, m.tp_offset))).collect();
+    /// successful pass and lets the memory manager finalize. Returns the
+    /// objects it applied.
+    fn apply_and_protect(&mut self) -> Result<Vec<u32>> {
+        // The value of every global: those applied last time, updated where
+        // they may have changed, and those of the globals interned since.
+        let old = self.applied.len();
+        let mut undo: Vec<(u32, u64)> = Vec::new();
+        let mut update = |g: u32, applied: &mut [u64]| {
+            let v = global_value(g, &self.sections, &self.symbols);
+            let slot = &mut applied[g as usize];
+            if *slot != v {
+                undo.push((g, *slot));
+                *slot = v;
+            }
+        };
+        if self.changes.everything {
+            (0..old as u32).for_each(|g| update(g, &mut self.applied));
+        } else {
+            self.changes.globals.iter().filter(|&&g| (g as usize) < old).for_each(|&g| update(g, &mut self.applied));
+        }
+        let mut values = std::mem::take(&mut self.applied);
+        values.extend((old as u32..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)));
+        let mut marked = Vec::new();
+        if !undo.is_empty() {
+            marked = vec![false; old];
+            for &(g, _) in &undo {
+                marked[g as usize] = true;
+            }
+        }
+        let changed = Changed { old, marked };
+        // The objects to apply: those marked, and those that refer to a
+        // global whose value changed. When only new globals have values,
+        // there are none of the latter to look for: an object applied
+        // before refers only to globals that existed then.
+        let mut touched: Vec<u32> = if self.changes.everything || !undo.is_empty() {
+            let refers = |o: &LoadedObject| o.global_refs.iter().any(|&g| changed.get(g));
+            self.objects.iter().filter(|o| !o.removed && (o.needs_apply || refers(o))).map(|o| o.id).collect()
+        } else {
+            self.changes
+                .objects
+                .iter()
+                .copied()
+                .filter(|&o| self.objects[o as usize].needs_apply && !self.objects[o as usize].removed)
+                .collect()
+        };
+        touched.sort_unstable();
+        touched.dedup();
+        if let Err(e) = self.apply_objects(&touched, &values, &changed) {
+            // As before the call: the next finalize starts from the same state.
+            for &(g, v) in &undo {
+                values[g as usize] = v;
+            }
+            values.truncate(old);
+            self.applied = values;
+            return Err(e);
+        }
+        self.applied = values;
+        for &oi in &touched {
+            let o = &mut self.objects[oi as usize];
+            for &sid in &o.sections {
+                let s = &mut self.sections[sid as usize];
+                s.applied_target = Some(s.target);
+            }
+            o.needs_apply = false;
+            o.applied = true;
+        }
+        self.changes.objects.clear();
+        self.changes.globals.clear();
+        Ok(touched)
+    }
+
+    /// Applies the relocations of objects `touched` with global values
+    /// `values`, marks their sections protected and lets the memory
+    /// manager finalize.
+    fn apply_objects(&mut self, touched: &[u32], values: &[u64], changed: &Changed) -> Result<()> {
         let Linker { objects, sections, section_names, symbols, mm, .. } = self;
+        let tls = TlsView(objects);
         let mut w = Writer::new(sections, section_names, &mut **mm);
-        for (oi, obj) in objects.iter().enumerate() {
-            let affected = !obj.removed && (obj.needs_apply || obj.global_refs.iter().any(|&g| changed[g as usize]));
-            if affected && !obj.relocations_dropped {
-                apply_object(oi as u32, obj, symbols, &values, &changed, &tls, &mut w)?;
+        for &oi in touched {
+            let obj = &objects[oi as usize];
+            if !obj.relocations_dropped {
+                apply_object(oi, obj, symbols, values, changed, &tls, &mut w)?;
             }
         }
         w.flush()?;
         // From here on the memory may be protected, even if finalize fails
         // half-way: later writes ask for make_writable first.
-        for s in self.sections.iter_mut().filter(|s| !s.tls_template) {
-            s.protected = true;
+        for &oi in touched {
+            for &sid in &self.objects[oi as usize].sections {
+                let s = &mut self.sections[sid as usize];
+                if !s.tls_template {
+                    s.protected = true;
+                }
+            }
         }
-        self.mm.finalize().map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))?;
-        self.applied = values;
-        for s in &mut self.sections {
-            s.applied_target = Some(s.target);
-        }
-        for o in &mut self.objects {
-            o.needs_apply = false;
-            o.applied = !o.removed;
-        }
-        Ok(())
+        self.mm.finalize().map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to finalize: {e}")))
     }
 
     /// Calls the resolver of every IFUNC symbol that has no answer yet.
     /// Returns whether any answer is new.
     fn resolve_ifuncs(&mut self) -> Result<bool> {
+        if !self.has_ifuncs {
+            return Ok(false);
+        }
         // SAFETY: getauxval only reads the auxiliary vector.
         let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
         let call = |addr: u64| -> u64 {
@@ -1011,6 +1175,7 @@ impl Linker {
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
                 let v = call(resolver);
                 self.symbols.get_mut(g).set_ifunc_value(Some(v));
+                self.changes.globals.push(g);
                 any = true;
             }
         }
@@ -1026,7 +1191,7 @@ impl Linker {
                 }
                 let v = call(self.sections[section as usize].target + offset);
                 o.local_ifuncs[k].1 = Some(v);
-                o.needs_apply = true;
+                self.changes.object(o);
                 any = true;
             }
         }
@@ -1175,6 +1340,9 @@ impl Linker {
             e.strong_references -= u32::from(!weak);
         }
         self.comdats.retain(|_, owner| *owner != id);
+        // Definitions withdrawn, references dropped: the next finalize goes
+        // over every global and object.
+        self.changes.everything = true;
         // Release the memory.
         let mut failure = None;
         for &sid in &self.objects[oi].sections {
@@ -1247,16 +1415,20 @@ impl Linker {
         if self.sections[id as usize].target != target {
             self.sections[id as usize].target = target;
             let o = &mut self.objects[s_object as usize];
-            o.needs_apply = true;
+            self.changes.object(o);
             // IFUNC answers may point into the moved code: ask again.
             for f in &mut o.local_ifuncs {
                 f.1 = None;
             }
-            if o.defines_ifuncs {
-                for &g in &o.defined {
-                    if own_definition(o, g, &self.symbols).is_some_and(|d| d.is_ifunc) {
-                        self.symbols.get_mut(g).set_ifunc_value(None);
-                    }
+            // The globals whose definition in use is there move with it.
+            for &g in &o.defined {
+                let Some(d) = self.symbols.get(g).definition().filter(|d| d.object == s_object) else { continue };
+                if d.section == Some(id) {
+                    self.changes.globals.push(g);
+                }
+                if d.is_ifunc && o.defines_ifuncs {
+                    self.symbols.get_mut(g).set_ifunc_value(None);
+                    self.changes.globals.push(g);
                 }
             }
         }
@@ -1655,11 +1827,19 @@ fn symbol_name(obj: &LoadedObject, sym: u32, sections: &[Section], names: &[u8],
 
 /// What relocations need to know of each object's TLS module: its id and
 /// its offset from the thread pointer (static TLS only), by object id.
-type TlsView = [Option<(u64, Option<i64>)>];
+/// The TLS module id and static offset of each object's block, read from
+/// the objects.
+struct TlsView<'a>(&'a [LoadedObject]);
+
+impl TlsView<'_> {
+    fn get(&self, object: usize) -> Option<(u64, Option<i64>)> {
+        self.0.get(object)?.tls.as_ref().map(|m| (m.module_id, m.tp_offset))
+    }
+}
 
 /// The TLS module id, offset in the module's block, and offset from the
 /// thread pointer (if static) of thread-local symbol `sym` of `obj`.
-fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &TlsView) -> Result<(u64, u64, Option<i64>)> {
+fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &TlsView<'_>) -> Result<(u64, u64, Option<i64>)> {
     let (owner, offset) = match obj.symbols.get(sym as usize) {
         Some(SymTarget::Tls { offset }) => (oi, *offset),
         Some(SymTarget::Global(g)) => match symbols.get(*g).definition() {
@@ -1680,13 +1860,13 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
         },
         _ => (oi, 0),
     };
-    let Some(Some((module, tp))) = tls.get(owner as usize) else {
+    let Some((module, tp)) = tls.get(owner as usize) else {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!("{}: a relocation for thread-local storage refers to a symbol that is not thread-local", obj.display(oi)),
         ));
     };
-    Ok((*module, offset, tp.map(|t| t.wrapping_add(offset as i64))))
+    Ok((module, offset, tp.map(|t| t.wrapping_add(offset as i64))))
 }
 
 fn static_tls_error(oi: u32, obj: &LoadedObject, what: &str) -> Error {
@@ -1705,8 +1885,8 @@ fn apply_object(
     obj: &LoadedObject,
     symbols: &SymbolTable,
     values: &[u64],
-    changed: &[bool],
-    tls: &TlsView,
+    changed: &Changed,
+    tls: &TlsView<'_>,
     w: &mut Writer<'_>,
 ) -> Result<()> {
     let name_of = |sym: u32, w: &Writer<'_>| symbol_name(obj, sym, w.sections, w.names, symbols);
@@ -1784,7 +1964,7 @@ fn apply_object(
             .map(|t| match *t {
                 SymTarget::Absolute(_) | SymTarget::GotBase | SymTarget::DsoHandle => false,
                 SymTarget::Section { section, .. } => m(Some(section)),
-                SymTarget::Global(g) => changed[g as usize],
+                SymTarget::Global(g) => changed.get(g),
                 // Resolver answers, TLS and host copies: always looked at.
                 SymTarget::LocalIfunc { .. } | SymTarget::Tls { .. } | SymTarget::Copy { .. } => true,
             })

@@ -487,3 +487,71 @@ fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
     assert_eq!(bytes(&l, b_text), b_before);
     assert_eq!((call0(&l, "g"), call0(&l, "g2"), call0(&l, "h")), (8, 9, 5));
 }
+
+#[test]
+fn modules_finalized_one_at_a_time_follow_later_definitions_answers_and_moves() {
+    // Module 0 calls the host and a weak `late`; module i calls module i-1.
+    const N: usize = 40;
+    let module = |i: usize| {
+        if i == 0 {
+            cc(
+                "long host_op(long, long); __attribute__((weak)) long late(void) { return 0; }\n\
+                 long q0(long x) { return host_op(x, 2) + late(); }",
+                &["-O2", "-fPIC"],
+            )
+        } else {
+            let flags: &[&str] = if i % 2 == 0 { &["-O2", "-fPIC", "-fno-optimize-sibling-calls"] } else { &["-O1", "-fno-pic"] };
+            cc(&format!("long q{}(long); long q{i}(long x) {{ return q{}(x) + 1; }}", i - 1, i - 1), flags)
+        }
+    };
+    let mut l = dual();
+    let op = std::sync::Arc::new(AtomicUsize::new(host_add as *const () as usize));
+    let op2 = op.clone();
+    l.set_resolver(Some(Box::new(move |n: &str| (n == "host_op").then(|| op2.load(Ordering::SeqCst) as u64))));
+    let mut ids = Vec::new();
+    for i in 0..N {
+        ids.push(l.load_object(&module(i), &format!("q{i}.o")).unwrap());
+        l.finalize().unwrap();
+        assert_eq!(call1(&l, &format!("q{i}"), 1), 3 + i as i64, "after module {i}");
+    }
+    let last = format!("q{}", N - 1);
+
+    // A strong definition of a name module 0 defines weakly: module 0,
+    // finalized long before, now calls it.
+    l.load_object(&cc("long late(void) { return 100; }", &["-O2"]), "late.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, &last, 1), 3 + 100 + N as i64 - 1);
+
+    // A new answer from the resolver.
+    op.store(host_mul as *const () as usize, Ordering::SeqCst);
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, &last, 1), 2 + 100 + N as i64 - 1);
+
+    // Module 0 moves to a second mapping; the other modules, applied before,
+    // must call it there: its code at the old address is made inaccessible.
+    let mut alias = None;
+    for &sid in l.object_sections(ids[0]).unwrap().to_vec().iter() {
+        let local = l.section(sid).unwrap().local;
+        let a = *alias.get_or_insert_with(|| l.memory_manager_mut::<DefaultMemoryManager>().unwrap().alias(local).unwrap());
+        l.map_section(sid, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+    }
+    l.finalize().unwrap();
+    let text = *l.object_sections(ids[0]).unwrap().iter().find(|&&s| l.section(s).unwrap().name.to_bytes() == b".text").unwrap();
+    let (local, size) = (l.section(text).unwrap().local, l.section(text).unwrap().size as usize);
+    // SAFETY: module 0's code pages (an object's code starts on a page of
+    // its own, and module 0 is alone in its region); they are given their
+    // protection back before anything else runs there.
+    unsafe { region::protect(local, size, region::Protection::NONE) }.unwrap();
+    assert_eq!(call1(&l, &last, 1), 2 + 100 + N as i64 - 1);
+    // SAFETY: as above.
+    unsafe { region::protect(local, size, region::Protection::READ_EXECUTE) }.unwrap();
+
+    // Removing the strong definition brings the weak one back everywhere.
+    let late = ids.len() as u32;
+    l.remove_object(late).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, &last, 1), 2 + N as i64 - 1);
+    l.load_object(&module(N), &format!("q{N}.o")).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, &format!("q{N}"), 1), 2 + N as i64);
+}

@@ -37,7 +37,9 @@
 //! the kernel may place other mappings: every view records which pages of
 //! each part it maps, and protecting and unmapping go part by part, never
 //! over a hole. Code becomes read+execute and read-only data read-only, one
-//! `mprotect` per part; read-write data stays as it is.
+//! `mprotect` per part; read-write data stays as it is. A finalize visits
+//! only the regions opened or made writable since the last one, so that a
+//! JIT finalizing thousands of modules one by one pays the same for each.
 //!
 //! **Re-finalize.** [`MemoryManager::make_writable`] switches only the pages
 //! covering the given section to read+write (not executable) and records
@@ -183,6 +185,50 @@ pub struct DefaultMemoryManager {
     /// At drop, regions go to [`RECYCLED`] (when there is room) instead of
     /// being unmapped.
     recycle: bool,
+    /// The regions the next finalize has work in: open ones and those with
+    /// pages made writable (may repeat). With many objects finalized one by
+    /// one, a finalize then costs the same whatever came before.
+    unsettled: Vec<usize>,
+    /// The local views were sealed: every region needs the next finalize.
+    sealed: bool,
+    /// Where the regions' local views start and end.
+    extents: Extents,
+}
+
+/// The lowest start and the highest end of a manager's regions, kept up to
+/// date as regions come, shrink and go (finding them by going over every
+/// region would make each new region cost more than the one before).
+#[derive(Debug, Default)]
+struct Extents {
+    starts: std::collections::BTreeMap<u64, u32>,
+    ends: std::collections::BTreeMap<u64, u32>,
+}
+
+impl Extents {
+    fn of(r: &Region) -> (u64, u64) {
+        (r.local.base as u64, r.local.base as u64 + r.len as u64)
+    }
+
+    fn add(&mut self, (start, end): (u64, u64)) {
+        *self.starts.entry(start).or_default() += 1;
+        *self.ends.entry(end).or_default() += 1;
+    }
+
+    fn remove(&mut self, (start, end): (u64, u64)) {
+        for (map, key) in [(&mut self.starts, start), (&mut self.ends, end)] {
+            if let std::collections::btree_map::Entry::Occupied(mut e) = map.entry(key) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+    }
+
+    /// (lowest start, highest end), if there is a region.
+    fn bounds(&self) -> Option<(u64, u64)> {
+        Some((*self.starts.keys().next()?, *self.ends.keys().next_back()?))
+    }
 }
 
 // SAFETY: the manager exclusively owns its mappings; the raw pointers are
@@ -283,6 +329,9 @@ impl DefaultMemoryManager {
             batch_used: [0; 3],
             history: None,
             recycle: true,
+            unsettled: Vec::new(),
+            sealed: false,
+            extents: Extents::default(),
         }
     }
 
@@ -369,6 +418,7 @@ impl DefaultMemoryManager {
             }
             r.sealed = true;
         }
+        self.sealed = true;
         Ok(())
     }
 
@@ -421,6 +471,24 @@ impl DefaultMemoryManager {
         }
         for &(_, start, end) in &r.writable {
             protect(base + start, end - start, PROT_RW)?;
+        }
+        Ok(())
+    }
+
+    /// Gives region `r` its final protections: closes it when open, gives
+    /// pages made writable their protection back, and undoes a seal.
+    fn settle(r: &mut Region, page: usize) -> Result<(), String> {
+        if r.open {
+            Self::close(r, page)?;
+        } else {
+            for &(pi, start, end) in &r.writable {
+                protect(r.local.base as usize + start, end - start, final_protection(pi))?;
+            }
+        }
+        r.writable.clear();
+        if r.sealed {
+            Self::restore_local(r)?;
+            r.sealed = false;
         }
         Ok(())
     }
@@ -509,10 +577,17 @@ impl DefaultMemoryManager {
     /// An open region where `sizes` fit and the constraints hold: the
     /// newest open one that has room, or a new one.
     fn place(&mut self, sizes: [(usize, usize); 3], low: bool, near: Option<u64>) -> Result<usize, String> {
-        if let Some(idx) = (0..self.regions.len()).rev().find(|&i| {
-            let r = &self.regions[i];
-            r.open && fits(r, &sizes) && satisfies(r, low, near)
-        }) {
+        // The newest open region it fits in (open regions are all unsettled).
+        if let Some(idx) = self
+            .unsettled
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let r = &self.regions[i];
+                r.open && fits(r, &sizes) && satisfies(r, low, near)
+            })
+            .max()
+        {
             return Ok(idx);
         }
         let exact = self.capacities(&sizes, false)?;
@@ -522,6 +597,8 @@ impl DefaultMemoryManager {
             // Where the object must go, there is no space for the room:
             // try again without.
             if let Some(r) = self.regions.pop() {
+                self.unsettled.retain(|&i| i != idx);
+                self.extents.remove(Extents::of(&r));
                 Self::unmap(&r);
             }
             return self.new_region(exact, low, near);
@@ -533,9 +610,8 @@ impl DefaultMemoryManager {
     fn candidates(&self, len: u64, low: bool, near: Option<u64>) -> Vec<u64> {
         let page = self.page as u64;
         let mut c = Vec::new();
-        let lo = self.regions.iter().map(|r| r.local.base as u64).min();
-        let hi = self.regions.iter().map(|r| r.local.base as u64 + r.len as u64).max();
-        if let (Some(lo), Some(hi)) = (lo, hi) {
+        let bounds = self.extents.bounds();
+        if let Some((lo, hi)) = bounds {
             // Right after the highest region, or right before the lowest.
             c.push(hi);
             if let Some(below) = lo.checked_sub(len) {
@@ -553,7 +629,7 @@ impl DefaultMemoryManager {
                 }
             }
             // Every existing region must stay within reach of the new one.
-            if let (Some(lo), Some(hi)) = (lo, hi) {
+            if let Some((lo, hi)) = bounds {
                 c.retain(|&a| reaches(a, lo) && reaches(a, hi));
             }
         }
@@ -627,6 +703,8 @@ impl DefaultMemoryManager {
             recycled: is_recycled,
             resident,
         });
+        self.unsettled.push(self.regions.len() - 1);
+        self.extents.add(Extents::of(&self.regions[self.regions.len() - 1]));
         Ok(self.regions.len() - 1)
     }
 
@@ -675,7 +753,7 @@ impl DefaultMemoryManager {
             // within reach of the manager's other regions.
             (end <= 1 << 31 || (!low && !self.regions.is_empty()))
                 && near.is_none_or(reach)
-                && self.regions.iter().all(|o| reach(o.local.base as u64) && reach(o.local.base as u64 + o.len as u64))
+                && self.extents.bounds().is_none_or(|(lo, hi)| reach(lo) && reach(hi))
         };
         let k = cache.iter().position(fits)?;
         let r = cache.swap_remove(k);
@@ -985,6 +1063,9 @@ impl MemoryManager for DefaultMemoryManager {
     }
 
     fn begin_finalize(&mut self) -> Result<(), String> {
+        if !self.sealed {
+            return Ok(());
+        }
         for r in self.regions.iter_mut().filter(|r| r.sealed) {
             Self::restore_local(r)?;
             r.sealed = false;
@@ -1031,6 +1112,7 @@ impl MemoryManager for DefaultMemoryManager {
                 !merge
             });
             r.writable.push((pi, start, end));
+            self.unsettled.push(idx);
         }
         Ok(())
     }
@@ -1044,11 +1126,19 @@ impl MemoryManager for DefaultMemoryManager {
         let (off, size) = r.parts[pi].live.remove(k);
         if r.live() == 0 {
             let r = self.regions.swap_remove(idx);
+            self.extents.remove(Extents::of(&r));
+            let moved = self.regions.len();
             self.current = match self.current {
                 Some(c) if c == idx => None,
-                Some(c) if c == self.regions.len() => Some(idx),
+                Some(c) if c == moved => Some(idx),
                 c => c,
             };
+            self.unsettled.retain(|&i| i != idx);
+            for i in &mut self.unsettled {
+                if *i == moved {
+                    *i = idx;
+                }
+            }
             Self::unmap(&r);
             return Ok(());
         }
@@ -1075,20 +1165,25 @@ impl MemoryManager for DefaultMemoryManager {
             self.batch_used = [0; 3];
         }
         let page = self.page;
-        for r in &mut self.regions {
-            if r.open {
-                Self::close(r, page)?;
-            } else {
-                for &(pi, start, end) in &r.writable {
-                    protect(r.local.base as usize + start, end - start, final_protection(pi))?;
-                }
-            }
-            r.writable.clear();
-            if r.sealed {
-                Self::restore_local(r)?;
-                r.sealed = false;
+        let mut unsettled = std::mem::take(&mut self.unsettled);
+        if self.sealed {
+            unsettled = (0..self.regions.len()).collect();
+        }
+        unsettled.sort_unstable();
+        unsettled.dedup();
+        for (k, &i) in unsettled.iter().enumerate() {
+            let before = Extents::of(&self.regions[i]);
+            let settled = Self::settle(&mut self.regions[i], page);
+            // (Closing trims the region.)
+            self.extents.remove(before);
+            self.extents.add(Extents::of(&self.regions[i]));
+            if let Err(e) = settled {
+                // The regions not done yet are left for the next finalize.
+                self.unsettled = unsettled[k..].to_vec();
+                return Err(e);
             }
         }
+        self.sealed = false;
         Ok(())
     }
 
@@ -1197,6 +1292,36 @@ mod tests {
     fn region_bounds(m: &DefaultMemoryManager, i: usize) -> (usize, usize) {
         let r = &m.regions[i];
         (r.local.base as usize, r.local.base as usize + r.len)
+    }
+
+    #[test]
+    fn a_finalize_settles_the_region_that_a_removal_moved_in_the_list() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::without_recycling();
+        let first = object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        let third = object(&mut m, 1000, 200, 100);
+        m.finalize().unwrap();
+        assert_eq!(m.region_count(), 3);
+        m.make_writable(third[0], 100, 0).unwrap();
+        assert_eq!(protection(third[0]), Some(Protection::READ_WRITE));
+        // The first region goes; the last one takes its place in the list.
+        for (&p, size) in first.iter().zip([1000, 200, 100]) {
+            m.release(p, size, 0).unwrap();
+        }
+        assert_eq!(m.region_count(), 2);
+        m.finalize().unwrap();
+        assert_eq!(protection(third[0]), Some(Protection::READ_EXECUTE));
+        assert_no_wx(&m);
+        // The extents follow the regions: the next region goes right after
+        // the highest one left, within reach of both.
+        let (lo, hi) = m.extents.bounds().unwrap();
+        assert_eq!(lo as usize, (0..2).map(|i| region_bounds(&m, i).0).min().unwrap());
+        assert_eq!(hi as usize, (0..2).map(|i| region_bounds(&m, i).1).max().unwrap());
+        object(&mut m, 1000, 200, 100);
+        assert_eq!(region_bounds(&m, 2).0, hi as usize);
     }
 
     #[test]
