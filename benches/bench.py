@@ -64,7 +64,8 @@ class Contender:
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ["repo", "sets", "rtdyld", "phases", "floor", "driver", "jitlink", "trivial", "lua-script-dir", "out", "results"]:
+    for a in ["repo", "sets", "rtdyld", "phases", "floor", "driver", "jitlink", "trivial", "modules", "lua-script-dir", "out",
+              "results"]:
         ap.add_argument("--" + a, default="")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--budget-ms", type=float, default=400)
@@ -242,8 +243,48 @@ def main():
         meds = "  ".join(f"{c}={s['med'][c]['total_us']:.0f}us" for c in s["med"])
         print(f"  {s['name']:<34} {meds}", flush=True)
 
+    modules = time_modules(o, libs, rounds=o.rounds)
+
     elapsed = time.time() - started
-    write_report(o, sets, contenders, elapsed)
+    write_report(o, sets, contenders, elapsed, modules)
+
+
+def time_modules(o, libs, rounds):
+    """Links the small modules one at a time (finalize after each) with
+    rtdyld and RuntimeDyld, alternating; returns None when there are none,
+    else {"count", "ok", "why", "med": {contender: {total_us, first_us,
+    last_us}}}."""
+    objs = [l.strip() for l in open(o.modules)] if o.modules and os.path.exists(o.modules) else []
+    if not objs:
+        return None
+    print(f"== {len(objs)} modules, one at a time", flush=True)
+    def cmd(c, repeat):
+        if c == "rtdyld":
+            return [o.rtdyld, "link"] + libs + ["--incremental", "--check", "bench_check", "--repeat", str(repeat), "--times"] + objs
+        return [o.driver] + libs + ["--incremental", "--check", "bench_check", "--repeat", str(repeat)] + objs
+    res = {"count": len(objs), "ok": {}, "why": {}, "med": {}}
+    cs = ["rtdyld"] + (["runtimedyld"] if o.driver else [])
+    times = {c: [] for c in cs}
+    for r in range(rounds):
+        for c in (cs if r % 2 == 0 else cs[::-1]):
+            if res["ok"].get(c) is False:
+                continue
+            st, out, err = run(cmd(c, 3), timeout=900)
+            t = parse_kv(out)
+            if st != 0 or "last_us" not in t:
+                res["ok"][c] = False
+                res["why"][c] = f"exit {st}: {(err.strip().splitlines() or ['no times'])[0][:160]}"
+                print(f"  {c}: FAILED {res['why'][c]}", flush=True)
+                continue
+            res["ok"][c] = True
+            times[c].append(t)
+    for c in cs:
+        if times[c]:
+            res["med"][c] = {k: statistics.median(t[k] for t in times[c]) for k in ("total_us", "first_us", "last_us")}
+            m = res["med"][c]
+            print(f"  {c:<12} total {m['total_us'] / 1000:.1f} ms, one module: first tenth {m['first_us']:.1f} us, "
+                  f"last tenth {m['last_us']:.1f} us", flush=True)
+    return res
 
 
 # ----------------------------------------------------------------------
@@ -336,7 +377,7 @@ def plot(sets, contenders, path):
     return True
 
 
-def write_report(o, sets, contenders, elapsed):
+def write_report(o, sets, contenders, elapsed, modules):
     m = machine()
     lines = []
     w = lines.append
@@ -442,9 +483,31 @@ def write_report(o, sets, contenders, elapsed):
           f"{ret[1] if ret else '—'} | {per} |")
     w("")
 
+    if modules:
+        n = modules["count"]
+        w("## Small modules, one at a time\n")
+        w(f"{n} small modules (`benches/gen_modules.py`: three functions and a read-only table each, a call to "
+          "the module before and to libc's `labs`; `gcc -O2 -fPIC -fno-builtin`) loaded into one linker in order, "
+          "with a finalize after each, as a JIT adding one module at a time does. *Total* is the sum over the "
+          "modules of load + finalize; *first* and *last* are the median time of one module over the first and "
+          f"the last tenth of them ({max(1, n // 10)} modules each), which shows whether a module costs more "
+          "the more modules came before it. Before timing, each contender's link is checked: the last module's "
+          "`bench_check()` walks the chain of calls through every module and must return 0.\n")
+        w("| contender | total | one module, first tenth | one module, last tenth | last / first |")
+        w("|---|---:|---:|---:|---:|")
+        labels = {"rtdyld": "rtdyld", "runtimedyld": "RuntimeDyld"}
+        for c in ("rtdyld", "runtimedyld"):
+            m = modules["med"].get(c)
+            if m:
+                w(f"| {labels[c]} | {fmt_us(m['total_us'])} | {m['first_us']:.1f} µs | {m['last_us']:.1f} µs | "
+                  f"{m['last_us'] / m['first_us']:.2f} |")
+            elif c in modules["why"]:
+                w(f"| {labels[c]} | fails: `{modules['why'][c]}` | | | |")
+        w("")
+
     # ------------------------------------------------------------------
     w("## Targets (issue 4), checked automatically against this run\n")
-    verdicts = targets(sets, contenders)
+    verdicts = targets(sets, contenders, modules)
     for ok, text in verdicts:
         w(f"- **{'reported' if ok is None else 'met' if ok else 'MISSED'}**: {text}")
     w("")
@@ -502,7 +565,7 @@ def write_report(o, sets, contenders, elapsed):
         print(("report: " if ok is None else "met:    " if ok else "MISSED: ") + text)
 
 
-def targets(sets, contenders):
+def targets(sets, contenders, modules=None):
     v = []
     lua = [s for s in sets if s["kind"] == "lua"]
     syn = [s for s in sets if s["kind"] == "synth"]
@@ -550,6 +613,13 @@ def targets(sets, contenders):
     if rf:
         v.append((None, "re-finalize after remapping the largest section, as a fraction of the first finalize "
                         "(reported, no fixed target): " + ", ".join(f"{n} {r:.2f}" for n, r in rf)))
+    if modules and "rtdyld" in modules["med"]:
+        m, r = modules["med"]["rtdyld"], modules["med"].get("runtimedyld")
+        v.append((None, f"{modules['count']} small modules finalized one at a time (reported, no fixed target): rtdyld "
+                        f"{fmt_us(m['total_us'])}, one module {m['first_us']:.1f} µs in the first tenth and "
+                        f"{m['last_us']:.1f} µs in the last ({m['last_us'] / m['first_us']:.2f}×)"
+                        + (f"; RuntimeDyld {fmt_us(r['total_us'])} ({r['total_us'] / m['total_us']:.1f}× rtdyld's), "
+                           f"{r['first_us']:.1f} → {r['last_us']:.1f} µs" if r else "")))
     bpr = [(s["name"], s["retained"][1] / s["retained"][0]) for s in sets if s["retained"] and s["retained"][0]]
     if bpr:
         mx = max(b for _, b in bpr)

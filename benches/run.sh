@@ -14,7 +14,11 @@
 # (package lua-src) into the cache shared with tests/real/lua.sh:
 #     ${RTDYLD_THIRD_PARTY_DIR:-<repo>/target/third-party}
 #
+# Also links 2000 small generated modules one at a time, finalizing after
+# each (benches/gen_modules.py), with rtdyld and RuntimeDyld.
+#
 # Knobs: RTDYLD_BENCH_SETS (regex: only sets whose name matches),
+# RTDYLD_BENCH_MODULES (how many small modules, default 2000; 0 skips them),
 # RTDYLD_BENCH_ROUNDS (default 3), RTDYLD_BENCH_BUDGET_MS (time one
 # contender may spend per set per round, default 400), RTDYLD_JOBS (2).
 set -euo pipefail
@@ -174,6 +178,21 @@ for n in 1000 10000 100000 1000000; do
 done
 printf 'int main(void) { return 0; }\n' | gcc -O2 -fPIC -x c -c - -o "$WORK/trivial.o"
 
+echo "== small modules, linked one at a time"
+MODULES=${RTDYLD_BENCH_MODULES:-2000}
+dir=$WORK/modules-$MODULES
+stamp="$(md5sum <"$REPO/benches/gen_modules.py") $(gcc --version | head -n 1)"
+if ((MODULES > 0)) && [[ ! -f $dir/stamp || $(cat "$dir/stamp") != "$stamp" ]]; then
+    echo "compiling $MODULES modules: gcc -O2 -fPIC -fno-builtin"
+    rm -rf "$dir"
+    python3 benches/gen_modules.py "$MODULES" "$dir"
+    # shellcheck disable=SC2016
+    find "$dir" -name 'm*.c' -print0 | xargs -0 -n 50 -P "$JOBS" bash -c 'for c; do gcc -O2 -fPIC -fno-builtin -c "$c" -o "${c%.c}.o"; done' _
+    echo "$stamp" >"$dir/stamp"
+fi
+MODULE_LIST=$WORK/modules.txt
+seq 0 $((MODULES - 1)) | sed "s|^|$dir/m|; s|$|.o|" >"$MODULE_LIST"
+
 echo "== plotting environment"
 VENV=$WORK/venv
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
@@ -189,7 +208,7 @@ fi
 echo "== running"
 "$PY" benches/bench.py \
     --repo "$REPO" --sets "$SETS" --rtdyld "$RTDYLD" --phases "$PHASES" --floor "$FLOOR" \
-    --driver "$DRIVER" --jitlink "$JITLINK" --trivial "$WORK/trivial.o" \
+    --driver "$DRIVER" --jitlink "$JITLINK" --trivial "$WORK/trivial.o" --modules "$MODULE_LIST" \
     --lua-script-dir "$REPO/tests/real/lua" \
     --rounds "${RTDYLD_BENCH_ROUNDS:-3}" --budget-ms "${RTDYLD_BENCH_BUDGET_MS:-400}" \
     --out "$REPO/BENCHMARKS.md" --results "$REPO/benches/results"

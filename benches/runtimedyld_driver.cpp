@@ -1,7 +1,8 @@
 // runtimedyld_driver: links relocatable objects with LLVM's RuntimeDyld (the
 // linker inside MCJIT), for rtdyld's benchmark (benches/run.sh).
 //
-//   runtimedyld_driver [-l NAME]... [--repeat N] [--lookup] FILE.o...
+//   runtimedyld_driver [-l NAME]... [--repeat N] [--lookup] [--incremental]
+//                      [--check SYM] FILE.o...
 //       links the objects N times, a fresh RuntimeDyld and memory manager
 //       each time, and prints the medians in microseconds:
 //         load_us=      parse + loadObject of every object (allocate, copy,
@@ -11,6 +12,11 @@
 //       then lookup_ns= (with --lookup: mean getSymbol time over every
 //       global symbol the objects define, last link) and maxrss_kb= (peak
 //       resident set of the process, getrusage).
+//       With --incremental, each object is loaded and finalized on its own,
+//       as a JIT adding one module at a time; total_us= is the sum, and
+//       first_us= / last_us= the median time of one object over the first
+//       and the last tenth of them. With --check, `int SYM(void)` is called
+//       after the last link and must return 0.
 //   runtimedyld_driver [-l NAME]... --run [--entry SYM] FILE.o... [-- ARGS...]
 //       links once and calls SYM (default main) as
 //       int main(int, char **, char **); exits with its status.
@@ -20,7 +26,9 @@
 // per object (in the low 2 GiB when the kernel allows, so -fno-pic code
 // reaches the host's data the way a statically linked program does, see
 // the note on copy relocations below), bump-allocates sections from it, and
-// at finalize makes code read+execute and read-only data read-only.
+// at finalize makes the code read+execute and the read-only data read-only
+// of the objects loaded since the last finalize (as LLVM's own
+// SectionMemoryManager does with its pending memory).
 // External symbols are resolved with dlsym(RTLD_DEFAULT), after the
 // libraries named with -l are opened RTLD_GLOBAL. EH frames are not
 // registered (rtdyld does not register them yet either).
@@ -112,6 +120,9 @@ public:
     for (auto &r : ro_regions_)
       if (r.size && mprotect(r.base, r.size, PROT_READ) != 0)
         return fail(ErrMsg);
+    // Protected now: later finalizes leave them alone.
+    code_regions_.clear();
+    ro_regions_.clear();
     return false;
   }
 
@@ -201,7 +212,8 @@ int main(int argc, char **argv) {
   (void)anchor;
   std::vector<std::string> libs, paths, args;
   int repeat = 1;
-  bool run = false, lookup = false;
+  bool run = false, lookup = false, incremental = false;
+  std::string check;
   std::string entry = "main";
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -225,6 +237,10 @@ int main(int argc, char **argv) {
       entry = value();
     else if (a == "--lookup")
       lookup = true;
+    else if (a == "--incremental")
+      incremental = true;
+    else if (a == "--check")
+      check = value();
     else if (a[0] == '-')
       die("unknown option " + a);
     else
@@ -257,7 +273,46 @@ int main(int argc, char **argv) {
     inputs.push_back({p, std::move(*b)});
   }
 
+  std::vector<long long> per_object_ns;
+  // Loads and finalizes each object on its own; per_object_ns gets the time
+  // of each.
+  auto link_incrementally = [&](long long &load_us, long long &fin_us) {
+    Linked L;
+    per_object_ns.clear();
+    L.mm = std::make_unique<BenchMemoryManager>();
+    L.dyld = std::make_unique<RuntimeDyld>(*L.mm, *L.mm);
+    L.dyld->setProcessAllSections(false);
+    long long load_ns = 0, fin_ns = 0;
+    for (auto &in : inputs) {
+      auto t0 = clk::now();
+      auto obj = object::ObjectFile::createObjectFile(in.buffer->getMemBufferRef());
+      if (!obj)
+        die(in.path + ": " + toString(obj.takeError()));
+      L.infos.push_back(L.dyld->loadObject(**obj));
+      if (L.dyld->hasError())
+        die(in.path + ": " + L.dyld->getErrorString().str());
+      L.objects.push_back(std::move(*obj));
+      auto t1 = clk::now();
+      L.dyld->resolveRelocations();
+      if (L.dyld->hasError())
+        die("resolveRelocations: " + L.dyld->getErrorString().str());
+      std::string err;
+      if (L.mm->finalizeMemory(&err))
+        die("finalizeMemory: " + err);
+      auto t2 = clk::now();
+      using ns = std::chrono::nanoseconds;
+      load_ns += std::chrono::duration_cast<ns>(t1 - t0).count();
+      fin_ns += std::chrono::duration_cast<ns>(t2 - t1).count();
+      per_object_ns.push_back(std::chrono::duration_cast<ns>(t2 - t0).count());
+    }
+    load_us = load_ns / 1000;
+    fin_us = fin_ns / 1000;
+    return L;
+  };
+
   auto link = [&](long long &load_us, long long &fin_us) {
+    if (incremental)
+      return link_incrementally(load_us, fin_us);
     Linked L;
     auto t0 = clk::now();
     L.mm = std::make_unique<BenchMemoryManager>();
@@ -301,7 +356,7 @@ int main(int argc, char **argv) {
     exit(status);
   }
 
-  std::vector<long long> load, fin, total;
+  std::vector<long long> load, fin, total, first, last_tenth;
   std::unique_ptr<Linked> last;
   for (int r = 0; r < repeat; r++) {
     long long a, b;
@@ -310,9 +365,25 @@ int main(int argc, char **argv) {
     load.push_back(a);
     fin.push_back(b);
     total.push_back(a + b);
+    if (incremental) {
+      size_t n = per_object_ns.size(), tenth = std::max<size_t>(1, n / 10);
+      first.push_back(median({per_object_ns.begin(), per_object_ns.begin() + tenth}));
+      last_tenth.push_back(median({per_object_ns.end() - tenth, per_object_ns.end()}));
+    }
+  }
+  if (!check.empty()) {
+    auto sym = last->dyld->getSymbol(check);
+    if (!sym.getAddress())
+      die("symbol " + check + " not found");
+    int status = ((int (*)())(uintptr_t)sym.getAddress())();
+    if (status != 0)
+      die(check + "() returned " + std::to_string(status) + ", not 0: the link is wrong");
   }
   printf("load_us=%lld\nfinalize_us=%lld\ntotal_us=%lld\n", median(load),
          median(fin), median(total));
+  if (incremental)
+    printf("first_us=%.1f\nlast_us=%.1f\n", median(first) / 1000.0,
+           median(last_tenth) / 1000.0);
   if (lookup) {
     std::vector<std::string> names;
     for (auto &o : last->objects)

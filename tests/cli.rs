@@ -103,6 +103,41 @@ fn link_times_repeated_links_with_recycled_or_fresh_memory() {
 }
 
 #[test]
+fn link_incremental_finalizes_after_each_object_and_check_calls_the_result() {
+    let dir = common::TempDir::new("cli-incremental");
+    // b refers to a; c's check walks both.
+    let sources = [
+        ("a", "long a(long x) { return x + 1; }"),
+        ("b", "long a(long); long b(long x) { return a(x) * 2; }"),
+        ("c", "long b(long); int check(void) { return b(1) == 4 ? 0 : 1; } int wrong(void) { return b(1); }"),
+    ];
+    let objs: Vec<_> = sources
+        .iter()
+        .map(|(name, src)| {
+            let obj = dir.join(&format!("{name}.o"));
+            std::fs::write(&obj, common::compile_c(src, &["-O2", "-fPIC"])).unwrap();
+            obj
+        })
+        .collect();
+    let out = rtdyld().args(["link", "--incremental", "--check", "check", "--repeat", "3", "--times"]).args(&objs).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in ["load_us=", "finalize_us=", "total_us=", "first_us=", "last_us="] {
+        let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in {text}"));
+        assert!(line[key.len()..].parse::<f64>().is_ok(), "{line}");
+    }
+    // One at a time, an object cannot refer to one loaded after it.
+    let reversed: Vec<_> = objs.iter().rev().collect();
+    let out = rtdyld().args(["link", "--incremental"]).args(&reversed).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("finalize after") && err.contains("`b`"), "{err}");
+    // A check that does not return 0 fails the command.
+    let out = rtdyld().args(["link", "--check", "wrong"]).args(&objs).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("wrong() returned 4"), "{err}");
+}
+
+#[test]
 fn exceptions_work_with_llvm_libunwind_as_the_unwinder() {
     // LLVM's libunwind takes one FDE per __register_frame call; rtdyld then
     // registers FDE by FDE. Debian's libunwind-14 package provides it.

@@ -1001,8 +1001,9 @@ impl MemoryManager for DefaultMemoryManager {
         // away (copied; GOT and stubs filled at finalize): their pages are
         // faulted in with one call per part rather than one fault per page.
         // Writable data is left to fault, as it may be mostly zero-fill.
+        // (A single page faults in for less than the call would cost.)
         for (pi, size) in [(CODE, r.code_size), (RO, r.ro_size)] {
-            if size > 0 && size <= POPULATE_MAX {
+            if size > self.page && size <= POPULATE_MAX {
                 Self::populate(&self.regions[idx], pi, size, self.page);
             }
         }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 const USAGE: &str = "usage:
   rtdyld run [--entry SYMBOL] [-l NAME]... [--dylib PATH]... [--remap] [--perf-map] FILE.o... [-- ARGS...]
-  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] [--fresh-memory] FILE.o...
+  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] [--fresh-memory] [--incremental] [--check SYMBOL] FILE.o...
   rtdyld --version";
 
 /// The linked program, kept alive until exit.
@@ -30,6 +30,10 @@ struct Options {
     /// Give the memory freed linkers leave for reuse back between
     /// repetitions, so that every link maps fresh pages.
     fresh_memory: bool,
+    /// Finalize after each object, as a JIT adding one module at a time.
+    incremental: bool,
+    /// After linking, call `int SYMBOL(void)` and fail unless it returns 0.
+    check: Option<String>,
     objects: Vec<String>,
     args: Vec<String>,
 }
@@ -44,6 +48,8 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
         repeat: 1,
         times: false,
         fresh_memory: false,
+        incremental: false,
+        check: None,
         objects: vec![],
         args: vec![],
     };
@@ -66,6 +72,8 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
             }
             "--times" if !run => o.times = true,
             "--fresh-memory" if !run => o.fresh_memory = true,
+            "--incremental" if !run => o.incremental = true,
+            "--check" if !run => o.check = Some(value("--check")?),
             "-l" => o.libs.push(value("-l")?),
             "--dylib" => o.dylibs.push(value("--dylib")?),
             s if s.starts_with("-l") && s.len() > 2 => o.libs.push(s[2..].to_string()),
@@ -178,35 +186,81 @@ fn median(v: &mut [u128]) -> u128 {
     v[v.len() / 2]
 }
 
+/// The median of the first and of the last tenth of `per_object` (at
+/// least one value each).
+fn first_and_last(per_object: &[u128]) -> (u128, u128) {
+    let tenth = (per_object.len() / 10).max(1);
+    let mut first = per_object[..tenth].to_vec();
+    let mut last = per_object[per_object.len() - tenth..].to_vec();
+    (median(&mut first), median(&mut last))
+}
+
 fn link_command(args: &[String]) -> Result<u8, String> {
     let o = parse(args, false)?;
     load_libraries(&o)?;
     let objects = read_objects(&o)?;
     let (mut load_us, mut fin_us, mut total_us) = (vec![], vec![], vec![]);
+    let (mut first_us, mut last_us) = (vec![], vec![]);
     let mut last = None;
     for _ in 0..o.repeat {
         let t0 = Instant::now();
         let mut linker = Linker::new();
         linker.set_process_symbols(true);
-        for (name, data) in &objects {
-            linker.load_object(data, name).map_err(|e| e.to_string())?;
+        if o.incremental {
+            // Each object is loaded and finalized on its own; its time is
+            // the two together.
+            let mut per_object = Vec::with_capacity(objects.len());
+            let (mut load, mut fin) = (0, 0);
+            for (name, data) in &objects {
+                let t = Instant::now();
+                linker.load_object(data, name).map_err(|e| e.to_string())?;
+                let loaded = Instant::now();
+                linker.finalize().map_err(|e| format!("finalize after {name}: {e}"))?;
+                let done = Instant::now();
+                load += (loaded - t).as_micros();
+                fin += (done - loaded).as_nanos();
+                per_object.push((done - t).as_nanos());
+            }
+            let (first, last) = first_and_last(&per_object);
+            first_us.push(first);
+            last_us.push(last);
+            load_us.push(load);
+            fin_us.push(fin / 1000);
+            total_us.push(per_object.iter().sum::<u128>() / 1000);
+        } else {
+            for (name, data) in &objects {
+                linker.load_object(data, name).map_err(|e| e.to_string())?;
+            }
+            let t1 = Instant::now();
+            linker.finalize().map_err(|e| e.to_string())?;
+            let t2 = Instant::now();
+            load_us.push((t1 - t0).as_micros());
+            fin_us.push((t2 - t1).as_micros());
+            total_us.push((t2 - t0).as_micros());
         }
-        let t1 = Instant::now();
-        linker.finalize().map_err(|e| e.to_string())?;
-        let t2 = Instant::now();
-        load_us.push((t1 - t0).as_micros());
-        fin_us.push((t2 - t1).as_micros());
-        total_us.push((t2 - t0).as_micros());
         last = Some(linker);
         if o.fresh_memory {
             rtdyld::memory::release_recycled_memory();
         }
     }
     let linker = last.expect("at least one repetition");
+    if let Some(sym) = &o.check {
+        let addr = linker.lookup(sym).map_err(|e| e.to_string())?;
+        // SAFETY: the caller names a JIT-linked `int SYMBOL(void)`.
+        let status = unsafe { std::mem::transmute::<usize, extern "C" fn() -> c_int>(addr as usize)() };
+        if status != 0 {
+            return Err(format!("{sym}() returned {status}, not 0: the link is wrong"));
+        }
+    }
     if o.times {
         println!("load_us={}", median(&mut load_us));
         println!("finalize_us={}", median(&mut fin_us));
         println!("total_us={}", median(&mut total_us));
+        if o.incremental {
+            // Nanoseconds measured, printed in microseconds.
+            println!("first_us={:.1}", median(&mut first_us) as f64 / 1000.0);
+            println!("last_us={:.1}", median(&mut last_us) as f64 / 1000.0);
+        }
         return Ok(0);
     }
     for obj in 0..linker.object_count() {
