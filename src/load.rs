@@ -1218,7 +1218,24 @@ fn machine_name(m: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{name_at, TableKind};
+    use super::{name_at, SlotIndex, TableKind};
+
+    #[test]
+    fn slot_indices_answer_alike_dense_or_sparse() {
+        // Slots 0, 1 and 2 for the symbols listed, among `count` symbols:
+        // one entry per symbol when many have a slot, sorted pairs when few.
+        for (list, count, dense) in [([7, 3, 30], 40, true), ([7, 3, 900], 1000, false)] {
+            let index = SlotIndex::new(&list, count);
+            assert_eq!(matches!(index, SlotIndex::Dense(_)), dense, "{index:?}");
+            assert!(matches!(index, SlotIndex::Dense(_) | SlotIndex::Sparse(_)));
+            assert_eq!(list.map(|s| index.get(s)), [Some(0), Some(1), Some(2)]);
+            for none in [0, 4, 8, 29, 899, 901, 5000] {
+                assert_eq!(index.get(none), None, "{none}");
+            }
+        }
+        assert!(matches!(SlotIndex::new(&[], 10), SlotIndex::Empty));
+        assert_eq!(SlotIndex::Empty.get(0), None);
+    }
 
     #[test]
     fn table_kinds_and_priorities_come_from_section_names() {
