@@ -441,7 +441,10 @@ rtdyld_result rtdyld_linker_load_object(struct rtdyld_linker *linker,
  * Resolves symbols, applies every relocation whose value changed since the
  * last finalize (all of them the first time), and calls the memory
  * manager's finalize. May be called any number of times; after a failure
- * the linker stays usable and a later finalize may succeed.
+ * the linker stays usable and a later finalize may succeed. It costs in
+ * proportion to what changed since the last finalize (the objects loaded,
+ * the sections moved, the symbols whose address changed and what refers to
+ * them), not to everything loaded.
  */
 rtdyld_result rtdyld_linker_finalize(struct rtdyld_linker *linker);
 
