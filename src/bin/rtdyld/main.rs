@@ -203,6 +203,13 @@ fn link_command(args: &[String]) -> Result<u8, String> {
     let (mut first_us, mut last_us) = (vec![], vec![]);
     let mut last = None;
     for _ in 0..o.repeat {
+        // The previous linker goes first, untimed: two linkers alive at once
+        // would make the unwinder's list of tables (newest first) twice as
+        // long to search when the older one deregisters its own.
+        drop(last.take());
+        if o.fresh_memory {
+            rtdyld::memory::release_recycled_memory();
+        }
         let t0 = Instant::now();
         let mut linker = Linker::new();
         linker.set_process_symbols(true);
@@ -239,9 +246,6 @@ fn link_command(args: &[String]) -> Result<u8, String> {
             total_us.push((t2 - t0).as_micros());
         }
         last = Some(linker);
-        if o.fresh_memory {
-            rtdyld::memory::release_recycled_memory();
-        }
     }
     let linker = last.expect("at least one repetition");
     if let Some(sym) = &o.check {
