@@ -273,32 +273,44 @@ int main(int argc, char **argv) {
     inputs.push_back({p, std::move(*b)});
   }
 
+  // A RuntimeDyld with a memory manager of its own.
+  auto fresh = [] {
+    Linked L;
+    L.mm = std::make_unique<BenchMemoryManager>();
+    L.dyld = std::make_unique<RuntimeDyld>(*L.mm, *L.mm);
+    L.dyld->setProcessAllSections(false);
+    return L;
+  };
+  auto load_one = [](Linked &L, Input &in) {
+    auto obj = object::ObjectFile::createObjectFile(in.buffer->getMemBufferRef());
+    if (!obj)
+      die(in.path + ": " + toString(obj.takeError()));
+    L.infos.push_back(L.dyld->loadObject(**obj));
+    if (L.dyld->hasError())
+      die(in.path + ": " + L.dyld->getErrorString().str());
+    L.objects.push_back(std::move(*obj));
+  };
+  auto finalize = [](Linked &L) {
+    L.dyld->resolveRelocations();
+    if (L.dyld->hasError())
+      die("resolveRelocations: " + L.dyld->getErrorString().str());
+    std::string err;
+    if (L.mm->finalizeMemory(&err))
+      die("finalizeMemory: " + err);
+  };
+
   std::vector<long long> per_object_ns;
   // Loads and finalizes each object on its own; per_object_ns gets the time
   // of each.
   auto link_incrementally = [&](long long &load_us, long long &fin_us) {
-    Linked L;
+    Linked L = fresh();
     per_object_ns.clear();
-    L.mm = std::make_unique<BenchMemoryManager>();
-    L.dyld = std::make_unique<RuntimeDyld>(*L.mm, *L.mm);
-    L.dyld->setProcessAllSections(false);
     long long load_ns = 0, fin_ns = 0;
     for (auto &in : inputs) {
       auto t0 = clk::now();
-      auto obj = object::ObjectFile::createObjectFile(in.buffer->getMemBufferRef());
-      if (!obj)
-        die(in.path + ": " + toString(obj.takeError()));
-      L.infos.push_back(L.dyld->loadObject(**obj));
-      if (L.dyld->hasError())
-        die(in.path + ": " + L.dyld->getErrorString().str());
-      L.objects.push_back(std::move(*obj));
+      load_one(L, in);
       auto t1 = clk::now();
-      L.dyld->resolveRelocations();
-      if (L.dyld->hasError())
-        die("resolveRelocations: " + L.dyld->getErrorString().str());
-      std::string err;
-      if (L.mm->finalizeMemory(&err))
-        die("finalizeMemory: " + err);
+      finalize(L);
       auto t2 = clk::now();
       using ns = std::chrono::nanoseconds;
       load_ns += std::chrono::duration_cast<ns>(t1 - t0).count();
@@ -313,27 +325,12 @@ int main(int argc, char **argv) {
   auto link = [&](long long &load_us, long long &fin_us) {
     if (incremental)
       return link_incrementally(load_us, fin_us);
-    Linked L;
     auto t0 = clk::now();
-    L.mm = std::make_unique<BenchMemoryManager>();
-    L.dyld = std::make_unique<RuntimeDyld>(*L.mm, *L.mm);
-    L.dyld->setProcessAllSections(false);
-    for (auto &in : inputs) {
-      auto obj = object::ObjectFile::createObjectFile(in.buffer->getMemBufferRef());
-      if (!obj)
-        die(in.path + ": " + toString(obj.takeError()));
-      L.infos.push_back(L.dyld->loadObject(**obj));
-      if (L.dyld->hasError())
-        die(in.path + ": " + L.dyld->getErrorString().str());
-      L.objects.push_back(std::move(*obj));
-    }
+    Linked L = fresh();
+    for (auto &in : inputs)
+      load_one(L, in);
     auto t1 = clk::now();
-    L.dyld->resolveRelocations();
-    if (L.dyld->hasError())
-      die("resolveRelocations: " + L.dyld->getErrorString().str());
-    std::string err;
-    if (L.mm->finalizeMemory(&err))
-      die("finalizeMemory: " + err);
+    finalize(L);
     auto t2 = clk::now();
     load_us = us(t0, t1);
     fin_us = us(t1, t2);
