@@ -30,10 +30,13 @@
 //! faulted in at `reserve` with one `MADV_POPULATE_WRITE` per part (up to
 //! [`POPULATE_MAX`]), instead of one page fault per page.
 //!
-//! **Closing.** At finalize the page-aligned unused tail of each part of an
-//! open region is unmapped, so that the address space the manager holds
-//! stays dense (the code part comes last, so its unused tail is where the
-//! next region goes). The region then has holes between its parts, in which
+//! **Closing.** At finalize the page-aligned unused tail of the code part
+//! of an open region is unmapped, so that the address space the manager
+//! holds stays dense (the code part comes last, so its unused tail is where
+//! the next region goes). So are the tails of the other parts when larger
+//! than [`KEEP_TAIL`]; a smaller one stays mapped with its part's protection,
+//! which saves a call per part and leaves no hole. Where a tail is unmapped
+//! the region has a hole between its parts, in which
 //! the kernel may place other mappings: every view records which pages of
 //! each part it maps, and protecting and unmapping go part by part, never
 //! over a hole. Code becomes read+execute and read-only data read-only, one
@@ -104,6 +107,9 @@ const FIRST_ROOM: [usize; 3] = [256 << 10, 64 << 10, 16 << 10];
 const MIN_ROOM: usize = 16 << 10;
 /// Most room per part beyond what the object that opens a region needs.
 const MAX_ROOM: usize = 32 << 20;
+/// Largest unused tail of the read-write or read-only part that closing a
+/// region keeps mapped rather than unmaps.
+const KEEP_TAIL: usize = 64 << 10;
 
 #[derive(Debug, Default)]
 struct Part {
@@ -510,6 +516,12 @@ impl DefaultMemoryManager {
         for view in std::iter::once(&mut r.local).chain(&mut r.aliases) {
             for (i, p) in r.parts.iter().enumerate() {
                 let (keep, mapped) = (used[i], view.mapped[i]);
+                // A small tail below the code part is kept (with the part's
+                // protection): unmapping it would cost a call and leave a
+                // hole, and no later region could use it anyway.
+                if i != CODE && mapped - keep.min(mapped) <= KEEP_TAIL {
+                    continue;
+                }
                 // SAFETY: the tail lies in this view's mapping and holds no
                 // allocation (it is beyond the part's cursor). On failure the
                 // view keeps it, and the bookkeeping says so.
@@ -1351,12 +1363,19 @@ mod tests {
         m.finalize().unwrap();
         let r = &m.regions[0];
         assert!(!r.open);
-        // Only the used pages stay mapped.
-        for i in 0..3 {
-            assert_eq!(r.local.mapped[i], align_up(r.parts[i].cursor, page), "part {i}");
-            assert!(r.local.mapped[i] < r.parts[i].cap);
-            let tail = r.local.base.wrapping_add(r.parts[i].offset + r.local.mapped[i]);
-            assert_eq!(protection(tail), None, "the unused tail of part {i} is unmapped");
+        // The code part's unused tail, at the end of the region, is
+        // unmapped (the next region goes there); the small tails of the
+        // other parts stay mapped, with their part's protection.
+        assert_eq!(r.local.mapped[CODE], align_up(r.parts[CODE].cursor, page));
+        assert!(r.local.mapped[CODE] < r.parts[CODE].cap);
+        let tail = r.local.base.wrapping_add(r.parts[CODE].offset + r.local.mapped[CODE]);
+        assert_eq!(protection(tail), None, "the unused tail of the code part is unmapped");
+        assert_eq!(r.len, r.parts[CODE].offset + r.local.mapped[CODE]);
+        for (i, prot) in [(RO, Protection::READ), (RW, Protection::READ_WRITE)] {
+            assert_eq!(r.local.mapped[i], r.parts[i].cap, "part {i}");
+            assert!(r.parts[i].cap - align_up(r.parts[i].cursor, page) <= KEEP_TAIL);
+            let last = r.local.base.wrapping_add(r.parts[i].offset + r.parts[i].cap - page);
+            assert_eq!(protection(last), Some(prot), "the unused tail of part {i}");
         }
         assert_eq!(protection(objects[0][0]), Some(Protection::READ_EXECUTE));
         assert_eq!(protection(objects[0][1]), Some(Protection::READ));
@@ -1535,11 +1554,14 @@ mod tests {
         release_recycled_memory();
         let page = page_size();
         let mut m = DefaultMemoryManager::new();
-        let first = object(&mut m, 1000, 200, 100);
+        // Room for 256 KiB of read-write data, of which 100 bytes are used.
+        m.reserve(&request(1000, 200, 256 << 10)).unwrap();
+        let first = [(1000, SectionKind::Code), (200, SectionKind::ReadOnlyData), (100, SectionKind::ReadWriteData)]
+            .map(|(size, kind)| alloc(&mut m, size, 16, kind));
         m.finalize().unwrap();
         let (start, _) = region_bounds(&m, 0);
-        // Finalize unmapped the unused tail of the read-write part (16 KiB
-        // of room): its second page is a hole.
+        // Finalize unmapped the large unused tail of the read-write part:
+        // its second page is a hole.
         let hole = first[2] as usize + page;
         assert_eq!(protection(hole as *const u8), None);
         // Someone else maps there before the manager is dropped (the drop
