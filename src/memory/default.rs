@@ -74,7 +74,8 @@
 //! back and a fresh one mapped. A JIT
 //! that links each query or module with a fresh linker then writes into
 //! warm pages instead of faulting in fresh zeroed ones. Such a region's pages
-//! hold old bytes: padding is cleared at `allocate`, and
+//! hold old bytes: padding is cleared at `allocate`, the rest of each part's
+//! last page at finalize (with its unused tail unmapped however small), and
 //! `allocates_zeroed_memory` answers no, so that rtdyld writes the zeros of
 //! `.bss` itself. [`DefaultMemoryManager::without_recycling`] unmaps at drop.
 //!
@@ -484,6 +485,10 @@ impl DefaultMemoryManager {
     /// Gives region `r` its final protections: closes it when open, gives
     /// pages made writable their protection back, and undoes a seal.
     fn settle(r: &mut Region, page: usize) -> Result<(), String> {
+        if r.sealed {
+            Self::restore_local(r)?;
+            r.sealed = false;
+        }
         if r.open {
             Self::close(r, page)?;
         } else {
@@ -492,10 +497,6 @@ impl DefaultMemoryManager {
             }
         }
         r.writable.clear();
-        if r.sealed {
-            Self::restore_local(r)?;
-            r.sealed = false;
-        }
         Ok(())
     }
 
@@ -513,13 +514,25 @@ impl DefaultMemoryManager {
                 used[i] = page;
             }
         }
+        if r.recycled {
+            // Old bytes from the region's last life must not stay after the
+            // last allocation of each part's last page (old code would stay
+            // executable there). Anonymous regions have no aliases.
+            for p in &r.parts {
+                let end = align_up(p.cursor, page).min(p.cap);
+                // SAFETY: the region is open, so its local view is
+                // read+write, and nothing was handed out beyond the cursor.
+                unsafe { ptr::write_bytes(r.local.base.add(p.offset + p.cursor), 0, end.saturating_sub(p.cursor)) };
+            }
+        }
         for view in std::iter::once(&mut r.local).chain(&mut r.aliases) {
             for (i, p) in r.parts.iter().enumerate() {
                 let (keep, mapped) = (used[i], view.mapped[i]);
                 // A small tail below the code part is kept (with the part's
                 // protection): unmapping it would cost a call and leave a
-                // hole, and no later region could use it anyway.
-                if i != CODE && mapped - keep.min(mapped) <= KEEP_TAIL {
+                // hole, and no later region could use it anyway. Not in a
+                // recycled region, whose tails hold old bytes.
+                if i != CODE && !r.recycled && mapped - keep.min(mapped) <= KEEP_TAIL {
                     continue;
                 }
                 // SAFETY: the tail lies in this view's mapping and holds no
@@ -1340,6 +1353,9 @@ mod tests {
     #[test]
     fn objects_of_one_batch_share_a_region_and_a_finalize_closes_it() {
         let _g = lock();
+        // A fresh region (a recycled one has its tails unmapped whatever
+        // their size).
+        release_recycled_memory();
         let mut m = DefaultMemoryManager::new();
         let page = m.page;
         let objects: Vec<[*mut u8; 3]> = (0..5).map(|_| object(&mut m, 1000, 200, 100)).collect();
@@ -1514,6 +1530,11 @@ mod tests {
         m.finalize().unwrap();
         assert_no_wx(&m);
         assert_eq!(protection(a), Some(Protection::READ_EXECUTE));
+        // Past the last allocation the page holds no old code either.
+        let page_end = (b as usize + 10).next_multiple_of(page_size());
+        // SAFETY: the rest of b's page, readable (read+execute).
+        let rest = unsafe { std::slice::from_raw_parts(b.add(10), page_end - b as usize - 10) };
+        assert!(rest.iter().all(|&x| x == 0), "old bytes after the last allocation");
 
         // A manager that does not recycle unmaps at drop.
         let mut n = DefaultMemoryManager::without_recycling();
