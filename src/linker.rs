@@ -853,7 +853,10 @@ impl Linker {
             defines_ifuncs |= def.is_ifunc;
             let old = self.symbols.get(g).definition();
             if self.symbols.define(g, def) {
-                self.changes.globals.push(g);
+                // (Globals new since the last apply need no mark.)
+                if (g as usize) < self.applied.len() {
+                    self.changes.globals.push(g);
+                }
                 // The definition it displaced stays with its object, for
                 // when this one is removed.
                 if let Some(old) = old {
