@@ -257,7 +257,7 @@ struct Changes {
     /// repeat. Globals interned since the last apply are new anyway.
     globals: Vec<u32>,
     /// Globals that may be referred to without being defined: the names a
-    /// finalize asks the resolver and the host about; may repeat.
+    /// finalize asks the resolver and the host about; each once.
     externals: Vec<u32>,
     /// Go over every object and global at the next finalize.
     everything: bool,
@@ -832,7 +832,12 @@ impl Linker {
                     e.references += 1;
                     e.strong_references += u32::from(!glob.weak);
                     undefined_refs.push((g, glob.weak));
-                    self.changes.externals.push(g);
+                    // Listed once, when first referred to (references only
+                    // drop back to 0 with a removal, after which the list is
+                    // made again from the whole table).
+                    if e.references == 1 {
+                        self.changes.externals.push(g);
+                    }
                     continue;
                 }
                 _ if tls_offset.is_some() => (None, tls_offset.unwrap_or(0)),
@@ -965,8 +970,6 @@ impl Linker {
             names.clear();
             names.extend(0..self.symbols.len() as u32);
         }
-        names.sort_unstable();
-        names.dedup();
         names.retain(|&id| {
             let s = self.symbols.get(id);
             s.references > 0 && s.definition().is_none()
