@@ -528,11 +528,13 @@ impl DefaultMemoryManager {
         for view in std::iter::once(&mut r.local).chain(&mut r.aliases) {
             for (i, p) in r.parts.iter().enumerate() {
                 let (keep, mapped) = (used[i], view.mapped[i]);
-                // A small tail below the code part is kept (with the part's
-                // protection): unmapping it would cost a call and leave a
-                // hole, and no later region could use it anyway. Not in a
-                // recycled region, whose tails hold old bytes.
-                if i != CODE && !r.recycled && mapped - keep.min(mapped) <= KEEP_TAIL {
+                // A small tail below the code part, after used pages, is
+                // kept (with the part's protection, one mapping with them):
+                // unmapping it would cost a call and leave a hole, and no
+                // later region could use it anyway. An unused part goes
+                // whole (kept, it would be a mapping of its own), and so
+                // do the tails of a recycled region, which hold old bytes.
+                if i != CODE && keep > 0 && !r.recycled && mapped - keep.min(mapped) <= KEEP_TAIL {
                     continue;
                 }
                 // SAFETY: the tail lies in this view's mapping and holds no
@@ -1411,6 +1413,30 @@ mod tests {
         // code took a page each), not the first batch's generous room.
         let cap = m.regions[1].parts[CODE].cap;
         assert!(cap >= 4 * page + 1000 && cap < FIRST_ROOM[CODE], "code room {cap}");
+        assert_no_wx(&m);
+    }
+
+    #[test]
+    fn closing_unmaps_an_unused_part_whole_and_keeps_the_small_tail_of_a_used_one() {
+        let _g = lock();
+        release_recycled_memory();
+        let mut m = DefaultMemoryManager::new();
+        let page = m.page;
+        // Code and read-write data, no read-only data: the first region
+        // still gives each part room.
+        m.reserve(&request(1000, 0, 100)).unwrap();
+        let code = alloc(&mut m, 1000, 16, SectionKind::Code);
+        let data = alloc(&mut m, 100, 16, SectionKind::ReadWriteData);
+        m.finalize().unwrap();
+        let r = &m.regions[0];
+        assert!(r.parts[RO].cap > 0 && r.parts[RO].cursor == 0);
+        // Kept, the unused part would be a mapping of its own.
+        assert_eq!(r.local.mapped[RO], 0);
+        assert_eq!(protection(r.local.base.wrapping_add(r.parts[RO].offset)), None);
+        // The read-write tail stays, one mapping with the used page.
+        assert_eq!(r.local.mapped[RW], r.parts[RW].cap);
+        assert_eq!(protection(data.wrapping_add(r.parts[RW].cap - page)), Some(Protection::READ_WRITE));
+        assert_eq!(protection(code), Some(Protection::READ_EXECUTE));
         assert_no_wx(&m);
     }
 
