@@ -1,5 +1,5 @@
 //! The C API. This module only converts: C pointers to Rust references,
-//! C callbacks to [`MemoryManager`] and [`Resolver`], Rust errors to result
+//! C callbacks to [`MemoryManager`] and [`Resolver`](crate::Resolver), Rust errors to result
 //! codes. No panic crosses it: every entry point catches unwinding and
 //! returns `RTDYLD_RESULT_PANIC`.
 //!
