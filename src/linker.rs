@@ -259,6 +259,9 @@ struct Changes {
     /// Globals that may be referred to without being defined: the names a
     /// finalize asks the resolver and the host about; each once.
     externals: Vec<u32>,
+    /// Objects with a section moved: the globals they define may have moved
+    /// with it (may repeat).
+    moved: Vec<u32>,
     /// Go over every object and global at the next finalize.
     everything: bool,
 }
@@ -1073,6 +1076,20 @@ impl Linker {
             (0..old as u32).for_each(|g| update(g, &mut self.applied));
         } else {
             self.changes.globals.iter().filter(|&&g| (g as usize) < old).for_each(|&g| update(g, &mut self.applied));
+            // The globals defined by objects with a section moved.
+            self.changes.moved.sort_unstable();
+            self.changes.moved.dedup();
+            for &oi in &self.changes.moved {
+                let o = &self.objects[oi as usize];
+                if o.removed {
+                    continue;
+                }
+                for &g in o.defined.iter().filter(|&&g| (g as usize) < old) {
+                    if self.symbols.get(g).definition().is_some_and(|d| d.object == oi) {
+                        update(g, &mut self.applied);
+                    }
+                }
+            }
         }
         let mut values = std::mem::take(&mut self.applied);
         values.extend((old as u32..self.symbols.len() as u32).map(|g| global_value(g, &self.sections, &self.symbols)));
@@ -1122,6 +1139,7 @@ impl Linker {
         }
         self.changes.objects.clear();
         self.changes.globals.clear();
+        self.changes.moved.clear();
         Ok(touched)
     }
 
@@ -1422,19 +1440,18 @@ impl Linker {
             self.sections[id as usize].target = target;
             let o = &mut self.objects[s_object as usize];
             self.changes.object(o);
+            // The globals it defines there move with it: looked at once per
+            // finalize for the object, however many of its sections move.
+            self.changes.moved.push(s_object);
             // IFUNC answers may point into the moved code: ask again.
             for f in &mut o.local_ifuncs {
                 f.1 = None;
             }
-            // The globals whose definition in use is there move with it.
-            for &g in &o.defined {
-                let Some(d) = self.symbols.get(g).definition().filter(|d| d.object == s_object) else { continue };
-                if d.section == Some(id) {
-                    self.changes.globals.push(g);
-                }
-                if d.is_ifunc && o.defines_ifuncs {
-                    self.symbols.get_mut(g).set_ifunc_value(None);
-                    self.changes.globals.push(g);
+            if o.defines_ifuncs {
+                for &g in &o.defined {
+                    if self.symbols.get(g).definition().is_some_and(|d| d.object == s_object && d.is_ifunc) {
+                        self.symbols.get_mut(g).set_ifunc_value(None);
+                    }
                 }
             }
         }
