@@ -252,9 +252,11 @@ struct Changes {
     /// Objects whose relocations must be looked at again (`needs_apply`);
     /// may repeat.
     objects: Vec<u32>,
-    /// Globals whose value may differ from the one last applied (a new or
-    /// withdrawn definition, a moved section, a new resolver answer); may
-    /// repeat. Globals interned since the last apply are new anyway.
+    /// Globals whose value may differ from the one last applied (a new
+    /// definition, a new resolver or IFUNC answer; those of moved sections
+    /// are found through `moved`, and withdrawn definitions come with a
+    /// removal, which sets `everything`); may repeat. Globals interned since
+    /// the last apply are new anyway.
     globals: Vec<u32>,
     /// Globals that may be referred to without being defined: the names a
     /// finalize asks the resolver and the host about; each once.
