@@ -90,7 +90,7 @@ struct LoadedObject {
     wide_addends: Vec<i64>,
     got: Option<u32>,
     got_symbols: Vec<u32>,
-    /// Slot of each symbol (u32::MAX = none); empty when there is no GOT.
+    /// The GOT slot of each symbol that has one.
     got_index: load::SlotIndex,
     stubs: Option<u32>,
     stub_symbols: Vec<u32>,
@@ -249,8 +249,8 @@ fn sequential_size(items: impl Iterator<Item = (u64, u64)>) -> (usize, usize) {
 /// one (a removal, a setting that concerns every object).
 #[derive(Debug, Default)]
 struct Changes {
-    /// Objects whose relocations must be looked at again (`needs_apply`);
-    /// may repeat.
+    /// Objects whose relocations must be looked at again: each once, when
+    /// its `needs_apply` is set.
     objects: Vec<u32>,
     /// Globals whose value may differ from the one last applied (a new
     /// definition, a new resolver or IFUNC answer; those of moved sections
