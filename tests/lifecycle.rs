@@ -102,9 +102,8 @@ fn removing_an_object_withdraws_its_symbols_and_memory() {
     let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
     let user = common::compile_c("long pick(void); long use_pick(void) { return pick() * 10; }", &["-O2", "-fPIC"]);
     let mut l = dual();
-    // A finalize after each load: every object in a batch (a region of the
-    // default memory manager) of its own, whose address range returns when
-    // the object is removed.
+    // A finalize after each load: the default memory manager places each
+    // object on fresh pages of the region the last finalize left open.
     let s = l.load_object(&strong, "strong.o").unwrap();
     l.finalize().unwrap();
     let w = l.load_object(&weak, "weak.o").unwrap();
@@ -112,11 +111,12 @@ fn removing_an_object_withdraws_its_symbols_and_memory() {
     l.load_object(&user, "user.o").unwrap();
     l.finalize().unwrap();
     assert_eq!(call0(&l, "use_pick"), 20);
-    let regions = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count();
-    assert_eq!(regions, 3);
+    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 1);
 
+    // The removed object's pages return at once; the region stays for the
+    // others.
     l.remove_object(s).unwrap();
-    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), regions - 1);
+    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 1);
     assert_eq!(l.object_sections(s).unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(l.remove_object(s).unwrap_err().kind(), ErrorKind::NotFound);
     l.finalize().unwrap();
@@ -140,7 +140,7 @@ fn removing_an_object_withdraws_its_symbols_and_memory() {
 }
 
 #[test]
-fn objects_loaded_in_one_batch_share_a_region_released_with_the_last_of_them() {
+fn objects_share_a_region_released_with_the_last_of_them() {
     let a = common::compile_c("long a_value = 1; long a_get(void) { return a_value; }", &["-O2", "-fPIC"]);
     let b = common::compile_c("long b_value = 2; long b_get(void) { return b_value; }", &["-O2", "-fPIC"]);
     let c = common::compile_c("long c_value = 3; long c_get(void) { return c_value; }", &["-O2", "-fPIC"]);
@@ -149,16 +149,17 @@ fn objects_loaded_in_one_batch_share_a_region_released_with_the_last_of_them() {
     let ib = l.load_object(&b, "b.o").unwrap();
     l.finalize().unwrap();
     assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 1);
-    // A later batch gets a region of its own.
+    // A later batch goes into the region the finalize left open, above
+    // the pages it protected.
     let ic = l.load_object(&c, "c.o").unwrap();
     l.finalize().unwrap();
-    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 2);
+    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 1);
     assert_eq!(call0(&l, "a_get") + call0(&l, "b_get") + call0(&l, "c_get"), 6);
 
     // a.o's memory returns page-wise; the region stays while b.o lives in it.
     l.remove_object(ia).unwrap();
     l.finalize().unwrap();
-    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 2);
+    assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 1);
     assert_eq!(call0(&l, "b_get") + call0(&l, "c_get"), 5);
     l.remove_object(ib).unwrap();
     assert_eq!(l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count(), 1);

@@ -1,5 +1,5 @@
-//! The default memory manager: objects loaded between two finalizes share
-//! one region (a batch), W^X.
+//! The default memory manager: objects share a region, in batches between
+//! finalizes, W^X.
 //!
 //! **Regions.** A region is one mapping split into three page-aligned parts:
 //! read-write data, read-only data (with the GOT) and code, in that order,
@@ -13,15 +13,23 @@
 //! object with 32-bit absolute references, every byte within ±2 GiB of the
 //! host address an object must reach. Otherwise a new region is opened. The
 //! regions opened since the last finalize all stay open, and an object goes
-//! into the newest one it fits in. Finalize closes every open region: no
-//! later object is placed in it, because its pages are now protected and
-//! another thread may be running its code, so they must never be made
-//! writable again behind the client's back.
+//! into the newest one it fits in.
+//!
+//! **Left open.** A finalize protects the pages the batch's objects use and
+//! leaves the region of the last object placed open: the code and
+//! read-only parts' cursors move to the next page, so later objects go on
+//! fresh pages above (read-write data just goes on). A protected page is
+//! never written again behind the client's back (another thread may be
+//! running its code). A JIT that finalizes module after module then pays
+//! one `mprotect` per part and module, and its code stays a few kernel
+//! mappings: adjacent pages with the same protection merge. Other open
+//! regions are closed; so is the region left open when a later batch needs
+//! a new one (it did not fit, or needed another placement).
 //!
 //! **Capacity.** A new region gives each part what the object needs plus
 //! room for the rest of the batch: twice what that part used in the previous
-//! batch or so far in this one (so that a batch that outgrows its regions
-//! opens regions of doubling size), at least [`FIRST_ROOM`] in the manager's
+//! batch, so far in this one, or in the region left open that it replaces
+//! (so that regions outgrown grow geometrically), at least [`FIRST_ROOM`] in the manager's
 //! first batch and [`MIN_ROOM`] later, at most [`MAX_ROOM`]. Anonymous
 //! regions are mapped with `MAP_NORESERVE`; untouched pages cost no memory,
 //! only address space, which must stay small because all regions of a
@@ -30,8 +38,8 @@
 //! faulted in at `reserve` with one `MADV_POPULATE_WRITE` per part (up to
 //! [`POPULATE_MAX`]), instead of one page fault per page.
 //!
-//! **Closing.** At finalize the page-aligned unused tail of the code part
-//! of an open region is unmapped, so that the address space the manager
+//! **Closing.** When a region is closed, the page-aligned unused tail of
+//! its code part is unmapped, so that the address space the manager
 //! holds stays dense (the code part comes last, so its unused tail is where
 //! the next region goes). So are the tails of the other parts when larger
 //! than [`KEEP_TAIL`]; a smaller one stays mapped with its part's protection,
@@ -53,7 +61,7 @@
 //! each object's code starts on a page of its own.
 //!
 //! **Release.** Memory of a removed object returns page-wise at once; its
-//! address range returns when every object of its batch has been removed.
+//! address range returns when every object of its region has been removed.
 //! When an allocation is released, the whole pages that no live allocation
 //! touches any more are given back to the system (`MADV_DONTNEED`, or a hole
 //! punched in the memfd so that every view sees it); pages shared with a
@@ -74,8 +82,9 @@
 //! back and a fresh one mapped. A JIT
 //! that links each query or module with a fresh linker then writes into
 //! warm pages instead of faulting in fresh zeroed ones. Such a region's pages
-//! hold old bytes: padding is cleared at `allocate`, the rest of each part's
-//! last page at finalize (with its unused tail unmapped however small), and
+//! hold old bytes: padding is cleared at `allocate`, the rest of each
+//! protected part's last page at finalize (and, when the region is closed,
+//! its unused tails are unmapped however small), and
 //! `allocates_zeroed_memory` answers no, so that rtdyld writes the zeros of
 //! `.bss` itself. [`DefaultMemoryManager::without_recycling`] unmaps at drop.
 //!
@@ -120,6 +129,9 @@ struct Part {
     cap: usize,
     /// Bytes handed out so far.
     cursor: usize,
+    /// Of an open region, the bytes from the part's start (whole pages)
+    /// that a finalize gave their final protection; later objects go above.
+    settled: usize,
     /// Allocations not yet released, as (offset from the region base, size),
     /// in address order.
     live: Vec<(usize, usize)>,
@@ -144,7 +156,9 @@ struct Region {
     fd: i32,
     parts: [Part; 3],
     low: bool,
-    /// Objects may still be placed here: no finalize since it was opened.
+    /// Objects may still be placed here, above each part's `settled`
+    /// pages: no finalize since it was opened, or the last finalize left it
+    /// open ([`DefaultMemoryManager::continuing`]).
     open: bool,
     /// The local view is inaccessible ([`DefaultMemoryManager::seal_local_views`]).
     sealed: bool,
@@ -192,8 +206,11 @@ pub struct DefaultMemoryManager {
     /// At drop, regions go to [`RECYCLED`] (when there is room) instead of
     /// being unmapped.
     recycle: bool,
-    /// The regions the next finalize has work in: open ones and those with
-    /// pages made writable (may repeat). With many objects finalized one by
+    /// The open region that the last finalize left open for later objects.
+    continuing: Option<usize>,
+    /// The regions the next finalize has work in: those objects were placed
+    /// in since the last one and those with pages made writable (may
+    /// repeat). With many objects finalized one by
     /// one, a finalize then costs the same whatever came before.
     unsettled: Vec<usize>,
     /// The local views were sealed: every region needs the next finalize.
@@ -307,6 +324,17 @@ fn mapped_spans(parts: &[Part; 3], mapped: &[usize; 3]) -> impl Iterator<Item = 
     spans.into_iter().take(n)
 }
 
+/// The bytes from the start of part `i` of `r` that have their final
+/// protection in a view that maps `mapped` bytes of it: all of a closed
+/// region, the settled pages of an open one.
+fn final_len(r: &Region, i: usize, mapped: usize) -> usize {
+    if r.open {
+        r.parts[i].settled.min(mapped)
+    } else {
+        mapped
+    }
+}
+
 /// Whether `sizes` ((size, alignment) per part, placed one after another by
 /// a bump allocator) fit in the room left in the open region `r`.
 fn fits(r: &Region, sizes: &[(usize, usize); 3]) -> bool {
@@ -336,6 +364,7 @@ impl DefaultMemoryManager {
             batch_used: [0; 3],
             history: None,
             recycle: true,
+            continuing: None,
             unsettled: Vec::new(),
             sealed: false,
             extents: Extents::default(),
@@ -360,9 +389,9 @@ impl DefaultMemoryManager {
         m
     }
 
-    /// Number of regions: one per batch of objects loaded between two
-    /// finalizes, more when an object did not fit in the open ones, fewer
-    /// once every object of a region has been removed.
+    /// Number of regions: a new one when an object does not fit in the open
+    /// ones (or needs another placement), fewer once every object of a
+    /// region has been removed.
     pub fn region_count(&self) -> usize {
         self.regions.len()
     }
@@ -404,10 +433,8 @@ impl DefaultMemoryManager {
                 view.mapped[i] = want;
             }
         }
-        if !r.open {
-            for i in [CODE, RO] {
-                protect(alias as usize + r.parts[i].offset, view.mapped[i], final_protection(i))?;
-            }
+        for i in [CODE, RO] {
+            protect(alias as usize + r.parts[i].offset, final_len(r, i, view.mapped[i]), final_protection(i))?;
         }
         let r = &mut self.regions[idx];
         r.aliases.push(view);
@@ -467,14 +494,17 @@ impl DefaultMemoryManager {
     /// read+write for the pages made writable since the last finalize.
     fn restore_local(r: &Region) -> Result<(), String> {
         let base = r.local.base as usize;
-        if r.open {
+        if r.open && r.parts.iter().all(|p| p.settled == 0) {
             for (offset, len) in mapped_spans(&r.parts, &r.local.mapped) {
                 protect(base + offset, len, PROT_RW)?;
             }
             return Ok(());
         }
         for i in LAYOUT {
-            protect(base + r.parts[i].offset, r.local.mapped[i], final_protection(i))?;
+            let (start, mapped) = (base + r.parts[i].offset, r.local.mapped[i]);
+            let done = final_len(r, i, mapped);
+            protect(start, done, final_protection(i))?;
+            protect(start + done, mapped - done, PROT_RW)?;
         }
         for &(_, start, end) in &r.writable {
             protect(base + start, end - start, PROT_RW)?;
@@ -482,21 +512,55 @@ impl DefaultMemoryManager {
         Ok(())
     }
 
-    /// Gives region `r` its final protections: closes it when open, gives
-    /// pages made writable their protection back, and undoes a seal.
-    fn settle(r: &mut Region, page: usize) -> Result<(), String> {
+    /// Gives region `r` its final protections: an open one is closed, or
+    /// with `keep_open` left open above the pages just protected; pages
+    /// made writable get their protection back; a seal is undone.
+    fn settle(r: &mut Region, page: usize, keep_open: bool) -> Result<(), String> {
         if r.sealed {
             Self::restore_local(r)?;
             r.sealed = false;
         }
-        if r.open {
+        if r.open && !keep_open {
             Self::close(r, page)?;
         } else {
             for &(pi, start, end) in &r.writable {
                 protect(r.local.base as usize + start, end - start, final_protection(pi))?;
             }
+            if r.open {
+                Self::advance(r, page)?;
+            }
         }
         r.writable.clear();
+        Ok(())
+    }
+
+    /// Gives the pages of the code and read-only parts of open region `r`
+    /// that objects were placed in since the last finalize their final
+    /// protection, in every view, and moves those parts' cursors to the
+    /// next page: a protected page is never written again, and later
+    /// objects go above. (Read-write data needs no call: its protection is
+    /// final already.)
+    fn advance(r: &mut Region, page: usize) -> Result<(), String> {
+        for i in [CODE, RO] {
+            let p = &r.parts[i];
+            let end = align_up(p.cursor, page);
+            if end <= p.settled {
+                continue;
+            }
+            if r.recycled {
+                // Old bytes after the last allocation would stay readable,
+                // or executable, on the part's last page.
+                // SAFETY: the region is open, so its local view is
+                // read+write above `settled`, and nothing was handed out
+                // beyond the cursor.
+                unsafe { ptr::write_bytes(r.local.base.add(p.offset + p.cursor), 0, end - p.cursor) };
+            }
+            for view in std::iter::once(&r.local).chain(&r.aliases) {
+                protect(view.base as usize + p.offset + p.settled, end - p.settled, final_protection(i))?;
+            }
+            let p = &mut r.parts[i];
+            (p.settled, p.cursor) = (end, end);
+        }
         Ok(())
     }
 
@@ -587,7 +651,11 @@ impl DefaultMemoryManager {
             // Alignment beyond a page needs slack: the part starts page-aligned.
             let need = size.checked_add(align.saturating_sub(self.page));
             let want = if room {
-                let hint = self.history.map_or(0, |h| h[i]).max(self.batch_used[i]);
+                // A region that replaces the one left open grows
+                // geometrically, so that a JIT finalizing module after
+                // module opens few regions.
+                let outgrown = self.continuing.map_or(0, |c| self.regions[c].parts[i].cursor);
+                let hint = self.history.map_or(0, |h| h[i]).max(self.batch_used[i]).max(outgrown);
                 let floor = if self.history.is_some() { MIN_ROOM } else { FIRST_ROOM[i] };
                 need.map(|n| n.max(hint.saturating_mul(2).clamp(floor, MAX_ROOM)))
             } else {
@@ -604,10 +672,12 @@ impl DefaultMemoryManager {
     /// An open region where `sizes` fit and the constraints hold: the
     /// newest open one that has room, or a new one.
     fn place(&mut self, sizes: [(usize, usize); 3], low: bool, near: Option<u64>) -> Result<usize, String> {
-        // The newest open region it fits in (open regions are all unsettled).
+        // The newest open region it fits in (open regions are unsettled, or
+        // the one the last finalize left open).
         if let Some(idx) = self
             .unsettled
             .iter()
+            .chain(&self.continuing)
             .copied()
             .filter(|&i| {
                 let r = &self.regions[i];
@@ -615,6 +685,9 @@ impl DefaultMemoryManager {
             })
             .max()
         {
+            if !self.unsettled.contains(&idx) {
+                self.unsettled.push(idx);
+            }
             return Ok(idx);
         }
         let exact = self.capacities(&sizes, false)?;
@@ -1156,11 +1229,13 @@ impl MemoryManager for DefaultMemoryManager {
             let r = self.regions.swap_remove(idx);
             self.extents.remove(Extents::of(&r));
             let moved = self.regions.len();
-            self.current = match self.current {
+            let follow = |c: Option<usize>| match c {
                 Some(c) if c == idx => None,
                 Some(c) if c == moved => Some(idx),
                 c => c,
             };
+            self.current = follow(self.current);
+            self.continuing = follow(self.continuing);
             self.unsettled.retain(|&i| i != idx);
             for i in &mut self.unsettled {
                 if *i == moved {
@@ -1186,7 +1261,6 @@ impl MemoryManager for DefaultMemoryManager {
     }
 
     fn finalize(&mut self) -> Result<(), String> {
-        self.current = None;
         self.reserved = false;
         if self.batch_used != [0; 3] {
             self.history = Some(self.batch_used);
@@ -1197,11 +1271,16 @@ impl MemoryManager for DefaultMemoryManager {
         if self.sealed {
             unsettled = (0..self.regions.len()).collect();
         }
+        // The region of the last object placed stays open for later ones;
+        // the region left open before, if another, is closed.
+        let keep = self.current.take().filter(|&i| self.regions[i].open).or(self.continuing);
+        unsettled.extend(self.continuing.filter(|&c| Some(c) != keep));
+        self.continuing = keep;
         unsettled.sort_unstable();
         unsettled.dedup();
         for (k, &i) in unsettled.iter().enumerate() {
             let before = Extents::of(&self.regions[i]);
-            let settled = Self::settle(&mut self.regions[i], page);
+            let settled = Self::settle(&mut self.regions[i], page, Some(i) == keep);
             // (Closing trims the region.)
             self.extents.remove(before);
             self.extents.add(Extents::of(&self.regions[i]));
@@ -1231,13 +1310,15 @@ impl DefaultMemoryManager {
         }
         let (idx, pi) = self.locate(a).ok_or_else(|| format!("{local:p} is not in memory of the default memory manager"))?;
         let r = &self.regions[idx];
-        if !r.sealed && (r.open || final_protection(pi) == PROT_RW) {
+        if !r.sealed && final_protection(pi) == PROT_RW {
             return Ok(None);
         }
         let base = r.local.base as usize;
         let part = &r.parts[pi];
         let start = align_down(a - base, self.page);
-        let end = align_up((a - base).saturating_add(size), self.page).min(part.offset + r.local.mapped[pi]);
+        // The room of an open region above its settled pages is read+write
+        // (given back so at `begin_finalize` after a seal).
+        let end = align_up((a - base).saturating_add(size), self.page).min(part.offset + final_len(r, pi, r.local.mapped[pi]));
         Ok((start < end).then_some((idx, pi, start, end)))
     }
 
@@ -1317,6 +1398,15 @@ mod tests {
         }
     }
 
+    /// A finalize that leaves no region open, as when the next object
+    /// does not fit in the region the last one left open.
+    fn finalize_closing(m: &mut DefaultMemoryManager) {
+        m.unsettled.extend(m.continuing.take());
+        m.unsettled.extend(m.current.take());
+        m.finalize().unwrap();
+        assert!(m.regions.iter().all(|r| !r.open));
+    }
+
     fn region_bounds(m: &DefaultMemoryManager, i: usize) -> (usize, usize) {
         let r = &m.regions[i];
         (r.local.base as usize, r.local.base as usize + r.len)
@@ -1327,12 +1417,13 @@ mod tests {
         let _g = lock();
         let mut m = DefaultMemoryManager::without_recycling();
         let first = object(&mut m, 1000, 200, 100);
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         object(&mut m, 1000, 200, 100);
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         let third = object(&mut m, 1000, 200, 100);
         m.finalize().unwrap();
         assert_eq!(m.region_count(), 3);
+        assert_eq!(m.continuing, Some(2));
         m.make_writable(third[0], 100, 0).unwrap();
         assert_eq!(protection(third[0]), Some(Protection::READ_WRITE));
         // The first region goes; the last one takes its place in the list.
@@ -1340,20 +1431,26 @@ mod tests {
             m.release(p, size, 0).unwrap();
         }
         assert_eq!(m.region_count(), 2);
+        assert_eq!(m.continuing, Some(0), "the region left open follows its move in the list");
         m.finalize().unwrap();
         assert_eq!(protection(third[0]), Some(Protection::READ_EXECUTE));
         assert_no_wx(&m);
-        // The extents follow the regions: the next region goes right after
-        // the highest one left, within reach of both.
+        // The next small object goes into the region left open.
+        let fourth = object(&mut m, 1000, 200, 100);
+        assert_eq!(m.region_count(), 2);
+        assert!((region_bounds(&m, 0).0..region_bounds(&m, 0).1).contains(&(fourth[0] as usize)));
+        // The extents follow the regions: a region for an object too large
+        // for the open one goes right after the highest region, within
+        // reach of both.
         let (lo, hi) = m.extents.bounds().unwrap();
         assert_eq!(lo as usize, (0..2).map(|i| region_bounds(&m, i).0).min().unwrap());
         assert_eq!(hi as usize, (0..2).map(|i| region_bounds(&m, i).1).max().unwrap());
-        object(&mut m, 1000, 200, 100);
+        object(&mut m, 4 << 20, 0, 0);
         assert_eq!(region_bounds(&m, 2).0, hi as usize);
     }
 
     #[test]
-    fn objects_of_one_batch_share_a_region_and_a_finalize_closes_it() {
+    fn objects_of_one_batch_share_a_region_and_closing_it_trims_it() {
         let _g = lock();
         // A fresh region (a recycled one has its tails unmapped whatever
         // their size).
@@ -1378,7 +1475,7 @@ mod tests {
             unsafe { ptr::write_bytes(o[0], 0xc3, 100) };
         }
 
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         let r = &m.regions[0];
         assert!(!r.open);
         // The code part's unused tail, at the end of the region, is
@@ -1417,6 +1514,119 @@ mod tests {
     }
 
     #[test]
+    fn a_finalize_leaves_the_region_open_for_later_objects_above_its_protected_pages() {
+        let _g = lock();
+        release_recycled_memory();
+        let mut m = DefaultMemoryManager::new();
+        let page = m.page;
+        let first = object(&mut m, 1000, 200, 100);
+        // SAFETY: the code section is writable and 1000 bytes long.
+        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), first[0], RET_42.len()) };
+        m.finalize().unwrap();
+        assert_eq!(m.continuing, Some(0));
+        let r = &m.regions[0];
+        assert!(r.open);
+        assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(first[1]), Some(Protection::READ));
+        assert_eq!(protection(first[2]), Some(Protection::READ_WRITE));
+        // Above the protected pages, the room stays read+write, mapped.
+        for i in [CODE, RO] {
+            assert_eq!(r.parts[i].settled, page);
+            assert_eq!(r.parts[i].cursor, page, "later objects start on the next page");
+            let room = r.local.base.wrapping_add(r.parts[i].offset + page);
+            assert_eq!(protection(room), Some(Protection::READ_WRITE), "part {i}");
+        }
+        assert_no_wx(&m);
+        assert_eq!(call(first[0]), 42);
+
+        // The next object goes into the same region, on fresh pages; the
+        // first one's code runs meanwhile.
+        let second = object(&mut m, 1000, 200, 100);
+        assert_eq!(m.region_count(), 1);
+        assert_eq!(second[0] as usize, first[0] as usize + page);
+        assert_eq!(second[1] as usize, align_up(first[1] as usize + 200, page));
+        assert!(second[2] as usize >= first[2] as usize + 100 && (second[2] as usize) < first[2] as usize + page);
+        // SAFETY: the new code section is writable and 1000 bytes long.
+        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), second[0], RET_42.len()) };
+        assert_eq!(call(first[0]), 42);
+        assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
+        m.finalize().unwrap();
+        assert_eq!(protection(second[0]), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(second[1]), Some(Protection::READ));
+        assert_eq!(call(second[0]), 42);
+        assert_no_wx(&m);
+
+        // Re-patching the first object opens only its pages, and the next
+        // finalize gives them back their protection; the region stays open.
+        m.make_writable(first[0], 1000, 0).unwrap();
+        assert_eq!(protection(first[0]), Some(Protection::READ_WRITE));
+        assert_eq!(protection(second[0]), Some(Protection::READ_EXECUTE));
+        assert_no_wx(&m);
+        m.finalize().unwrap();
+        assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
+        assert!(m.regions[0].open && m.regions[0].writable.is_empty());
+        let third = object(&mut m, 1000, 200, 100);
+        assert_eq!(third[0] as usize, second[0] as usize + page);
+        m.finalize().unwrap();
+        assert_no_wx(&m);
+
+        // Module after module: regions that replace an outgrown one grow
+        // geometrically, and only the newest stays open. (Each object's
+        // read-only data takes a page: 16 of them fill the first region's
+        // 64 KiB, then 32, 64 and 128 the next ones.)
+        for _ in 0..200 {
+            object(&mut m, 1000, 200, 100);
+            m.finalize().unwrap();
+        }
+        assert!(m.region_count() <= 4, "{} regions", m.region_count());
+        assert_eq!(m.regions.iter().filter(|r| r.open).count(), 1);
+        assert_eq!(m.continuing.map(|c| m.regions[c].open), Some(true));
+        assert_no_wx(&m);
+    }
+
+    #[test]
+    fn aliases_and_sealed_views_of_a_region_left_open_follow_its_protected_pages() {
+        let _g = lock();
+        let mut m = DefaultMemoryManager::with_dual_mapping();
+        let page = m.page;
+        let first = object(&mut m, 100, 100, 100);
+        // SAFETY: the code section is writable and 100 bytes long.
+        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), first[0], RET_42.len()) };
+        m.finalize().unwrap();
+        assert!(m.regions[0].open && m.regions[0].fd >= 0);
+        let a = m.alias(first[0]).unwrap();
+        let at = |p: *mut u8| a.alias_base.wrapping_add(p as usize - a.local_base as usize);
+        assert_eq!(protection(at(first[0])), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(at(first[0]).wrapping_add(page)), Some(Protection::READ_WRITE), "the open room");
+        assert_eq!(call(at(first[0])), 42);
+
+        let second = object(&mut m, 100, 100, 100);
+        // SAFETY: as above.
+        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), second[0], RET_42.len()) };
+        m.finalize().unwrap();
+        assert_eq!(protection(at(second[0])), Some(Protection::READ_EXECUTE));
+        assert_eq!(call(at(second[0])), 42);
+
+        // Sealed, then finalized: the local view gets back the protected
+        // pages' protections, and read+write for the room.
+        m.seal_local_views().unwrap();
+        assert_eq!(protection(first[0]), Some(Protection::NONE));
+        assert_eq!(call(at(first[0])), 42);
+        m.finalize().unwrap();
+        assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
+        assert_eq!(protection(second[1]), Some(Protection::READ));
+        assert_eq!(protection(second[0].wrapping_add(page)), Some(Protection::READ_WRITE));
+        let third = object(&mut m, 100, 100, 100);
+        assert_eq!(m.region_count(), 1);
+        // SAFETY: as above.
+        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), third[0], RET_42.len()) };
+        m.finalize().unwrap();
+        assert_eq!(call(at(third[0])), 42);
+        assert_eq!(call(third[0]), 42);
+        assert_no_wx(&m);
+    }
+
+    #[test]
     fn closing_unmaps_an_unused_part_whole_and_keeps_the_small_tail_of_a_used_one() {
         let _g = lock();
         release_recycled_memory();
@@ -1427,7 +1637,7 @@ mod tests {
         m.reserve(&request(1000, 0, 100)).unwrap();
         let code = alloc(&mut m, 1000, 16, SectionKind::Code);
         let data = alloc(&mut m, 100, 16, SectionKind::ReadWriteData);
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         let r = &m.regions[0];
         assert!(r.parts[RO].cap > 0 && r.parts[RO].cursor == 0);
         // Kept, the unused part would be a mapping of its own.
@@ -1455,7 +1665,9 @@ mod tests {
         assert_eq!(m.region_count(), 2);
         assert!(third[0] as usize > second[0] as usize);
         m.finalize().unwrap();
-        assert!(m.regions.iter().all(|r| !r.open));
+        // The region of the last object stays open for later ones; the
+        // other is closed.
+        assert!(!m.regions[0].open && m.regions[1].open);
         assert_no_wx(&m);
     }
 
@@ -1522,13 +1734,13 @@ mod tests {
             unsafe { ptr::write_bytes(p, 0xab, 100) };
         }
         m.finalize().unwrap();
-        let (start, _) = region_bounds(&m, 0);
+        let (start, end) = region_bounds(&m, 0);
         drop(m);
-        // Kept mapped, inaccessible, as one mapping (the holes closing left
-        // are mapped again).
+        // Kept mapped, inaccessible, as one mapping (the region was left
+        // open, with all its room).
         assert_eq!(protection(first[0]), Some(Protection::NONE));
         assert_eq!(RECYCLED.lock().unwrap().len(), 1);
-        assert_eq!(RECYCLED.lock().unwrap()[0].spans, vec![(0, first[0] as usize - start + page_size())]);
+        assert_eq!(RECYCLED.lock().unwrap()[0].spans, vec![(0, end - start)]);
 
         let mut m = DefaultMemoryManager::new();
         m.reserve(&request(1000, 200, 100)).unwrap();
@@ -1605,9 +1817,9 @@ mod tests {
         m.reserve(&request(1000, 200, 256 << 10)).unwrap();
         let first = [(1000, SectionKind::Code), (200, SectionKind::ReadOnlyData), (100, SectionKind::ReadWriteData)]
             .map(|(size, kind)| alloc(&mut m, size, 16, kind));
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         let (start, _) = region_bounds(&m, 0);
-        // Finalize unmapped the large unused tail of the read-write part:
+        // Closing unmapped the large unused tail of the read-write part:
         // its second page is a hole.
         let hole = first[2] as usize + page;
         assert_eq!(protection(hole as *const u8), None);
@@ -1726,7 +1938,7 @@ mod tests {
         let mut m = DefaultMemoryManager::new();
         let one = object(&mut m, 1000, 200, 100);
         let two = object(&mut m, 1000, 200, 100);
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         let three = object(&mut m, 1000, 200, 100);
         m.finalize().unwrap();
         assert_eq!(m.region_count(), 2);
@@ -1866,9 +2078,16 @@ mod tests {
         m.finalize().unwrap();
         assert_eq!(protection(a), Some(Protection::READ_EXECUTE));
         assert_eq!(protection(big), Some(Protection::READ));
+        // The region of the last allocation stays open: a later one goes
+        // there, on a page of its own.
         let c = alloc(&mut m, 100, 16, SectionKind::Code);
-        assert_eq!(m.region_count(), 3);
+        assert_eq!(m.region_count(), 2);
+        assert!((region_bounds(&m, 1).0..region_bounds(&m, 1).1).contains(&(c as usize)));
         assert_eq!(protection(c), Some(Protection::READ_WRITE));
+        assert_eq!(c as usize % m.page, 0);
+        m.finalize().unwrap();
+        assert_eq!(protection(c), Some(Protection::READ_EXECUTE));
+        assert_no_wx(&m);
     }
 
     #[test]
@@ -1907,7 +2126,7 @@ mod tests {
         }
         // An alias made while the region is open is trimmed with it.
         let open_alias = m.alias(early[0]).unwrap();
-        m.finalize().unwrap();
+        finalize_closing(&mut m);
         let r = &m.regions[0];
         assert!(r.fd >= 0);
         assert!((0..3).any(|i| r.local.mapped[i] < r.parts[i].cap), "the region has holes");

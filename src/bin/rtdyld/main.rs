@@ -224,14 +224,14 @@ fn link_command(args: &[String]) -> Result<u8, String> {
                 let loaded = Instant::now();
                 linker.finalize().map_err(|e| format!("finalize after {name}: {e}"))?;
                 let done = Instant::now();
-                load += (loaded - t).as_micros();
+                load += (loaded - t).as_nanos();
                 fin += (done - loaded).as_nanos();
                 per_object.push((done - t).as_nanos());
             }
             let (first, last) = first_and_last(&per_object);
             first_us.push(first);
             last_us.push(last);
-            load_us.push(load);
+            load_us.push(load / 1000);
             fin_us.push(fin / 1000);
             total_us.push(per_object.iter().sum::<u128>() / 1000);
         } else {
