@@ -249,18 +249,24 @@ def main():
     write_report(o, sets, contenders, elapsed, modules)
 
 
+REPLACE_TIMES = 200
+
+
 def time_modules(o, libs, rounds):
     """Links the small modules one at a time (finalize after each) with
     rtdyld and RuntimeDyld, alternating; returns None when there are none,
     else {"count", "ok", "why", "med": {contender: {total_us, first_us,
-    last_us}}}."""
+    last_us[, replace_us]}}}. rtdyld then also replaces the middle module
+    (remove, load again, finalize) REPLACE_TIMES times, as a JIT that
+    recompiles a module does; RuntimeDyld cannot remove an object."""
     objs = [l.strip() for l in open(o.modules)] if o.modules and os.path.exists(o.modules) else []
     if not objs:
         return None
     print(f"== {len(objs)} modules, one at a time", flush=True)
     def cmd(c, repeat):
         if c == "rtdyld":
-            return [o.rtdyld, "link"] + libs + ["--incremental", "--check", "bench_check", "--repeat", str(repeat), "--times"] + objs
+            return [o.rtdyld, "link"] + libs + ["--incremental", "--replace", str(REPLACE_TIMES), "--check", "bench_check",
+                                                "--repeat", str(repeat), "--times"] + objs
         return [o.driver] + libs + ["--incremental", "--check", "bench_check", "--repeat", str(repeat)] + objs
     res = {"count": len(objs), "ok": {}, "why": {}, "med": {}}
     cs = ["rtdyld"] + (["runtimedyld"] if o.driver else [])
@@ -280,10 +286,12 @@ def time_modules(o, libs, rounds):
             times[c].append(t)
     for c in cs:
         if times[c]:
-            res["med"][c] = {k: statistics.median(t[k] for t in times[c]) for k in ("total_us", "first_us", "last_us")}
+            keys = ("total_us", "first_us", "last_us") + (("replace_us",) if all("replace_us" in t for t in times[c]) else ())
+            res["med"][c] = {k: statistics.median(t[k] for t in times[c]) for k in keys}
             m = res["med"][c]
             print(f"  {c:<12} total {m['total_us'] / 1000:.1f} ms, one module: first tenth {m['first_us']:.1f} us, "
-                  f"last tenth {m['last_us']:.1f} us", flush=True)
+                  f"last tenth {m['last_us']:.1f} us" + (f", replacing one {m['replace_us']:.1f} us" if "replace_us" in m else ""),
+                  flush=True)
     return res
 
 
@@ -492,17 +500,21 @@ def write_report(o, sets, contenders, elapsed, modules):
           "modules of load + finalize; *first* and *last* are the median time of one module over the first and "
           f"the last tenth of them ({max(1, n // 10)} modules each), which shows whether a module costs more "
           "the more modules came before it. Before timing, each contender's link is checked: the last module's "
-          "`bench_check()` walks the chain of calls through every module and must return 0.\n")
-        w("| contender | total | one module, first tenth | one module, last tenth | last / first |")
-        w("|---|---:|---:|---:|---:|")
+          "`bench_check()` walks the chain of calls through every module and must return 0. *Replace* is the "
+          f"median time, for rtdyld, to replace the middle module {REPLACE_TIMES} times once all are loaded (remove it, "
+          "load it again, finalize; the module after it is relinked to the new copy), as a JIT that recompiles "
+          "a module does; `bench_check()` runs after that too. RuntimeDyld has no way to remove an object.\n")
+        w("| contender | total | one module, first tenth | one module, last tenth | last / first | replace one module |")
+        w("|---|---:|---:|---:|---:|---:|")
         labels = {"rtdyld": "rtdyld", "runtimedyld": "RuntimeDyld"}
         for c in ("rtdyld", "runtimedyld"):
             m = modules["med"].get(c)
             if m:
+                rep = f"{m['replace_us']:.1f} µs" if "replace_us" in m else "—"
                 w(f"| {labels[c]} | {fmt_us(m['total_us'])} | {m['first_us']:.1f} µs | {m['last_us']:.1f} µs | "
-                  f"{m['last_us'] / m['first_us']:.2f} |")
+                  f"{m['last_us'] / m['first_us']:.2f} | {rep} |")
             elif c in modules["why"]:
-                w(f"| {labels[c]} | fails: `{modules['why'][c]}` | | | |")
+                w(f"| {labels[c]} | fails: `{modules['why'][c]}` | | | | |")
         w("")
 
     # ------------------------------------------------------------------
@@ -618,6 +630,7 @@ def targets(sets, contenders, modules=None):
         v.append((None, f"{modules['count']} small modules finalized one at a time (reported, no fixed target): rtdyld "
                         f"{fmt_us(m['total_us'])}, one module {m['first_us']:.1f} µs in the first tenth and "
                         f"{m['last_us']:.1f} µs in the last ({m['last_us'] / m['first_us']:.2f}×)"
+                        + (f", replacing one module {m['replace_us']:.1f} µs" if "replace_us" in m else "")
                         + (f"; RuntimeDyld {fmt_us(r['total_us'])} ({r['total_us'] / m['total_us']:.1f}× rtdyld's), "
                            f"{r['first_us']:.1f} → {r['last_us']:.1f} µs" if r else "")))
     bpr = [(s["name"], s["retained"][1] / s["retained"][0]) for s in sets if s["retained"] and s["retained"][0]]

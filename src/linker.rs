@@ -101,6 +101,8 @@ struct LoadedObject {
     /// Its definitions that are not in use (another object's displaced
     /// them, or it was weaker than one already there).
     shadowed: Vec<(u32, Definition)>,
+    /// The signatures of the COMDAT groups it holds the kept copy of.
+    comdats: Vec<Box<[u8]>>,
     /// Some of its global definitions are IFUNCs.
     defines_ifuncs: bool,
     /// Relocations were applied and then dropped; the object cannot be relinked.
@@ -202,6 +204,10 @@ pub struct Linker {
     has_ifuncs: bool,
     /// Loaded COMDAT groups: signature -> the object holding the kept copy.
     comdats: HashMap<Box<[u8]>, u32>,
+    /// Global -> the objects whose `shadowed` list holds a definition of it
+    /// (once per entry), so that a removal finds the one to take over
+    /// without going over every object.
+    shadowed_in: HashMap<u32, Vec<u32>>,
     resolver: Option<Resolver>,
     process_symbols: bool,
     retain_relocations: bool,
@@ -245,22 +251,26 @@ fn sequential_size(items: impl Iterator<Item = (u64, u64)>) -> (usize, usize) {
 /// What a finalize has to look at again. A JIT that adds one small module
 /// at a time and finalizes after each must not pay, at every finalize, for
 /// all the modules before: the work is driven by these lists, and the whole
-/// linker is gone over only after changes that are hard to follow one by
-/// one (a removal, a setting that concerns every object).
+/// linker is gone over only after a setting that concerns every object. (A
+/// removal lists the globals it withdraws; the objects that refer to them
+/// are then found by going over every object's references, a tight loop.)
 #[derive(Debug, Default)]
 struct Changes {
     /// Objects whose relocations must be looked at again: each once, when
     /// its `needs_apply` is set.
     objects: Vec<u32>,
     /// Globals whose value may differ from the one last applied (a new
-    /// definition, a new resolver or IFUNC answer; those of moved sections
-    /// are found through `moved`, and withdrawn definitions come with a
-    /// removal, which sets `everything`); may repeat. Globals interned since
-    /// the last apply are new anyway.
+    /// definition, one withdrawn by a removal, a new resolver or IFUNC
+    /// answer; those of moved sections are found through `moved`); may
+    /// repeat. Globals interned since the last apply are new anyway.
     globals: Vec<u32>,
     /// Globals that may be referred to without being defined: the names a
-    /// finalize asks the resolver and the host about; each once.
+    /// finalize asks the resolver and the host about; each once, unless
+    /// `externals_repeat`.
     externals: Vec<u32>,
+    /// A removal may have listed a name in `externals` twice (a definition
+    /// withdrawn, or references dropped to 0 and back).
+    externals_repeat: bool,
     /// Objects with a section moved: the globals they define may have moved
     /// with it (may repeat).
     moved: Vec<u32>,
@@ -309,6 +319,7 @@ impl Linker {
             changes: Changes::default(),
             has_ifuncs: false,
             comdats: HashMap::new(),
+            shadowed_in: HashMap::new(),
             resolver: None,
             process_symbols: false,
             retain_relocations: true,
@@ -838,8 +849,8 @@ impl Linker {
                     e.strong_references += u32::from(!glob.weak);
                     undefined_refs.push((g, glob.weak));
                     // Listed once, when first referred to (references only
-                    // drop back to 0 with a removal, after which the list is
-                    // made again from the whole table).
+                    // drop back to 0 with a removal, after which the next
+                    // finalize removes repeats).
                     if e.references == 1 {
                         self.changes.externals.push(g);
                     }
@@ -875,9 +886,11 @@ impl Linker {
                     } else {
                         self.objects[old.object as usize].shadowed.push((g, old));
                     }
+                    self.shadowed_in.entry(g).or_default().push(old.object);
                 }
             } else {
                 shadowed.push((g, def));
+                self.shadowed_in.entry(g).or_default().push(id);
             }
             defined.push(g);
         }
@@ -907,8 +920,9 @@ impl Linker {
             parsed.reloc_groups.iter().map(|g| RelocGroup { section: sid(g.section as u32), start: g.start, end: g.end }).collect();
         let mut wide_addends = parsed.wide_addends;
         wide_addends.shrink_to_fit();
-        for sig in &parsed.comdat_signatures {
-            self.comdats.insert((*sig).into(), id);
+        let comdats: Vec<Box<[u8]>> = parsed.comdat_signatures.iter().map(|&sig| sig.into()).collect();
+        for sig in &comdats {
+            self.comdats.insert(sig.clone(), id);
         }
         let dso_handle = dso_slot.map(|s| sid(s as u32));
         let dso_key = dso_handle.map_or(0, |d| self.sections[d as usize].target as usize);
@@ -935,6 +949,7 @@ impl Linker {
             defines_ifuncs,
             defined,
             shadowed,
+            comdats,
             relocations_dropped: false,
             // Pushed onto `changes.objects` below.
             needs_apply: true,
@@ -974,7 +989,11 @@ impl Linker {
         if self.changes.everything {
             names.clear();
             names.extend(0..self.symbols.len() as u32);
+        } else if self.changes.externals_repeat {
+            names.sort_unstable();
+            names.dedup();
         }
+        self.changes.externals_repeat = false;
         names.retain(|&id| {
             let s = self.symbols.get(id);
             s.references > 0 && s.definition().is_none()
@@ -1322,6 +1341,19 @@ impl Linker {
         }
     }
 
+    /// Drops one entry of object `k` from the objects listed as holding a
+    /// shadowed definition of `g`.
+    fn unlist_shadowed(&mut self, g: u32, k: u32) {
+        if let Some(v) = self.shadowed_in.get_mut(&g) {
+            if let Some(at) = v.iter().position(|&x| x == k) {
+                v.swap_remove(at);
+            }
+            if v.is_empty() {
+                self.shadowed_in.remove(&g);
+            }
+        }
+    }
+
     /// Removes an object: runs its destructors (if its constructors ran),
     /// deregisters its unwind tables, releases its memory through the
     /// memory manager and withdraws its symbols. A weak or common definition
@@ -1337,38 +1369,49 @@ impl Linker {
         deregister_eh_frame(&mut self.objects[oi], &self.sections);
         // Withdraw its definitions; the best remaining one takes over.
         // Every other object's definition of a name whose definition in use
-        // is this object's is in that object's `shadowed` list.
+        // is this object's is in that object's `shadowed` list (and the
+        // object in `shadowed_in`).
         let defined = std::mem::take(&mut self.objects[oi].defined);
-        self.objects[oi].shadowed = Vec::new();
+        for (g, _) in std::mem::take(&mut self.objects[oi].shadowed) {
+            self.unlist_shadowed(g, id);
+        }
         for &g in &defined {
             if self.symbols.get(g).definition().is_none_or(|d| d.object != id) {
                 continue;
             }
             let mut best: Option<(usize, usize, Definition)> = None;
-            for (k, o) in self.objects.iter().enumerate() {
-                if k == oi || o.removed {
-                    continue;
-                }
+            for &k in self.shadowed_in.get(&g).map_or(&[][..], |v| &v[..]) {
+                let o = &self.objects[k as usize];
                 for (j, &(g2, d)) in o.shadowed.iter().enumerate() {
                     if g2 == g && best.is_none_or(|b| d.strength > b.2.strength) {
-                        best = Some((k, j, d));
+                        best = Some((k as usize, j, d));
                     }
                 }
             }
             if let Some((k, j, _)) = best {
                 self.objects[k].shadowed.swap_remove(j);
+                self.unlist_shadowed(g, k as u32);
             }
-            self.symbols.get_mut(g).set_definition(best.map(|b| b.2));
+            let e = self.symbols.get_mut(g);
+            e.set_definition(best.map(|b| b.2));
+            // Its value changed: what refers to it is applied again, and
+            // without a definition it is looked for outside.
+            self.changes.globals.push(g);
+            if best.is_none() && e.references > 0 {
+                self.changes.externals.push(g);
+            }
         }
         for &(g, weak) in &self.objects[oi].undefined_refs {
             let e = self.symbols.get_mut(g);
             e.references -= 1;
             e.strong_references -= u32::from(!weak);
         }
-        self.comdats.retain(|_, owner| *owner != id);
-        // Definitions withdrawn, references dropped: the next finalize goes
-        // over every global and object.
-        self.changes.everything = true;
+        self.changes.externals_repeat = true;
+        for sig in std::mem::take(&mut self.objects[oi].comdats) {
+            if self.comdats.get(&sig) == Some(&id) {
+                self.comdats.remove(&sig);
+            }
+        }
         // Release the memory.
         let mut failure = None;
         for &sid in &self.objects[oi].sections {

@@ -119,10 +119,16 @@ fn link_incremental_finalizes_after_each_object_and_check_calls_the_result() {
             obj
         })
         .collect();
-    let out = rtdyld().args(["link", "--incremental", "--check", "check", "--repeat", "3", "--times"]).args(&objs).output().unwrap();
+    // --replace: then b, the middle object, is removed and loaded again
+    // five times; c must be relinked to each new b for the check to pass.
+    let out = rtdyld()
+        .args(["link", "--incremental", "--replace", "5", "--check", "check", "--repeat", "3", "--times"])
+        .args(&objs)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    for key in ["load_us=", "finalize_us=", "total_us=", "first_us=", "last_us="] {
+    for key in ["load_us=", "finalize_us=", "total_us=", "first_us=", "last_us=", "replace_us="] {
         let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in {text}"));
         assert!(line[key.len()..].parse::<f64>().is_ok(), "{line}");
     }
@@ -131,6 +137,8 @@ fn link_incremental_finalizes_after_each_object_and_check_calls_the_result() {
     let out = rtdyld().args(["link", "--incremental"]).args(&reversed).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("finalize after") && err.contains("`b`"), "{err}");
+    let out = rtdyld().args(["link", "--replace", "1"]).args(&objs).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--replace needs --incremental"));
     // A check that does not return 0 fails the command.
     let out = rtdyld().args(["link", "--check", "wrong"]).args(&objs).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -140,6 +140,33 @@ fn removing_an_object_withdraws_its_symbols_and_memory() {
 }
 
 #[test]
+fn a_displaced_weak_definition_takes_over_when_the_strong_one_goes() {
+    let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
+    let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
+    let other = common::compile_c("long pick(void) { return 3; }", &["-O2", "-fPIC"]);
+    let user = common::compile_c("long pick(void); long use_pick(void) { return pick() * 10; }", &["-O2", "-fPIC"]);
+    let mut l = dual();
+    l.load_object(&user, "user.o").unwrap();
+    l.load_object(&weak, "weak.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 10);
+    // A strong definition loaded later displaces the weak one...
+    let s = l.load_object(&strong, "strong.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 20);
+    // ...which comes back when it goes, again and again.
+    l.remove_object(s).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 10);
+    let o = l.load_object(&other, "other.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 30);
+    l.remove_object(o).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 10);
+}
+
+#[test]
 fn objects_share_a_region_released_with_the_last_of_them() {
     let a = common::compile_c("long a_value = 1; long a_get(void) { return a_value; }", &["-O2", "-fPIC"]);
     let b = common::compile_c("long b_value = 2; long b_get(void) { return b_value; }", &["-O2", "-fPIC"]);

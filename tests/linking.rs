@@ -389,16 +389,34 @@ fn comdat_groups_link_to_one_copy() {
     let ia = l.load_object(&a, "a.o").unwrap();
     let ib = l.load_object(&b, "b.o").unwrap();
     l.finalize().unwrap();
-    let names = |id| -> Vec<String> {
+    fn names(l: &Linker, id: u32) -> Vec<String> {
         l.object_sections(id).unwrap().iter().map(|&s| l.section(s).unwrap().name.to_string_lossy().into_owned()).collect()
-    };
-    let (na, nb) = (names(ia), names(ib));
+    }
+    let holds_groups = |n: &[String]| n.iter().any(|n| n.contains("shared_inline") || n.contains("_ZN3BoxIlE"));
+    let (na, nb) = (names(&l, ia), names(&l, ib));
     assert!(na.iter().any(|n| n.contains("shared_inline")), "{na:?}");
-    assert!(!nb.iter().any(|n| n.contains("shared_inline") || n.contains("_ZN3BoxIlE")), "discarded groups are not allocated: {nb:?}");
+    assert!(!holds_groups(&nb), "discarded groups are not allocated: {nb:?}");
     assert_eq!(call0(&l, "inline_addr_a"), call0(&l, "inline_addr_b"));
     // One copy of the inline function, so one `calls` counter.
     assert_eq!(call1(&l, "from_a", 5), 10 + 1);
     assert_eq!(call1(&l, "from_b", 5), 10 + 2);
+
+    // Removing an object that does not hold the kept copies leaves them:
+    // b loaded again discards its copies again.
+    l.remove_object(ib).unwrap();
+    let ib = l.load_object(&b, "b-again.o").unwrap();
+    assert!(!holds_groups(&names(&l, ib)));
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "from_b", 5), 10 + 3);
+    // Removing the holder lets the next object with the groups load them
+    // (with a new counter), and b is relinked to that copy.
+    l.remove_object(ia).unwrap();
+    let ia = l.load_object(&a, "a-again.o").unwrap();
+    assert!(holds_groups(&names(&l, ia)));
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "from_a", 5), 10 + 1);
+    assert_eq!(call1(&l, "from_b", 5), 10 + 2);
+    assert_eq!(call0(&l, "inline_addr_a"), call0(&l, "inline_addr_b"));
 }
 
 /// The default memory manager, recording the sections each finalize asks

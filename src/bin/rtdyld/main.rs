@@ -9,7 +9,7 @@ use std::time::Instant;
 
 const USAGE: &str = "usage:
   rtdyld run [--entry SYMBOL] [-l NAME]... [--dylib PATH]... [--remap] [--perf-map] FILE.o... [-- ARGS...]
-  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] [--fresh-memory] [--incremental] [--check SYMBOL] FILE.o...
+  rtdyld link [-l NAME]... [--dylib PATH]... [--repeat N] [--times] [--fresh-memory] [--incremental [--replace N]] [--check SYMBOL] FILE.o...
   rtdyld --version";
 
 /// The linked program, kept alive until exit.
@@ -32,6 +32,9 @@ struct Options {
     fresh_memory: bool,
     /// Finalize after each object, as a JIT adding one module at a time.
     incremental: bool,
+    /// With `incremental`, then replace the middle object this many times
+    /// (remove it, load it again, finalize), as a JIT recompiling a module.
+    replace: usize,
     /// After linking, call `int SYMBOL(void)` and fail unless it returns 0.
     check: Option<String>,
     objects: Vec<String>,
@@ -49,6 +52,7 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
         times: false,
         fresh_memory: false,
         incremental: false,
+        replace: 0,
         check: None,
         objects: vec![],
         args: vec![],
@@ -73,6 +77,9 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
             "--times" if !run => o.times = true,
             "--fresh-memory" if !run => o.fresh_memory = true,
             "--incremental" if !run => o.incremental = true,
+            "--replace" if !run => {
+                o.replace = value("--replace")?.parse().map_err(|_| "--replace needs a number".to_string())?;
+            }
             "--check" if !run => o.check = Some(value("--check")?),
             "-l" => o.libs.push(value("-l")?),
             "--dylib" => o.dylibs.push(value("--dylib")?),
@@ -83,6 +90,9 @@ fn parse(args: &[String], run: bool) -> Result<Options, String> {
     }
     if o.objects.is_empty() {
         return Err("no object files given".into());
+    }
+    if o.replace > 0 && !o.incremental {
+        return Err("--replace needs --incremental".into());
     }
     Ok(o)
 }
@@ -247,7 +257,18 @@ fn link_command(args: &[String]) -> Result<u8, String> {
         }
         last = Some(linker);
     }
-    let linker = last.expect("at least one repetition");
+    let mut linker = last.expect("at least one repetition");
+    // The middle object, replaced again and again in the last linker.
+    let mut replace_ns = Vec::with_capacity(o.replace);
+    let k = objects.len() / 2;
+    let mut id = k as u32;
+    for _ in 0..o.replace {
+        let t = Instant::now();
+        linker.remove_object(id).map_err(|e| e.to_string())?;
+        id = linker.load_object(&objects[k].1, &objects[k].0).map_err(|e| e.to_string())?;
+        linker.finalize().map_err(|e| format!("finalize after replacing {}: {e}", objects[k].0))?;
+        replace_ns.push(t.elapsed().as_nanos());
+    }
     if let Some(sym) = &o.check {
         let addr = linker.lookup(sym).map_err(|e| e.to_string())?;
         // SAFETY: the caller names a JIT-linked `int SYMBOL(void)`.
@@ -264,6 +285,9 @@ fn link_command(args: &[String]) -> Result<u8, String> {
             // Nanoseconds measured, printed in microseconds.
             println!("first_us={:.1}", median(&mut first_us) as f64 / 1000.0);
             println!("last_us={:.1}", median(&mut last_us) as f64 / 1000.0);
+        }
+        if o.replace > 0 {
+            println!("replace_us={:.1}", median(&mut replace_ns) as f64 / 1000.0);
         }
         return Ok(0);
     }
