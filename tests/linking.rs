@@ -573,3 +573,66 @@ fn modules_finalized_one_at_a_time_follow_later_definitions_answers_and_moves() 
     l.finalize().unwrap();
     assert_eq!(call1(&l, &format!("q{N}"), 1), 2 + N as i64);
 }
+
+#[test]
+fn code_keeps_running_in_another_thread_while_later_modules_are_protected_next_to_it() {
+    // The default memory manager leaves a region open after a finalize and
+    // puts later modules on the pages above; protecting those must never
+    // touch the pages of code that is running.
+    let spin =
+        common::compile_c("long spin(long n) { long s = 0; for (long i = 0; i < n; i++) s += i ^ (s >> 3); return s; }", &["-O1", "-fPIC"]);
+    // Weak, so that the same object loads again and again.
+    let module = common::compile_c(
+        "__attribute__((weak)) long twice(long x) { return 2 * x; }\n\
+         __attribute__((weak)) const long table[4] = {1, 2, 3, 4};\n\
+         __attribute__((weak)) long counter;",
+        &["-O2", "-fPIC"],
+    );
+    let mut l = Linker::new();
+    l.load_object(&spin, "spin.o").unwrap();
+    l.finalize().unwrap();
+    let expected = call1(&l, "spin", 10_000);
+    let addr = l.lookup("spin").unwrap() as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // SAFETY: `spin` is `long spin(long)`, finalized, and its linker
+            // outlives this thread (joined below).
+            let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(addr) };
+            let mut runs = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                assert_eq!(f(10_000), expected);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let mut ids = Vec::new();
+    for k in 0..300 {
+        ids.push(l.load_object(&module, &format!("module{k}.o")).unwrap());
+        l.finalize().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(runner.join().unwrap() > 0);
+    assert_eq!(call1(&l, "twice", 21), 42);
+    // Every module's code and read-only data got their protection, on
+    // pages of their own.
+    let mut code_pages = std::collections::HashSet::new();
+    for &id in &ids {
+        for &s in l.object_sections(id).unwrap() {
+            let s = l.section(s).unwrap();
+            let prot = region::query(s.local).unwrap().protection();
+            match s.kind {
+                SectionKind::Code => {
+                    assert_eq!(prot, region::Protection::READ_EXECUTE);
+                    assert!(code_pages.insert(s.local as usize / region::page::size()), "two modules' code on one page");
+                }
+                SectionKind::ReadOnlyData => assert_eq!(prot, region::Protection::READ),
+                _ => {}
+            }
+        }
+    }
+    let regions = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count();
+    assert!(regions <= 6, "{regions} regions for 301 modules");
+}
