@@ -1379,12 +1379,15 @@ impl Linker {
             if self.symbols.get(g).definition().is_none_or(|d| d.object != id) {
                 continue;
             }
+            // The strongest; of equals, the first loaded (as in a static
+            // link, the first in link order).
             let mut best: Option<(usize, usize, Definition)> = None;
             for &k in self.shadowed_in.get(&g).map_or(&[][..], |v| &v[..]) {
                 let o = &self.objects[k as usize];
                 for (j, &(g2, d)) in o.shadowed.iter().enumerate() {
-                    if g2 == g && best.is_none_or(|b| d.strength > b.2.strength) {
-                        best = Some((k as usize, j, d));
+                    let k = k as usize;
+                    if g2 == g && best.is_none_or(|b| (d.strength, std::cmp::Reverse(k)) > (b.2.strength, std::cmp::Reverse(b.0))) {
+                        best = Some((k, j, d));
                     }
                 }
             }

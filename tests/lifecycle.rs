@@ -144,12 +144,14 @@ fn a_displaced_weak_definition_takes_over_when_the_strong_one_goes() {
     let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
     let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
     let other = common::compile_c("long pick(void) { return 3; }", &["-O2", "-fPIC"]);
+    let weak4 = common::compile_c("__attribute__((weak)) long pick(void) { return 4; }", &["-O2", "-fPIC"]);
     let user = common::compile_c("long pick(void); long use_pick(void) { return pick() * 10; }", &["-O2", "-fPIC"]);
     let mut l = dual();
     l.load_object(&user, "user.o").unwrap();
-    l.load_object(&weak, "weak.o").unwrap();
+    let w = l.load_object(&weak, "weak.o").unwrap();
+    l.load_object(&weak4, "weak4.o").unwrap();
     l.finalize().unwrap();
-    assert_eq!(call0(&l, "use_pick"), 10);
+    assert_eq!(call0(&l, "use_pick"), 10, "of equal weak definitions, the first loaded");
     // A strong definition loaded later displaces the weak one...
     let s = l.load_object(&strong, "strong.o").unwrap();
     l.finalize().unwrap();
@@ -163,7 +165,10 @@ fn a_displaced_weak_definition_takes_over_when_the_strong_one_goes() {
     assert_eq!(call0(&l, "use_pick"), 30);
     l.remove_object(o).unwrap();
     l.finalize().unwrap();
-    assert_eq!(call0(&l, "use_pick"), 10);
+    assert_eq!(call0(&l, "use_pick"), 10, "the first loaded of the weak definitions again");
+    l.remove_object(w).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_pick"), 40);
 }
 
 #[test]
