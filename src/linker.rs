@@ -787,7 +787,7 @@ impl Linker {
                 });
                 // Fresh zero pages need no writing (a huge .bss then costs
                 // nothing until used).
-                if !zeroed {
+                if !zeroed && (p.size as usize) > copied {
                     ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
                 }
             }
@@ -801,6 +801,8 @@ impl Linker {
 
         // Commit: from here on nothing fails.
         self.section_names.reserve(plan.iter().map(|p| p.name.len() + 1).sum());
+        self.sections.reserve(new_sections.len());
+        self.by_local.reserve(new_sections.len());
         for (k, (sname, local, kind)) in new_sections.into_iter().enumerate() {
             if !local.is_null() {
                 self.by_local.insert(local as usize, self.sections.len() as u32);

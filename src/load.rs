@@ -837,7 +837,14 @@ pub fn parse<'a>(
         }
     }
 
-    // Allocatable sections.
+    // Allocatable sections. Their names are read from the section-name
+    // string table directly (`name_at`); where that fails, `object` says why.
+    let shstrtab = header
+        .shstrndx(endian, data)
+        .ok()
+        .and_then(|i| table.section(SectionIndex(i as usize)).ok())
+        .and_then(|sh| sh.data(endian, data).ok())
+        .unwrap_or_default();
     let mut sections = Vec::with_capacity(table.len());
     let mut section_slot = reuse(&mut scratch.section_slot);
     section_slot.resize(table.len(), u32::MAX);
@@ -846,7 +853,10 @@ pub fn parse<'a>(
         if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded.get(index.0) == Some(&true) {
             continue;
         }
-        let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?;
+        let name = match name_at(shstrtab, sh.sh_name(endian)) {
+            Some(name) => name,
+            None => table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?,
+        };
         let lossy = || String::from_utf8_lossy(name);
         let tls = flags & u64::from(elf::SHF_TLS) != 0;
         let sh_type = sh.sh_type(endian);

@@ -1153,9 +1153,11 @@ impl MemoryManager for DefaultMemoryManager {
             // there was no reservation (allocates_zeroed_memory, asked after
             // one, is what tells the linker to write the rest itself).
             let clear = if self.reserved { addr } else { end } - (start + part.cursor);
-            // SAFETY: the range lies in the part's read+write room, where
-            // nothing live was handed out before.
-            unsafe { ptr::write_bytes((start + part.cursor) as *mut u8, 0, clear) };
+            if clear > 0 {
+                // SAFETY: the range lies in the part's read+write room, where
+                // nothing live was handed out before.
+                unsafe { ptr::write_bytes((start + part.cursor) as *mut u8, 0, clear) };
+            }
         }
         self.batch_used[pi] += end - (start + part.cursor);
         part.cursor = end - start;
