@@ -808,7 +808,10 @@ impl Linker {
                 self.by_local.insert(local as usize, self.sections.len() as u32);
             }
             let name_at = self.section_names.len();
-            self.section_names.extend(sname.iter().copied().filter(|&b| b != 0));
+            // (Names end at their first NUL: read by `name_at` or `object`
+            // from a string table, or rtdyld's own.)
+            debug_assert!(!sname.contains(&0));
+            self.section_names.extend_from_slice(sname);
             self.section_names.push(0);
             self.sections.push(Section {
                 name_at,
