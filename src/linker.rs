@@ -188,7 +188,9 @@ pub struct Linker {
     mm: Box<dyn MemoryManager>,
     objects: Vec<LoadedObject>,
     sections: Vec<Section>,
-    by_local: HashMap<usize, u32, BuildHasherDefault<AddressHasher>>,
+    /// Section id by local address, for `map_section_address`; made at its
+    /// first call (most clients never make one) and kept up to date after.
+    by_local: Option<HashMap<usize, u32, BuildHasherDefault<AddressHasher>>>,
     /// Buffers lent to each load.
     scratch: load::Scratch,
     /// Section names, each followed by a NUL.
@@ -311,7 +313,7 @@ impl Linker {
             mm,
             objects: Vec::new(),
             sections: Vec::new(),
-            by_local: HashMap::default(),
+            by_local: None,
             scratch: load::Scratch::default(),
             section_names: Vec::new(),
             symbols: SymbolTable::default(),
@@ -802,10 +804,12 @@ impl Linker {
         // Commit: from here on nothing fails.
         self.section_names.reserve(plan.iter().map(|p| p.name.len() + 1).sum());
         self.sections.reserve(new_sections.len());
-        self.by_local.reserve(new_sections.len());
+        if let Some(index) = &mut self.by_local {
+            index.reserve(new_sections.len());
+        }
         for (k, (sname, local, kind)) in new_sections.into_iter().enumerate() {
-            if !local.is_null() {
-                self.by_local.insert(local as usize, self.sections.len() as u32);
+            if let Some(index) = self.by_local.as_mut().filter(|_| !local.is_null()) {
+                index.insert(local as usize, self.sections.len() as u32);
             }
             let name_at = self.section_names.len();
             // (Names end at their first NUL: read by `name_at` or `object`
@@ -1429,7 +1433,9 @@ impl Linker {
                     failure.get_or_insert(e);
                 }
             }
-            self.by_local.remove(&(s.local as usize));
+            if let Some(index) = &mut self.by_local {
+                index.remove(&(s.local as usize));
+            }
             s.removed = true;
         }
         let o = &mut self.objects[oi];
@@ -1458,8 +1464,16 @@ impl Linker {
     /// Sets the address at which the section starting at local address
     /// `local` will run. Takes effect at the next finalize.
     pub fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
-        let id = *self
-            .by_local
+        let sections = &self.sections;
+        let index = self.by_local.get_or_insert_with(|| {
+            sections
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.removed && !s.local.is_null())
+                .map(|(id, s)| (s.local as usize, id as u32))
+                .collect()
+        });
+        let id = *index
             .get(&(local as usize))
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no section starts at local address {local:p}")))?;
         self.map_section(id, target)

@@ -636,3 +636,48 @@ fn code_keeps_running_in_another_thread_while_later_modules_are_protected_next_t
     let regions = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().region_count();
     assert!(regions <= 6, "{regions} regions for 301 modules");
 }
+
+#[test]
+fn map_section_address_finds_sections_loaded_before_and_after_its_first_call_and_not_removed_ones() {
+    let a = common::compile_c("long a_get(void) { return 1; }", &["-O2", "-fPIC"]);
+    let b = common::compile_c("long b_get(void) { return 2; }", &["-O2", "-fPIC"]);
+    /// The id and local address of the object's `.text`.
+    struct Text {
+        id: u32,
+        local: *mut u8,
+    }
+    fn text(l: &Linker, id: u32) -> Text {
+        let s = l
+            .object_sections(id)
+            .unwrap()
+            .iter()
+            .map(|&s| l.section(s).unwrap())
+            .find(|s| s.kind == SectionKind::Code && s.name.to_bytes() == b".text")
+            .unwrap();
+        Text { id: s.id, local: s.local }
+    }
+    let mut l = Linker::new();
+    let ia = l.load_object(&a, "a.o").unwrap();
+    let ta = text(&l, ia);
+    // The first call finds a section loaded before it...
+    l.map_section_address(ta.local, 0x1000_0000).unwrap();
+    assert_eq!(l.section(ta.id).unwrap().target, 0x1000_0000);
+    // ...later calls one loaded after it...
+    let ib = l.load_object(&b, "b.o").unwrap();
+    let tb = text(&l, ib);
+    l.map_section_address(tb.local, 0x2000_0000).unwrap();
+    assert_eq!(l.section(tb.id).unwrap().target, 0x2000_0000);
+    // ...and none of a removed object.
+    l.remove_object(ia).unwrap();
+    assert_eq!(l.map_section_address(ta.local, 0x3000_0000).unwrap_err().kind(), ErrorKind::NotFound);
+    // A removal before the first call: the same.
+    let mut l = Linker::new();
+    let ia = l.load_object(&a, "a.o").unwrap();
+    let ta = text(&l, ia);
+    let ib = l.load_object(&b, "b.o").unwrap();
+    let tb = text(&l, ib);
+    l.remove_object(ia).unwrap();
+    assert_eq!(l.map_section_address(ta.local, 0x3000_0000).unwrap_err().kind(), ErrorKind::NotFound);
+    l.map_section_address(tb.local, 0x2000_0000).unwrap();
+    assert_eq!(l.section(tb.id).unwrap().target, 0x2000_0000);
+}
