@@ -146,9 +146,7 @@ impl SymbolTable {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K).rotate_left(29);
+            h = (h ^ tail_word(name, rest.len())).wrapping_mul(K).rotate_left(29);
         }
         // Final mix (MurmurHash3's), so that every bit of the name reaches
         // the high half used below.
@@ -321,6 +319,29 @@ impl SymbolTable {
     }
 }
 
+/// The last `n` (1 to 7) bytes of `name` as a little-endian word, zero
+/// above. Read with whole loads: copying them into a zeroed buffer and
+/// loading that back stalls the load on the bytes just stored.
+#[inline]
+fn tail_word(name: &[u8], n: usize) -> u64 {
+    let len = name.len();
+    let word = |at: usize| {
+        u64::from_le_bytes([name[at], name[at + 1], name[at + 2], name[at + 3], name[at + 4], name[at + 5], name[at + 6], name[at + 7]])
+    };
+    let half = |at: usize| u64::from(u32::from_le_bytes([name[at], name[at + 1], name[at + 2], name[at + 3]]));
+    if len >= 8 {
+        // The name's last 8 bytes, of which the first 8 - n were hashed.
+        word(len - 8) >> (8 * (8 - n))
+    } else if n >= 4 {
+        // Two overlapping 4-byte loads; where they overlap they hold the
+        // same bytes.
+        half(0) | half(n - 4) << (8 * (n - 4))
+    } else {
+        // 1 to 3 bytes (the name is the tail).
+        u64::from(name[0]) | u64::from(name[n / 2]) << (8 * (n / 2)) | u64::from(name[n - 1]) << (8 * (n - 1))
+    }
+}
+
 /// Asks the CPU to bring `v` into the cache.
 #[inline]
 fn prefetch<T>(v: &T) {
@@ -354,6 +375,21 @@ mod tests {
         }
         assert_eq!(t.find(b"f_20000"), None);
         assert_eq!(t.find(b"f_1\0"), None);
+    }
+
+    #[test]
+    fn the_tail_word_is_the_last_bytes_zero_padded() {
+        let bytes: Vec<u8> = (1..=40u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        for len in 1..=24 {
+            let name = &bytes[..len];
+            let n = len % 8;
+            if n == 0 {
+                continue;
+            }
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(&name[len - n..]);
+            assert_eq!(tail_word(name, n), u64::from_le_bytes(b), "length {len}");
+        }
     }
 
     #[test]
