@@ -351,7 +351,9 @@ void rtdyld_linker_free(struct rtdyld_linker *linker);
 /**
  * Unmaps the memory that freed linkers' default memory managers left for
  * reuse by later linkers (at most 16 MiB, kept inaccessible), and returns
- * how many bytes that was. Safe to call at any time, from any thread.
+ * how many bytes that was; also frees the section list a freed linker kept
+ * for the next one (at most 1 MiB of heap). Safe to call at any time, from
+ * any thread.
  */
 size_t rtdyld_release_recycled_memory(void);
 

@@ -431,7 +431,9 @@ pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
 
 /// Unmaps the memory that freed linkers' default memory managers left for
 /// reuse by later linkers (at most 16 MiB, kept inaccessible), and returns
-/// how many bytes that was. Safe to call at any time, from any thread.
+/// how many bytes that was; also frees the section list a freed linker kept
+/// for the next one (at most 1 MiB of heap). Safe to call at any time, from
+/// any thread.
 #[no_mangle]
 pub extern "C" fn rtdyld_release_recycled_memory() -> usize {
     catch_unwind(crate::memory::release_recycled_memory).unwrap_or(0)

@@ -1021,8 +1021,10 @@ impl Recycled {
 
 /// Unmaps the regions that dropped managers left for reuse (see
 /// "Recycling" in the module documentation) and returns how many bytes
-/// they held.
+/// they held. Also frees the section list a dropped linker left for the
+/// next one (at most 1 MiB of heap, not counted).
 pub fn release_recycled_memory() -> usize {
+    crate::linker::release_spare_sections();
     let kept: Vec<Recycled> = RECYCLED.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
     kept.into_iter().map(Recycled::give_back).sum()
 }
@@ -1353,7 +1355,7 @@ impl Drop for DefaultMemoryManager {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use region::Protection;
     use std::sync::Mutex;
@@ -1362,7 +1364,9 @@ mod tests {
     /// another test's first region could land: one at a time.
     static ADDRESS_SPACE: Mutex<()> = Mutex::new(());
 
-    fn lock() -> std::sync::MutexGuard<'static, ()> {
+    /// Also taken by other modules' tests that depend on what
+    /// [`release_recycled_memory`] releases.
+    pub(crate) fn lock() -> std::sync::MutexGuard<'static, ()> {
         ADDRESS_SPACE.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -15,7 +15,7 @@
 //!    [`MemoryManager::make_writable`] for each;
 //! 5. [`MemoryManager::finalize`], which applies the final protections.
 
-mod default;
+pub(crate) mod default;
 
 pub use default::{release_recycled_memory, set_recycled_memory_limit, DefaultMemoryManager, RegionAlias};
 
