@@ -206,6 +206,12 @@ pub struct Linker {
     has_ifuncs: bool,
     /// Loaded COMDAT groups: signature -> the object holding the kept copy.
     comdats: HashMap<Box<[u8]>, u32>,
+    /// Global -> the live objects that refer to it (its entries in their
+    /// `global_refs`), so that a finalize after a global changed value finds
+    /// the objects to apply again without going over every object's
+    /// references. Made by the first such finalize in a linker with many
+    /// objects ([`REFERRERS_FROM`]), kept up to date after.
+    referrers: Option<Vec<Vec<u32>>>,
     /// Global -> the objects whose `shadowed` list holds a definition of it
     /// (once per entry), so that a removal finds the one to take over
     /// without going over every object.
@@ -322,6 +328,7 @@ impl Linker {
             has_ifuncs: false,
             comdats: HashMap::new(),
             shadowed_in: HashMap::new(),
+            referrers: None,
             resolver: None,
             process_symbols: false,
             retain_relocations: true,
@@ -981,6 +988,12 @@ impl Linker {
             perf_written: None,
             removed: false,
         });
+        if let Some(referrers) = &mut self.referrers {
+            referrers.resize(self.symbols.len(), Vec::new());
+            for &g in &self.objects[id as usize].global_refs {
+                referrers[g as usize].push(id);
+            }
+        }
         self.changes.objects.push(id);
         self.has_ifuncs |= defines_ifuncs || !local_ifuncs_empty;
         scratch.give_back(parsed.section_slot, parsed.globals, parsed.reloc_groups, found);
@@ -1134,17 +1147,28 @@ impl Linker {
         // The objects to apply: those marked, and those that refer to a
         // global whose value changed. When only new globals have values,
         // there are none of the latter to look for: an object applied
-        // before refers only to globals that existed then.
-        let mut touched: Vec<u32> = if self.changes.everything || !undo.is_empty() {
+        // before refers only to globals that existed then. With few
+        // objects, going over their references costs less than an index.
+        let use_index = !self.changes.everything && !undo.is_empty() && self.objects.len() >= REFERRERS_FROM;
+        if use_index && self.referrers.is_none() {
+            self.referrers = Some(referrers_of(&self.objects, self.symbols.len()));
+        }
+        let pending =
+            self.changes.objects.iter().copied().filter(|&o| self.objects[o as usize].needs_apply && !self.objects[o as usize].removed);
+        let mut touched: Vec<u32> = if use_index {
+            let referrers = self.referrers.as_deref().unwrap_or_default();
+            let objects = &self.objects;
+            let referring = undo
+                .iter()
+                .flat_map(|&(g, _)| referrers.get(g as usize).map_or(&[][..], |v| &v[..]))
+                .copied()
+                .filter(|&o| !objects[o as usize].removed);
+            pending.chain(referring).collect()
+        } else if self.changes.everything || !undo.is_empty() {
             let refers = |o: &LoadedObject| o.global_refs.iter().any(|&g| changed.get(g));
             self.objects.iter().filter(|o| !o.removed && (o.needs_apply || refers(o))).map(|o| o.id).collect()
         } else {
-            self.changes
-                .objects
-                .iter()
-                .copied()
-                .filter(|&o| self.objects[o as usize].needs_apply && !self.objects[o as usize].removed)
-                .collect()
+            pending.collect()
         };
         touched.sort_unstable();
         touched.dedup();
@@ -1445,7 +1469,15 @@ impl Linker {
         o.wide_addends = Vec::new();
         o.symbols = Vec::new();
         o.local_names = LocalNames::default();
-        o.global_refs = Vec::new();
+        let refs = std::mem::take(&mut o.global_refs);
+        if let Some(referrers) = &mut self.referrers {
+            for g in refs {
+                if let Some(v) = referrers.get_mut(g as usize) {
+                    v.retain(|&x| x != id);
+                }
+            }
+        }
+        let o = &mut self.objects[oi];
         o.undefined_refs = Vec::new();
         o.got_index = load::SlotIndex::Empty;
         o.stub_index = load::SlotIndex::Empty;
@@ -1626,6 +1658,22 @@ impl Linker {
     pub fn retained_relocation_count(&self) -> usize {
         self.objects.iter().map(|o| o.relocs.len()).sum()
     }
+}
+
+/// From this many objects (removed ones included) on, a finalize after a
+/// global changed value finds the objects that refer to it through an index
+/// ([`Linker::referrers`]) instead of going over every object's references.
+const REFERRERS_FROM: usize = 256;
+
+/// Global -> the live objects of `objects` that refer to it.
+fn referrers_of(objects: &[LoadedObject], globals: usize) -> Vec<Vec<u32>> {
+    let mut referrers = vec![Vec::new(); globals];
+    for o in objects.iter().filter(|o| !o.removed) {
+        for &g in &o.global_refs {
+            referrers[g as usize].push(o.id);
+        }
+    }
+    referrers
 }
 
 impl Drop for Linker {

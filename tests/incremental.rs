@@ -33,7 +33,8 @@ const MODULES: &[(&str, &str)] = &[
     ("m7", "__attribute__((weak)) long d0 = 70; long f7(void) { return d0; }"),
 ];
 
-/// A made-up target for section `k` of object `id`, the `bump`-th time it moves.
+/// A made-up target for section `k` of object `id`, the `bump`-th time it
+/// moves (fillers are not moved).
 fn target(id: u32, k: usize, bump: u64) -> u64 {
     0x4000_0000 + u64::from(id) * 0x100_0000 + k as u64 * 0x2_0000 + bump * 0x1000
 }
@@ -113,9 +114,19 @@ fn incremental_finalizes_write_what_full_ones_write() {
             common::compile_c(src, &[pic, &["-fno-asynchronous-unwind-tables", "-fno-exceptions"]].concat())
         })
         .collect();
-    for seed in 1..=6u64 {
+    // With many objects loaded (from 256 on), a finalize finds the objects
+    // that refer to a changed global through an index instead of going
+    // over every object: both ways are checked, the second behind 300
+    // filler objects (weak, so that one object loads again and again).
+    let filler = common::compile_c("__attribute__((weak)) long filler(void) { return 1; }", &["-O2", "-fPIC"]);
+    for (seed, fillers) in (1..=6u64).flat_map(|seed| [(seed, 0), (seed, 300)]) {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
         let mut p = Pair::new();
+        for k in 0..fillers {
+            for l in &mut p.linkers {
+                l.load_object(&filler, &format!("filler{k}.o")).unwrap();
+            }
+        }
         let mut bumps: HashMap<(u32, usize), u64> = HashMap::new();
         for step in 0..60 {
             let choice = rng.below(10);
@@ -162,7 +173,7 @@ fn incremental_finalizes_write_what_full_ones_write() {
                 *p.answers.lock().unwrap().entry(name.to_string()).or_default() += 0x40;
                 what = format!("new answer for {name}");
             }
-            p.finalize_and_compare(&format!("seed {seed}, step {step} ({what})"));
+            p.finalize_and_compare(&format!("seed {seed}, {fillers} fillers, step {step} ({what})"));
         }
     }
 }
