@@ -261,7 +261,8 @@ fn sequential_size(items: impl Iterator<Item = (u64, u64)>) -> (usize, usize) {
 /// all the modules before: the work is driven by these lists, and the whole
 /// linker is gone over only after a setting that concerns every object. (A
 /// removal lists the globals it withdraws; the objects that refer to them
-/// are then found by going over every object's references, a tight loop.)
+/// are found through `Linker::referrers`, or with few objects by going over
+/// their references.)
 #[derive(Debug, Default)]
 struct Changes {
     /// Objects whose relocations must be looked at again: each once, when
