@@ -324,9 +324,9 @@ const char *rtdyld_version(void);
 const char *rtdyld_result_name(uint32_t result);
 
 /**
- * Creates a linker with the default memory manager (one contiguous region
- * per object, W^X). On success `*linker_out` owns a new linker; free it
- * with `rtdyld_linker_free`.
+ * Creates a linker with the default memory manager (each object's sections
+ * within one region, objects packed one after another, W^X). On success
+ * `*linker_out` owns a new linker; free it with `rtdyld_linker_free`.
  */
 rtdyld_result rtdyld_linker_new(struct rtdyld_linker **linker_out);
 

@@ -351,9 +351,9 @@ fn new_handle(linker: Linker, linker_out: *mut *mut rtdyld_linker) {
     unsafe { *linker_out = Box::into_raw(h) };
 }
 
-/// Creates a linker with the default memory manager (one contiguous region
-/// per object, W^X). On success `*linker_out` owns a new linker; free it
-/// with `rtdyld_linker_free`.
+/// Creates a linker with the default memory manager (each object's sections
+/// within one region, objects packed one after another, W^X). On success
+/// `*linker_out` owns a new linker; free it with `rtdyld_linker_free`.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_new(linker_out: *mut *mut rtdyld_linker) -> rtdyld_result {
     boundary(|| {
