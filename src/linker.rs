@@ -1444,6 +1444,13 @@ impl Linker {
             e.strong_references -= u32::from(!weak);
         }
         self.changes.externals_repeat = true;
+        if let Some(referrers) = &mut self.referrers {
+            for &g in &self.objects[oi].global_refs {
+                if let Some(v) = referrers.get_mut(g as usize) {
+                    v.retain(|&x| x != id);
+                }
+            }
+        }
         for sig in std::mem::take(&mut self.objects[oi].comdats) {
             if self.comdats.get(&sig) == Some(&id) {
                 self.comdats.remove(&sig);
@@ -1470,15 +1477,7 @@ impl Linker {
         o.wide_addends = Vec::new();
         o.symbols = Vec::new();
         o.local_names = LocalNames::default();
-        let refs = std::mem::take(&mut o.global_refs);
-        if let Some(referrers) = &mut self.referrers {
-            for g in refs {
-                if let Some(v) = referrers.get_mut(g as usize) {
-                    v.retain(|&x| x != id);
-                }
-            }
-        }
-        let o = &mut self.objects[oi];
+        o.global_refs = Vec::new();
         o.undefined_refs = Vec::new();
         o.got_index = load::SlotIndex::Empty;
         o.stub_index = load::SlotIndex::Empty;
@@ -1716,8 +1715,7 @@ const SPARE_MAX: usize = 1 << 20;
 
 /// Frees the section list kept for the next linker.
 pub(crate) fn release_spare_sections() {
-    let spare = std::mem::take(&mut SPARE_SECTIONS.lock().unwrap_or_else(|e| e.into_inner()).0);
-    drop(spare);
+    SPARE_SECTIONS.lock().unwrap_or_else(|e| e.into_inner()).0 = Vec::new();
 }
 
 /// Object `o`'s definition of global `g`: the one in use, or one of those

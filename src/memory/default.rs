@@ -1526,8 +1526,7 @@ pub(crate) mod tests {
         let mut m = DefaultMemoryManager::new();
         let page = m.page;
         let first = object(&mut m, 1000, 200, 100);
-        // SAFETY: the code section is writable and 1000 bytes long.
-        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), first[0], RET_42.len()) };
+        put_ret_42(first[0]);
         m.finalize().unwrap();
         assert_eq!(m.continuing, Some(0));
         let r = &m.regions[0];
@@ -1552,8 +1551,7 @@ pub(crate) mod tests {
         assert_eq!(second[0] as usize, first[0] as usize + page);
         assert_eq!(second[1] as usize, align_up(first[1] as usize + 200, page));
         assert!(second[2] as usize >= first[2] as usize + 100 && (second[2] as usize) < first[2] as usize + page);
-        // SAFETY: the new code section is writable and 1000 bytes long.
-        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), second[0], RET_42.len()) };
+        put_ret_42(second[0]);
         assert_eq!(call(first[0]), 42);
         assert_eq!(protection(first[0]), Some(Protection::READ_EXECUTE));
         m.finalize().unwrap();
@@ -1596,8 +1594,7 @@ pub(crate) mod tests {
         let mut m = DefaultMemoryManager::with_dual_mapping();
         let page = m.page;
         let first = object(&mut m, 100, 100, 100);
-        // SAFETY: the code section is writable and 100 bytes long.
-        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), first[0], RET_42.len()) };
+        put_ret_42(first[0]);
         m.finalize().unwrap();
         assert!(m.regions[0].open && m.regions[0].fd >= 0);
         let a = m.alias(first[0]).unwrap();
@@ -1607,8 +1604,7 @@ pub(crate) mod tests {
         assert_eq!(call(at(first[0])), 42);
 
         let second = object(&mut m, 100, 100, 100);
-        // SAFETY: as above.
-        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), second[0], RET_42.len()) };
+        put_ret_42(second[0]);
         m.finalize().unwrap();
         assert_eq!(protection(at(second[0])), Some(Protection::READ_EXECUTE));
         assert_eq!(call(at(second[0])), 42);
@@ -1624,8 +1620,7 @@ pub(crate) mod tests {
         assert_eq!(protection(second[0].wrapping_add(page)), Some(Protection::READ_WRITE));
         let third = object(&mut m, 100, 100, 100);
         assert_eq!(m.region_count(), 1);
-        // SAFETY: as above.
-        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), third[0], RET_42.len()) };
+        put_ret_42(third[0]);
         m.finalize().unwrap();
         assert_eq!(call(at(third[0])), 42);
         assert_eq!(call(third[0]), 42);
@@ -2110,6 +2105,14 @@ pub(crate) mod tests {
 
     /// `mov eax, 42; ret`
     const RET_42: [u8; 6] = [0xb8, 42, 0, 0, 0, 0xc3];
+
+    /// Writes RET_42 at `p`, the start of a code allocation of at least
+    /// its size whose pages are still read+write.
+    fn put_ret_42(p: *mut u8) {
+        // SAFETY: see above; the callers pass code sections of 100 bytes or
+        // more allocated since the last finalize.
+        unsafe { ptr::copy_nonoverlapping(RET_42.as_ptr(), p, RET_42.len()) };
+    }
 
     fn call(p: *const u8) -> i32 {
         // SAFETY: the callers pass read+execute memory holding RET_42.
