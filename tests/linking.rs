@@ -594,8 +594,9 @@ fn code_keeps_running_in_another_thread_while_later_modules_are_protected_next_t
     let expected = call1(&l, "spin", 10_000);
     let addr = l.lookup("spin").unwrap() as usize;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let runner = {
-        let stop = stop.clone();
+        let (stop, progress) = (stop.clone(), progress.clone());
         std::thread::spawn(move || {
             // SAFETY: `spin` is `long spin(long)`, finalized, and its linker
             // outlives this thread (joined below).
@@ -604,15 +605,28 @@ fn code_keeps_running_in_another_thread_while_later_modules_are_protected_next_t
             while !stop.load(Ordering::Relaxed) {
                 assert_eq!(f(10_000), expected);
                 runs += 1;
+                progress.store(runs, Ordering::Relaxed);
             }
             runs
         })
     };
+    // The runner must be running before the loads start and run again
+    // after (on a busy machine it may not be scheduled at once).
+    let runs_past = |n: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while progress.load(Ordering::Relaxed) <= n {
+            assert!(std::time::Instant::now() < deadline, "the runner thread made no progress");
+            std::thread::yield_now();
+        }
+        progress.load(Ordering::Relaxed)
+    };
+    let before = runs_past(0);
     let mut ids = Vec::new();
     for k in 0..300 {
         ids.push(l.load_object(&module, &format!("module{k}.o")).unwrap());
         l.finalize().unwrap();
     }
+    runs_past(before);
     stop.store(true, Ordering::Relaxed);
     assert!(runner.join().unwrap() > 0);
     assert_eq!(call1(&l, "twice", 21), 42);
