@@ -17,6 +17,10 @@ import time
 
 LUA_SCRIPT = "basics.lua"
 LUA_ARGS = ["alpha", "42"]
+SQLITE_SCRIPT = "basics.sql"  # in tests/real/sqlite
+# The real programs' sets ("kind" in sets.txt): each is run with these arguments
+# (see program_args) and must print what its system-linked build prints.
+REAL_KINDS = ("lua", "sqlite")
 NOTES_BEGIN = "<!-- notes:begin (kept when run.sh regenerates this file) -->"
 NOTES_END = "<!-- notes:end -->"
 
@@ -82,13 +86,24 @@ def main():
 
     libs = ["-l", "m", "-l", "dl"]
 
+    def libs_of(s):
+        return libs + (["-l", "pthread"] if s.get("kind") == "sqlite" else [])
+
+    def program_args(s):
+        """The arguments the set's main is run with."""
+        if s["kind"] == "lua":
+            return [LUA_SCRIPT] + LUA_ARGS
+        if s["kind"] == "sqlite":
+            return [os.path.join(o.repo, "tests", "real", "sqlite", SQLITE_SCRIPT)]
+        return []
+
     # ------------------------------------------------------------------
     # Commands per contender.
     def link_cmd(c, s, repeat):
         if c == "rtdyld":
-            return [o.rtdyld, "link"] + libs + ["--repeat", str(repeat), "--times"] + s["objs"]
+            return [o.rtdyld, "link"] + libs_of(s) + ["--repeat", str(repeat), "--times"] + s["objs"]
         if c == "runtimedyld":
-            return [o.driver] + libs + ["--repeat", str(repeat)] + s["objs"]
+            return [o.driver] + libs_of(s) + ["--repeat", str(repeat)] + s["objs"]
         if c == "floor":
             return [o.floor, "--repeat", str(repeat)] + s["objs"]
         if c == "jitlink":
@@ -97,14 +112,14 @@ def main():
 
     def run_cmd(c, s):
         """The command that links and runs the set's main; None if c cannot run."""
-        args = ["--", LUA_SCRIPT] + LUA_ARGS if s["kind"] == "lua" else []
+        args = ["--"] + program_args(s) if s["kind"] in REAL_KINDS else []
         if c == "rtdyld":
-            return [o.rtdyld, "run"] + libs + s["objs"] + args
+            return [o.rtdyld, "run"] + libs_of(s) + s["objs"] + args
         if c == "runtimedyld":
-            return [o.driver] + libs + ["--run"] + s["objs"] + args
+            return [o.driver] + libs_of(s) + ["--run"] + s["objs"] + args
         if c == "jitlink":
             # llvm-jitlink passes -args as argv itself, argv[0] included.
-            return [o.jitlink] + s["objs"] + (["-args", "lua"] + args[1:] if args else [])
+            return [o.jitlink] + s["objs"] + (["-args", s["kind"]] + args[1:] if args else [])
         return None
 
     contenders = ["rtdyld"]
@@ -138,8 +153,8 @@ def main():
     for s in sets:
         s["ok"] = {}
         s["why"] = {}
-        if s["kind"] == "lua":
-            st, ref, _ = run([os.path.join(s["dir"], "lua-ref"), LUA_SCRIPT] + LUA_ARGS, cwd=lua_dir)
+        if s["kind"] in REAL_KINDS:
+            st, ref, _ = run([os.path.join(s["dir"], s["kind"] + "-ref")] + program_args(s), cwd=lua_dir)
             expect = (st, ref)
         else:
             expect = (0, None)
@@ -165,14 +180,14 @@ def main():
     for s in sets:
         st, out, err = run(link_cmd("floor", s, 1))
         s["size"] = parse_kv(out)
-        st, out, err = run([o.phases] + libs + ["--repeat", "5"] + s["objs"])
+        st, out, err = run([o.phases] + libs_of(s) + ["--repeat", "5"] + s["objs"])
         if st != 0:
             s["phases"] = None
             s["why"]["phases"] = err.strip()
             print(f"  {s['name']}: phases FAILED: {err.strip()}")
         else:
             s["phases"] = parse_kv(out)
-        st, out, err = run([o.rtdyld, "link"] + libs + s["objs"])
+        st, out, err = run([o.rtdyld, "link"] + libs_of(s) + s["objs"])
         m = re.search(r"retained relocations: (\d+) \((\d+) bytes\)", out)
         s["retained"] = (int(m.group(1)), int(m.group(2))) if m else None
 
@@ -369,7 +384,7 @@ def plot(sets, contenders, path):
                 ys.append(s["med"][c]["total_us"] / 1000.0)
         if xs:
             ax.loglog(xs, ys, styles[c][0], label=styles[c][1])
-    lua = [s for s in sets if s["kind"] == "lua" and "rtdyld" in s["med"]]
+    lua = [s for s in sets if s["kind"] in REAL_KINDS and "rtdyld" in s["med"]]
     for c, mk in (("rtdyld", "o"), ("runtimedyld", "s"), ("jitlink", "^")):
         xs = [s["size"]["relocations"] for s in lua if c in s["med"]]
         ys = [s["med"][c]["total_us"] / 1000.0 for s in lua if c in s["med"]]
@@ -377,7 +392,7 @@ def plot(sets, contenders, path):
             ax.loglog(xs, ys, mk, mfc="none", color="gray", alpha=0.8, label=None)
     ax.set_xlabel("relocations in the object set")
     ax.set_ylabel("load + first finalize (ms, median)")
-    ax.set_title("Link time vs relocation count (synthetic; hollow grey = Lua sets)")
+    ax.set_title("Link time vs relocation count (synthetic; hollow grey = Lua and SQLite sets)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -560,9 +575,14 @@ def write_report(o, sets, contenders, elapsed, modules):
       "drops Lua's `visibility(\"internal\")` on its internal functions, which llvm-jitlink 14 rejects; all "
       "contenders link the same objects.) Synthetic: `benches/gen_synth.py N` writes assembly for one "
       "object with N/4 functions, each with a PC32 data reference, a PLT32 call, a REX_GOTPCRELX load of "
-      "libc's `abs`, and an R_X86_64_64 table entry; `main` calls them all and checks the sum.")
+      "libc's `abs`, and an R_X86_64_64 table entry; `main` calls them all and checks the sum. SQLite "
+      "3.46.0 (the amalgamation `sqlite3.c` from the crates.io package `libsqlite3-sys`, fetched the same way; "
+      "one object of about 1.3 MiB plus `tests/real/sqlite/driver.c`), compiled with `-DSQLITE_THREADSAFE=1 "
+      "-DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_MATH_FUNCTIONS` and the same five flavours' "
+      "flags; linked with `-l pthread` as well.")
     w(f"- Correctness before timing: each Lua set is linked and run by every contender on "
-      f"`tests/real/lua/{LUA_SCRIPT} {' '.join(LUA_ARGS)}` and must print exactly what the gcc-linked "
+      f"`tests/real/lua/{LUA_SCRIPT} {' '.join(LUA_ARGS)}`, each SQLite set on `tests/real/sqlite/{SQLITE_SCRIPT}`, "
+      "and must print exactly what the gcc-linked "
       "reference executable prints (same exit status); each synthetic object's `main` must return 0 "
       "(`rtdyld run`, `runtimedyld_driver --run`, `llvm-jitlink` without `-noexec`). rtdyld_phases checks "
       "that `lookup` returns every definition's address and that remapping relinks.")
@@ -579,7 +599,7 @@ def write_report(o, sets, contenders, elapsed, modules):
 
 def targets(sets, contenders, modules=None):
     v = []
-    lua = [s for s in sets if s["kind"] == "lua"]
+    lua = [s for s in sets if s["kind"] in REAL_KINDS]
     syn = [s for s in sets if s["kind"] == "synth"]
 
     def tot(s, c):
@@ -614,13 +634,16 @@ def targets(sets, contenders, modules=None):
                                  f"from {int(x0)} to {int(x1)}): "
                                  + ", ".join(f"{int(x)}: {p:.0f} ns" for (x, _), p in zip(pts, per))
                                  + f"; spread {spread:.2f}×, log-log slope {slope:.2f}"))
-    one = next((s for s in lua if s["name"] == "lua-O2-fPIC"), None)
-    many = next((s for s in lua if s["name"] == "lua-O2-fPIC-function-sections"), None)
-    if one and many and tot(one, "rtdyld") and tot(many, "rtdyld"):
-        r = tot(many, "rtdyld") / tot(one, "rtdyld")
-        v.append((r <= 2, f"-ffunction-sections -fdata-sections ≤ 2× one section per kind: {fmt_us(tot(many, 'rtdyld'))} "
-                          f"({int(many['size']['sections'])} sections) vs {fmt_us(tot(one, 'rtdyld'))} "
-                          f"({int(one['size']['sections'])} sections): {r:.2f}×"))
+    pairs = []
+    for prog in REAL_KINDS:
+        one = next((s for s in lua if s["name"] == f"{prog}-O2-fPIC"), None)
+        many = next((s for s in lua if s["name"] == f"{prog}-O2-fPIC-function-sections"), None)
+        if one and many and tot(one, "rtdyld") and tot(many, "rtdyld"):
+            pairs.append((prog, one, many, tot(many, "rtdyld") / tot(one, "rtdyld")))
+    if pairs:
+        v.append((all(r <= 2 for *_, r in pairs), "-ffunction-sections -fdata-sections ≤ 2× one section per kind: " + "; ".join(
+            f"{prog} {fmt_us(tot(many, 'rtdyld'))} ({int(many['size']['sections'])} sections) vs "
+            f"{fmt_us(tot(one, 'rtdyld'))} ({int(one['size']['sections'])} sections): {r:.2f}×" for prog, one, many, r in pairs)))
     rf = [(s["name"], s["phases"]["refinalize_us"] / s["phases"]["finalize_us"]) for s in sets if s.get("phases")]
     if rf:
         v.append((None, "re-finalize after remapping the largest section, as a fraction of the first finalize "

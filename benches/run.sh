@@ -4,7 +4,7 @@
 # Builds rtdyld (cargo build --release), the RuntimeDyld driver (against the
 # installed LLVM 14, skipped with a message when llvm-config or the LLVM
 # headers are missing), the floor program and the rtdyld phase timer; builds
-# the object sets (Lua 5.4 in five flavours, synthetic objects with 10^3 to
+# the object sets (Lua 5.4 and SQLite 3.46 in five flavours each, synthetic objects with 10^3 to
 # 10^6 relocations); checks that every contender links them correctly; then
 # times rtdyld, RuntimeDyld, `llvm-jitlink -noexec` and the floor,
 # alternating them, and writes the tables and the plot.
@@ -28,6 +28,7 @@ WORK=$REPO/target/bench
 mkdir -p "$WORK/bin"
 JOBS=${RTDYLD_JOBS:-2}
 LUA_SRC_VERSION=547.1.0 # lua-src 547.1.0 = Lua 5.4.7, as tests/real/lua.sh
+LIBSQLITE3_SYS_VERSION=0.30.1 # SQLite 3.46.0, as tests/real/sqlite.sh
 cd "$REPO"
 
 echo "== building rtdyld"
@@ -161,6 +162,38 @@ for spec in "${FLAVOURS[@]}"; do
     fi
     echo "$name|lua|$(cd "$dir" && ls ./*.o | sed "s|^\./|$dir/|" | tr '\n' ' ')" >>"$SETS"
 done
+
+echo "== SQLite sources (crates.io package libsqlite3-sys $LIBSQLITE3_SYS_VERSION, through cargo)"
+# shellcheck source=../tests/real/lib.sh
+source "$REPO/tests/real/lib.sh"
+SQLITE_DIR="$(fetch_crate libsqlite3-sys "$LIBSQLITE3_SYS_VERSION")/sqlite3"
+[[ -f $SQLITE_DIR/sqlite3.c ]] || { echo "error: no sqlite3.c in $SQLITE_DIR" >&2; exit 2; }
+SQLITE_CFLAGS="-I$SQLITE_DIR -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_MATH_FUNCTIONS"
+# The flavours of Lua's, compiled two at a time (the amalgamation is one file).
+todo=()
+for spec in "${FLAVOURS[@]}"; do
+    IFS='|' read -r name cflags ldflags <<<"$spec"
+    name=sqlite-${name#lua-}
+    dir=$WORK/sqlite/$name
+    stamp="libsqlite3-sys $LIBSQLITE3_SYS_VERSION | gcc $cflags | $(gcc --version | head -n 1) | $(md5sum <"$REPO/tests/real/sqlite/driver.c")"
+    if [[ ! -f $dir/stamp || $(cat "$dir/stamp") != "$stamp" ]]; then
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        todo+=("$dir|$cflags|$ldflags|$stamp")
+    fi
+    echo "$name|sqlite|$dir/driver.o $dir/sqlite3.o" >>"$SETS"
+done
+if ((${#todo[@]} > 0)); then
+    echo "compiling sqlite3.c in ${#todo[@]} flavours"
+    # shellcheck disable=SC2016
+    printf '%s\0' "${todo[@]}" | FL_CFLAGS=$SQLITE_CFLAGS FL_SRC=$SQLITE_DIR/sqlite3.c \
+        FL_DRIVER=$REPO/tests/real/sqlite/driver.c xargs -0 -n 1 -P "$JOBS" bash -c '
+            IFS="|" read -r dir cflags ldflags stamp <<<"$1"
+            gcc $FL_CFLAGS $cflags -c "$FL_DRIVER" -o "$dir/driver.o" &&
+                gcc $FL_CFLAGS $cflags -c "$FL_SRC" -o "$dir/sqlite3.o" &&
+                gcc $cflags $ldflags -o "$dir/sqlite-ref" "$dir/driver.o" "$dir/sqlite3.o" -lm -ldl -lpthread &&
+                echo "$stamp" >"$dir/stamp"' _
+fi
 
 echo "== synthetic objects"
 for n in 1000 10000 100000 1000000; do
