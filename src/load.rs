@@ -754,6 +754,14 @@ fn is_call_or_jump(t: u16, code: &[u8], offset: u64) -> bool {
     t & T_PC32 != 0 && x86_64::is_branch_displacement(code, offset as usize)
 }
 
+/// Why link-time-optimization objects are refused: they hold a compiler's
+/// intermediate code, which only that compiler's linker plugin turns into
+/// machine code.
+const LLVM_BITCODE: &str =
+    "LLVM bitcode (as clang -flto or -emit-llvm writes it), not machine code: compile without -flto, or to an object with llc";
+const GCC_SLIM_LTO: &str =
+    "GCC link-time-optimization object holding only GCC's intermediate code (compiled with -flto): compile without -flto, or add -ffat-lto-objects";
+
 /// Parses and validates `data` as an ELF64 x86-64 relocatable object.
 /// `object` names it for messages. `comdat_kept` answers whether a COMDAT
 /// group of that signature is already loaded; such groups' sections are
@@ -771,6 +779,10 @@ pub fn parse<'a>(
     let bad = |m: &dyn std::fmt::Display| Error::malformed(&object(), m);
     let unsupported = |m: &dyn std::fmt::Display| Error::unsupported(&object(), m);
     if data.len() < 4 || &data[..4] != b"\x7fELF" {
+        // LLVM bitcode, bare or in its wrapper: what clang -flto writes.
+        if data.starts_with(b"BC\xc0\xde") || data.starts_with(&0x0b17_c0de_u32.to_le_bytes()) {
+            return Err(unsupported(&LLVM_BITCODE));
+        }
         return Err(bad(&"not an ELF file (bad magic)"));
     }
     if data.len() >= 5 && data[4] != elf::ELFCLASS64 {
@@ -918,6 +930,11 @@ pub fn parse<'a>(
         let st_name = sym.st_name(endian);
         let name =
             name_at(strings, st_name).ok_or_else(|| bad(&format!("symbol {i}: name offset {st_name:#x} lies outside the string table")))?;
+        // GCC marks an object that holds only its intermediate code (LTO
+        // without -ffat-lto-objects) with this common symbol.
+        if matches!(place, GlobalPlace::Common { .. }) && name == b"__gnu_lto_slim" {
+            return Err(unsupported(&GCC_SLIM_LTO));
+        }
         let undefined = sym.st_shndx(endian) == elf::SHN_UNDEF;
         compact_of[i] = if undefined && name == b"_GLOBAL_OFFSET_TABLE_" {
             needs_got = true;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{compile_c, try_compile, TempDir};
+use common::{compile_c, find_clang, try_compile, TempDir};
 use rtdyld::{AllocationRequest, DefaultMemoryManager, ErrorKind, Linker, MemoryManager, ReserveRequest};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
@@ -180,6 +180,38 @@ fn three_bytes() {
 fn not_elf() {
     check_bad(b"#!/bin/sh\necho this is not an object file\n", "script.o", MALFORMED, &["ELF"]);
     check_bad(&[0u8; 200], "zeros.o", MALFORMED, &[]);
+}
+
+/// Link-time-optimization objects hold a compiler's intermediate code, not
+/// machine code: refused, with what to do instead. A fat GCC LTO object
+/// (machine code as well) loads.
+#[test]
+fn lto_objects_are_named_and_refused() {
+    let source = "int lto_value(void) { return 7; }\n";
+    match try_compile("gcc", "c", source, &["-O2", "-flto"]) {
+        Ok(slim) => check_bad(&slim, "gcc-lto.o", UNSUPPORTED, &["-flto", "-ffat-lto-objects"]),
+        Err(e) => println!("note: gcc -flto is not available: {}", e.lines().next().unwrap_or("")),
+    }
+    if let Ok(fat) = try_compile("gcc", "c", source, &["-O2", "-flto", "-ffat-lto-objects"]) {
+        let mut linker = Linker::new();
+        linker.load_object(&fat, "gcc-fat-lto.o").expect("a fat LTO object has machine code");
+        linker.finalize().unwrap();
+        // SAFETY: `int lto_value(void)`, linked and finalized.
+        let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(linker.lookup("lto_value").unwrap() as usize) };
+        assert_eq!(f(), 7);
+    }
+    match find_clang().map(|clang| try_compile(clang, "c", source, &["-O2", "-flto"])) {
+        Some(Ok(bitcode)) => {
+            assert_eq!(&bitcode[..4], b"BC\xc0\xde", "clang -flto wrote no bitcode");
+            check_bad(&bitcode, "clang-lto.o", UNSUPPORTED, &["LLVM bitcode", "-flto"]);
+        }
+        _ => println!("note: no clang; the bitcode case is checked with hand-made headers only"),
+    }
+    // Bare bitcode and the bitcode wrapper, by their magic numbers.
+    check_bad(b"BC\xc0\xde\x35\x14\x00\x00\x05\x00\x00\x00", "bare.bc", UNSUPPORTED, &["LLVM bitcode"]);
+    let mut wrapper = 0x0b17_c0de_u32.to_le_bytes().to_vec();
+    wrapper.extend_from_slice(&[0; 16]);
+    check_bad(&wrapper, "wrapped.bc", UNSUPPORTED, &["LLVM bitcode"]);
 }
 
 #[test]
