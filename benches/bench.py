@@ -384,10 +384,10 @@ def plot(sets, contenders, path):
                 ys.append(s["med"][c]["total_us"] / 1000.0)
         if xs:
             ax.loglog(xs, ys, styles[c][0], label=styles[c][1])
-    lua = [s for s in sets if s["kind"] in REAL_KINDS and "rtdyld" in s["med"]]
+    real = [s for s in sets if s["kind"] in REAL_KINDS and "rtdyld" in s["med"]]
     for c, mk in (("rtdyld", "o"), ("runtimedyld", "s"), ("jitlink", "^")):
-        xs = [s["size"]["relocations"] for s in lua if c in s["med"]]
-        ys = [s["med"][c]["total_us"] / 1000.0 for s in lua if c in s["med"]]
+        xs = [s["size"]["relocations"] for s in real if c in s["med"]]
+        ys = [s["med"][c]["total_us"] / 1000.0 for s in real if c in s["med"]]
         if xs:
             ax.loglog(xs, ys, mk, mfc="none", color="gray", alpha=0.8, label=None)
     ax.set_xlabel("relocations in the object set")
@@ -599,17 +599,17 @@ def write_report(o, sets, contenders, elapsed, modules):
 
 def targets(sets, contenders, modules=None):
     v = []
-    lua = [s for s in sets if s["kind"] in REAL_KINDS]
+    real = [s for s in sets if s["kind"] in REAL_KINDS]
     syn = [s for s in sets if s["kind"] == "synth"]
 
     def tot(s, c):
         return s["med"][c]["total_us"] if c in s["med"] else None
 
     if "runtimedyld" in contenders:
-        rs = [(s["name"], tot(s, "runtimedyld") / tot(s, "rtdyld")) for s in lua if tot(s, "runtimedyld") and tot(s, "rtdyld")]
+        rs = [(s["name"], tot(s, "runtimedyld") / tot(s, "rtdyld")) for s in real if tot(s, "runtimedyld") and tot(s, "rtdyld")]
         if rs:
             worst = min(rs, key=lambda x: x[1])
-            v.append((all(r >= 20 for _, r in rs) and len(rs) == len(lua),
+            v.append((all(r >= 20 for _, r in rs) and len(rs) == len(real),
                       "≥ 20× faster than RuntimeDyld on every real set: "
                       + ", ".join(f"{n} {r:.1f}×" for n, r in rs) + f" (worst {worst[0]} {worst[1]:.1f}×)"))
     if "jitlink" in contenders:
@@ -636,8 +636,8 @@ def targets(sets, contenders, modules=None):
                                  + f"; spread {spread:.2f}×, log-log slope {slope:.2f}"))
     pairs = []
     for prog in REAL_KINDS:
-        one = next((s for s in lua if s["name"] == f"{prog}-O2-fPIC"), None)
-        many = next((s for s in lua if s["name"] == f"{prog}-O2-fPIC-function-sections"), None)
+        one = next((s for s in real if s["name"] == f"{prog}-O2-fPIC"), None)
+        many = next((s for s in real if s["name"] == f"{prog}-O2-fPIC-function-sections"), None)
         if one and many and tot(one, "rtdyld") and tot(many, "rtdyld"):
             pairs.append((prog, one, many, tot(many, "rtdyld") / tot(one, "rtdyld")))
     if pairs:

@@ -135,9 +135,4 @@ rtdyld_program_test(lc_runtime_helpers test_lc_runtime_helpers
 # Real C++ programs: our own (STL, exceptions, static objects, thread_local,
 # threads) and two code bases fetched from crates.io at test time (snappy,
 # Jsonnet), in several g++/clang++ flavours, against their system-linked builds.
-if(EXISTS "${CMAKE_SOURCE_DIR}/tests/real/cxx.sh")
-  add_test(NAME real_program_cxx
-    COMMAND bash "${CMAKE_SOURCE_DIR}/tests/real/cxx.sh" "${RTDYLD_CLI}"
-    WORKING_DIRECTORY "${CMAKE_SOURCE_DIR}")
-  set_tests_properties(real_program_cxx PROPERTIES TIMEOUT 1800 LABELS external)
-endif()
+rtdyld_real_program_test(cxx 1800)

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
-# tests/real/lib.sh: shared by the real-program tests (lua.sh, cxx.sh).
+# tests/real/lib.sh: shared by the real-program tests (lua.sh, sqlite.sh, cxx.sh).
 # Sourced, not run. The tests use it in this order:
 #
 #   init_real_test NAME "$@"     command line, REPO, TEST_DIR, RTDYLD, CACHE, JOBS
 #   fetch_crate NAME VERSION     third-party sources from crates.io, via cargo
+#   select_scripts PATTERN ...   the test's scripts (SCRIPTS)
 #   prepare_object_dir, compile_units, link_reference
 #                                cached parallel compilation, reference executable
 #   start_cases TAG [RUN_DIR]    PASS/FAIL counters, scratch directory WORK
@@ -88,6 +89,26 @@ EOF
     rmdir "$tmp"
     touch "$dest/.rtdyld-unpacked"
     echo "$dest"
+}
+
+# select_scripts PATTERN WHAT FILTER: sets SCRIPTS to the names of the files
+# in TEST_DIR matching the glob PATTERN whose name matches the extended regex
+# FILTER (all when it is empty), sorted; exits with 2 when none is selected
+# (WHAT names them in the message, e.g. "Lua scripts").
+select_scripts() {
+    local pattern=$1 what=$2 filter=$3 f name
+    SCRIPTS=()
+    while IFS= read -r f; do
+        name=${f##*/}
+        if [[ -n $filter && ! $name =~ $filter ]]; then
+            continue
+        fi
+        SCRIPTS+=("$name")
+    done < <(find "$TEST_DIR" -maxdepth 1 -name "$pattern" | sort)
+    if [[ ${#SCRIPTS[@]} -eq 0 ]]; then
+        echo "error: no $what selected in $TEST_DIR" >&2
+        exit 2
+    fi
 }
 
 # first_on_path COMMAND...: prints the first COMMAND found on PATH, or nothing.

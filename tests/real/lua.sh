@@ -69,18 +69,7 @@ done < <(find "$LUA_DIR" -maxdepth 1 -name '*.c' | sort)
 SOURCES+=("$TEST_DIR/driver.c")
 echo "${#SOURCES[@]} source files"
 
-SCRIPTS=()
-while IFS= read -r f; do
-    name=${f##*/}
-    if [[ -n $SCRIPT_FILTER && ! $name =~ $SCRIPT_FILTER ]]; then
-        continue
-    fi
-    SCRIPTS+=("$name")
-done < <(find "$TEST_DIR" -maxdepth 1 -name '*.lua' | sort)
-if [[ ${#SCRIPTS[@]} -eq 0 ]]; then
-    echo "error: no Lua scripts selected in $TEST_DIR" >&2
-    exit 2
-fi
+select_scripts '*.lua' "Lua scripts" "$SCRIPT_FILTER"
 
 # ---------------------------------------------------------------------------
 # 2. Flavours: NAME|COMPILER|CFLAGS|LDFLAGS|RTDYLD_ARGS

@@ -51,18 +51,7 @@ if [[ ! -f $SQLITE_DIR/sqlite3.c || ! -f $SQLITE_DIR/sqlite3.h ]]; then
 fi
 echo "SQLite sources: $SQLITE_DIR"
 
-SCRIPTS=()
-while IFS= read -r f; do
-    name=${f##*/}
-    if [[ -n $SCRIPT_FILTER && ! $name =~ $SCRIPT_FILTER ]]; then
-        continue
-    fi
-    SCRIPTS+=("$name")
-done < <(find "$TEST_DIR" -maxdepth 1 -name '*.sql' | sort)
-if [[ ${#SCRIPTS[@]} -eq 0 ]]; then
-    echo "error: no SQL scripts selected in $TEST_DIR" >&2
-    exit 2
-fi
+select_scripts '*.sql' "SQL scripts" "$SCRIPT_FILTER"
 
 # ---------------------------------------------------------------------------
 # 2. Flavours: NAME|COMPILER|CFLAGS|LDFLAGS
