@@ -24,7 +24,7 @@ ctest --test-dir build --output-on-failure -j2
 
 [ "${RTDYLD_SKIP_MEMCHECK:-0}" = 1 ] && exit 0
 
-# Tests labelled "external" (find_package, real_program_lua, real_program_sqlite) build and run
+# Tests labelled "external" (find_package, real_program_*) build and run
 # programs of their own, which are not instrumented.
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer (build/asan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTDYLD_SANITIZE=ON "$@"
