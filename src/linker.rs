@@ -62,6 +62,9 @@ struct Section {
     /// The memory manager finalized this section and it has not been made
     /// writable since.
     protected: bool,
+    /// The apply in progress holds back writes to it (in the `Writer`'s
+    /// `held_sections`; false outside an apply).
+    held: bool,
     /// Its target address when relocations were last applied successfully.
     applied_target: Option<u64>,
     /// The object was removed and the memory released.
@@ -833,6 +836,7 @@ impl Linker {
                 target: local as u64,
                 size: plan[k].size,
                 protected: false,
+                held: false,
                 applied_target: None,
                 removed: false,
                 tls_template: kind.is_tls(),
@@ -1212,6 +1216,8 @@ impl Linker {
             }
         }
         w.flush()?;
+        // (Dropped now: it borrows the sections.)
+        drop(w);
         // From here on the memory may be protected, even if finalize fails
         // half-way: later writes ask for make_writable first.
         for &oi in touched {
@@ -1799,7 +1805,7 @@ impl<'a> Writer<'a> {
         let dst = unsafe { s.local.add(offset as usize) };
         // Unchanged fields need no write (and no writable pages), unless an
         // earlier held-back write to the section may have changed them.
-        if !self.held_sections.contains(&section) {
+        if !s.held {
             // SAFETY: as above (reading).
             let current = unsafe {
                 match size {
@@ -1813,7 +1819,7 @@ impl<'a> Writer<'a> {
             if u64::from_le(current) == value & mask {
                 return Ok(());
             }
-            self.held_sections.push(section);
+            self.hold(section);
         }
         self.held_fields.push((section, offset as u32, value, size as u8));
         Ok(())
@@ -1829,13 +1835,13 @@ impl<'a> Writer<'a> {
         if s.protected {
             // Unchanged bytes need no write (and no writable pages), unless
             // an earlier held-back write to the section may have changed them.
-            let held = self.held_sections.contains(&section);
+            let held = s.held;
             // SAFETY: as above.
             if !held && unsafe { std::slice::from_raw_parts(dst, bytes.len()) } == bytes {
                 return Ok(());
             }
             if !held {
-                self.held_sections.push(section);
+                self.hold(section);
             }
             self.held.push((section, offset, self.held_bytes.len(), bytes.len()));
             self.held_bytes.extend_from_slice(bytes);
@@ -1846,12 +1852,29 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Starts holding back writes to `section`.
+    fn hold(&mut self, section: u32) {
+        self.sections[section as usize].held = true;
+        self.held_sections.push(section);
+    }
+
+    /// Forgets the held-back writes (made, or dropped with a failed apply).
+    fn release_held(&mut self) {
+        for &id in &self.held_sections {
+            self.sections[id as usize].held = false;
+        }
+        self.held_fields.clear();
+        self.held.clear();
+        self.held_bytes.clear();
+        self.held_sections.clear();
+    }
+
     /// Makes a finalized section writable right away (when most of it is
     /// about to be rewritten: it moved), so that its writes need not be
     /// compared and held back. Not when writes to it are already held.
     fn open_now(&mut self, section: u32) -> Result<()> {
         let s = &self.sections[section as usize];
-        if !s.protected || self.held_sections.contains(&section) {
+        if !s.protected || s.held {
             return Ok(());
         }
         self.mm.make_writable_many(&[(s.local, s.size as usize, section)]).map_err(|e| {
@@ -1902,11 +1925,16 @@ impl<'a> Writer<'a> {
             // SAFETY: as above.
             unsafe { store_field(self.sections[section as usize].local.add(offset as usize), value, usize::from(size)) };
         }
-        self.held_fields.clear();
-        self.held.clear();
-        self.held_bytes.clear();
-        self.held_sections.clear();
+        self.release_held();
         Ok(())
+    }
+}
+
+impl Drop for Writer<'_> {
+    /// A failed apply drops the writes it held back: the sections are no
+    /// longer marked as held.
+    fn drop(&mut self) {
+        self.release_held();
     }
 }
 
@@ -2281,6 +2309,7 @@ mod tests {
                 target: 0,
                 size: 0,
                 protected: false,
+                held: false,
                 applied_target: None,
                 removed: true,
                 tls_template: false,

@@ -506,6 +506,47 @@ fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
     assert_eq!((call0(&l, "g"), call0(&l, "g2"), call0(&l, "h")), (8, 9, 5));
 }
 
+/// A re-finalize that fails part-way, after writes to finalized sections
+/// were held back, leaves nothing held for the next one: after the faulty
+/// object goes, the next finalize opens and patches what changed (a write
+/// left over would land on a read+execute page).
+#[test]
+fn a_failed_refinalize_leaves_no_held_back_writes_behind() {
+    let mut l = Linker::new();
+    let a = l.load_object(&cc("long f(void) { return 7; }", &["-O2", "-fPIC"]), "a.o").unwrap();
+    let callers = "long f(void); long g(void) { return f() + 1; }";
+    let b = l.load_object(&cc(callers, &["-O2", "-fPIC", "-fno-optimize-sibling-calls"]), "b.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "g"), 8);
+    let text = |l: &Linker, obj: u32| {
+        *l.object_sections(obj).unwrap().iter().find(|&&s| l.section(s).unwrap().name.to_bytes() == b".text").unwrap()
+    };
+    let bytes = |l: &Linker, sid: u32| {
+        let s = l.section(sid).unwrap();
+        // SAFETY: the section's local memory is readable (it is read+execute).
+        unsafe { std::slice::from_raw_parts(s.local, s.size as usize) }.to_vec()
+    };
+    let (a_text, b_text) = (text(&l, a), text(&l, b));
+    let b_before = bytes(&l, b_text);
+    let a_target = l.section(a_text).unwrap().target;
+
+    // Moving f changes b's call (held back: b's code is finalized); the
+    // object loaded after b cannot be linked (f's address in one byte).
+    l.map_section(a_text, a_target + 0x10000).unwrap();
+    let c = l.load_object(&common::assemble(".data\n.globl c_byte\nc_byte: .byte f\n", &[]), "c.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert!(e.message().contains("c.o"), "{}", e.message());
+    assert_eq!(bytes(&l, b_text), b_before, "a failed finalize wrote to b.o");
+
+    l.remove_object(c).unwrap();
+    l.finalize().unwrap();
+    assert_ne!(bytes(&l, b_text), b_before, "b.o's call to f was not patched");
+    l.map_section(a_text, a_target).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(bytes(&l, b_text), b_before);
+    assert_eq!(call0(&l, "g"), 8);
+}
+
 #[test]
 fn modules_finalized_one_at_a_time_follow_later_definitions_answers_and_moves() {
     // Module 0 calls the host and a weak `late`; module i calls module i-1.
