@@ -94,36 +94,10 @@ echo "== Lua sources (crates.io package lua-src $LUA_SRC_VERSION, through cargo)
 CACHE=${RTDYLD_THIRD_PARTY_DIR:-$REPO/target/third-party}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
-CRATE_DIR=$CACHE/lua-src-$LUA_SRC_VERSION
-if [[ ! -f $CRATE_DIR/.rtdyld-unpacked ]]; then
-    proj=$CACHE/fetch-lua-src
-    mkdir -p "$proj/src"
-    cat >"$proj/Cargo.toml" <<TOML
-[package]
-name = "rtdyld-fetch-lua-src"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-lua-src = "=$LUA_SRC_VERSION"
-
-[workspace]
-TOML
-    : >"$proj/src/lib.rs"
-    cargo fetch --quiet --manifest-path "$proj/Cargo.toml"
-    crate=""
-    for f in "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"lua-src-$LUA_SRC_VERSION.crate"; do
-        [[ -f $f ]] && crate=$f && break
-    done
-    [[ -n $crate ]] || { echo "error: lua-src-$LUA_SRC_VERSION.crate not found after cargo fetch" >&2; exit 2; }
-    tmp=$(mktemp -d "$CACHE/unpack.XXXXXX")
-    tar -xzf "$crate" -C "$tmp"
-    rm -rf "$CRATE_DIR"
-    mv "$tmp/lua-src-$LUA_SRC_VERSION" "$CRATE_DIR"
-    rmdir "$tmp"
-    touch "$CRATE_DIR/.rtdyld-unpacked"
-fi
+# fetch_crate and the cache layout are the real-program tests' (the cache is shared).
+# shellcheck source=../tests/real/lib.sh
+source "$REPO/tests/real/lib.sh"
+CRATE_DIR=$(fetch_crate lua-src "$LUA_SRC_VERSION")
 LUA_DIR=$(find "$CRATE_DIR" -mindepth 1 -maxdepth 1 -type d -name 'lua-5.4*' | sort -V | tail -n 1)
 [[ -f $LUA_DIR/lapi.c ]] || { echo "error: no Lua 5.4 sources in $CRATE_DIR" >&2; exit 2; }
 SOURCES=()
@@ -164,8 +138,6 @@ for spec in "${FLAVOURS[@]}"; do
 done
 
 echo "== SQLite sources (crates.io package libsqlite3-sys $LIBSQLITE3_SYS_VERSION, through cargo)"
-# shellcheck source=../tests/real/lib.sh
-source "$REPO/tests/real/lib.sh"
 SQLITE_DIR="$(fetch_crate libsqlite3-sys "$LIBSQLITE3_SYS_VERSION")/sqlite3"
 [[ -f $SQLITE_DIR/sqlite3.c ]] || { echo "error: no sqlite3.c in $SQLITE_DIR" >&2; exit 2; }
 SQLITE_CFLAGS="-I$SQLITE_DIR -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_MATH_FUNCTIONS"
