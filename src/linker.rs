@@ -186,6 +186,29 @@ pub struct SymbolInfo<'a> {
     pub is_active: bool,
 }
 
+/// A section to allocate for an object being loaded.
+struct Plan<'a> {
+    name: &'a [u8],
+    kind: SectionKind,
+    size: u64,
+    align: u64,
+    data: Option<&'a [u8]>,
+    /// Offset in the object's TLS template (not allocated).
+    tls: Option<u64>,
+}
+
+/// Working buffers of `load_object` and `apply_object`, kept between
+/// objects (empty in between: the items of the first two borrow an object's
+/// bytes, see [`load::recycle`]).
+#[derive(Default)]
+struct Buffers {
+    plan: Vec<Plan<'static>>,
+    /// The sections placed: name, local address, kind.
+    placed: Vec<(&'static [u8], *mut u8, SectionKind)>,
+    /// The address of each symbol of the object being applied.
+    values: Vec<u64>,
+}
+
 /// A runtime linker for relocatable objects. See the crate documentation.
 pub struct Linker {
     mm: Box<dyn MemoryManager>,
@@ -196,6 +219,7 @@ pub struct Linker {
     by_local: Option<HashMap<usize, u32, BuildHasherDefault<AddressHasher>>>,
     /// Buffers lent to each load.
     scratch: load::Scratch,
+    buffers: Buffers,
     /// Section names, each followed by a NUL.
     section_names: Vec<u8>,
     symbols: SymbolTable,
@@ -325,6 +349,7 @@ impl Linker {
             sections: std::mem::take(&mut SPARE_SECTIONS.lock().unwrap_or_else(|e| e.into_inner()).0),
             by_local: None,
             scratch: load::Scratch::default(),
+            buffers: Buffers::default(),
             section_names: Vec::new(),
             symbols: SymbolTable::default(),
             applied: Vec::new(),
@@ -572,18 +597,9 @@ impl Linker {
             }
         }
 
-        // What to allocate, in order.
-        struct Plan<'a> {
-            name: &'a [u8],
-            kind: SectionKind,
-            size: u64,
-            align: u64,
-            data: Option<&'a [u8]>,
-            /// Offset in the object's TLS template (not allocated).
-            tls: Option<u64>,
-        }
         // Object sections, then at most five of rtdyld's own.
-        let mut plan: Vec<Plan> = Vec::with_capacity(parsed.sections.len() + 5);
+        let mut plan: Vec<Plan> = load::recycle(std::mem::take(&mut self.buffers.plan));
+        plan.reserve(parsed.sections.len() + 5);
         plan.extend(parsed.sections.iter().map(|s| Plan {
             name: s.name,
             kind: s.kind,
@@ -759,7 +775,8 @@ impl Linker {
         // Allocation and copy.
         let zeroed = self.mm.allocates_zeroed_memory();
         let first_id = self.sections.len() as u32;
-        let mut new_sections = Vec::with_capacity(plan.len());
+        let mut new_sections: Vec<(&[u8], *mut u8, SectionKind)> = load::recycle(std::mem::take(&mut self.buffers.placed));
+        new_sections.reserve(plan.len());
         let mut tables = Vec::new();
         for (k, p) in plan.iter().enumerate() {
             let sid = first_id + k as u32;
@@ -818,7 +835,7 @@ impl Linker {
         if let Some(index) = &mut self.by_local {
             index.reserve(new_sections.len());
         }
-        for (k, (sname, local, kind)) in new_sections.into_iter().enumerate() {
+        for (k, &(sname, local, kind)) in new_sections.iter().enumerate() {
             if let Some(index) = self.by_local.as_mut().filter(|_| !local.is_null()) {
                 index.insert(local as usize, self.sections.len() as u32);
             }
@@ -1001,7 +1018,11 @@ impl Linker {
         }
         self.changes.objects.push(id);
         self.has_ifuncs |= defines_ifuncs || !local_ifuncs_empty;
-        scratch.give_back(parsed.section_slot, parsed.globals, parsed.reloc_groups, found);
+        if plan.capacity() <= 4096 {
+            self.buffers.plan = load::recycle(plan);
+            self.buffers.placed = load::recycle(new_sections);
+        }
+        scratch.give_back(parsed.sections, parsed.section_slot, parsed.globals, parsed.reloc_groups, found);
         self.scratch = scratch;
         Ok(id)
     }
@@ -1206,14 +1227,18 @@ impl Linker {
     /// `values`, marks their sections protected and lets the memory
     /// manager finalize.
     fn apply_objects(&mut self, touched: &[u32], values: &[u64], changed: &Changed) -> Result<()> {
-        let Linker { objects, sections, section_names, symbols, mm, .. } = self;
+        let Linker { objects, sections, section_names, symbols, mm, buffers, .. } = self;
         let tls = TlsView(objects);
         let mut w = Writer::new(sections, section_names, &mut **mm);
         for &oi in touched {
             let obj = &objects[oi as usize];
             if !obj.relocations_dropped {
-                apply_object(oi, obj, symbols, values, changed, &tls, &mut w)?;
+                apply_object(oi, obj, symbols, values, changed, &tls, &mut w, &mut buffers.values)?;
             }
+        }
+        if buffers.values.capacity() > 64 << 10 {
+            // (Kept between objects and finalizes only when small.)
+            buffers.values = Vec::new();
         }
         w.flush()?;
         // (Dropped now: it borrows the sections.)
@@ -2086,6 +2111,7 @@ fn apply_object(
     changed: &Changed,
     tls: &TlsView<'_>,
     w: &mut Writer<'_>,
+    s_values: &mut Vec<u64>,
 ) -> Result<()> {
     let name_of = |sym: u32, w: &Writer<'_>| symbol_name(obj, sym, w.sections, w.names, symbols);
     if let Some(got) = obj.got {
@@ -2147,7 +2173,8 @@ fn apply_object(
     let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);
     let stub_base = obj.stubs.map_or(0, |s| w.sections[s as usize].target);
     // The address of each symbol the relocations refer to, worked out once.
-    let s_values: Vec<u64> = (0..obj.symbols.len() as u32).map(|k| symbol_value(obj, k, w.sections, values)).collect();
+    s_values.clear();
+    s_values.extend((0..obj.symbols.len() as u32).map(|k| symbol_value(obj, k, w.sections, values)));
     // After a successful apply, only relocations whose section or symbol
     // moved can change: a re-finalize costs in proportion to those.
     let moved =

@@ -238,6 +238,12 @@ pub struct Scratch {
     sym_bits: Vec<u16>,
     referenced_locals: Vec<u32>,
     reloc_groups: Vec<ParsedRelocs>,
+    /// The compact symbols as the relocation pass finds them (the object
+    /// keeps an exact copy).
+    symbols: Vec<SymTarget>,
+    /// The allocation of an object's section list (empty between loads:
+    /// its items borrow the object's bytes; see [`recycle`]).
+    sections: Vec<ParsedSection<'static>>,
     /// For the linker: the symbol-table ids of an object's globals.
     pub ids: Vec<u32>,
 }
@@ -254,7 +260,15 @@ impl Scratch {
     }
 
     /// Takes back the buffers of a parsed object the linker is done with.
-    pub fn give_back(&mut self, section_slot: Vec<u32>, globals: Vec<GlobalRef>, reloc_groups: Vec<ParsedRelocs>, ids: Vec<u32>) {
+    pub fn give_back(
+        &mut self,
+        sections: Vec<ParsedSection<'_>>,
+        section_slot: Vec<u32>,
+        globals: Vec<GlobalRef>,
+        reloc_groups: Vec<ParsedRelocs>,
+        ids: Vec<u32>,
+    ) {
+        Self::keep(&mut self.sections, recycle(sections));
         Self::keep(&mut self.section_slot, section_slot);
         Self::keep(&mut self.globals, globals);
         Self::keep(&mut self.reloc_groups, reloc_groups);
@@ -310,6 +324,15 @@ fn reuse<T>(slot: &mut Vec<T>) -> Vec<T> {
     let mut v = std::mem::take(slot);
     v.clear();
     v
+}
+
+/// `v`, emptied, as a vector of `U`: a type of the same size and alignment
+/// (the same type with other lifetimes) keeps the allocation, so that a
+/// buffer of borrowed items can be kept between uses. (Collecting in place
+/// is how `std` handles this; no item is ever mapped.)
+pub fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector was emptied")).collect()
 }
 
 /// Everything the linker needs from one object, validated.
@@ -602,7 +625,11 @@ impl RelocPass {
         RelocPass {
             // (Reserved whole: growing by doubling would copy, and touch
             // fresh memory, twice over on a large object.)
-            symbols: Vec::with_capacity(referable),
+            symbols: {
+                let mut v = reuse(&mut scratch.symbols);
+                v.reserve(referable);
+                v
+            },
             sym_bits,
             wide_addends: Vec::new(),
             got_symbols: Vec::with_capacity(small),
@@ -857,7 +884,8 @@ pub fn parse<'a>(
         .and_then(|i| table.section(SectionIndex(i as usize)).ok())
         .and_then(|sh| sh.data(endian, data).ok())
         .unwrap_or_default();
-    let mut sections = Vec::with_capacity(table.len());
+    let mut sections: Vec<ParsedSection<'a>> = recycle(std::mem::take(&mut scratch.sections));
+    sections.reserve(table.len());
     let mut section_slot = reuse(&mut scratch.section_slot);
     section_slot.resize(table.len(), u32::MAX);
     for (index, sh) in table.enumerate() {
@@ -1082,7 +1110,10 @@ pub fn parse<'a>(
     Scratch::keep(&mut scratch.referenced_locals, referenced_locals);
     let got_index = SlotIndex::new(&got_symbols, symbols.len());
     let stub_index = SlotIndex::new(&stub_symbols, symbols.len());
-    symbols.shrink_to_fit();
+    // The object keeps an exact copy; the pass's buffer serves the next.
+    let kept_symbols = symbols.to_vec();
+    Scratch::keep(&mut scratch.symbols, symbols);
+    let symbols = kept_symbols;
     // (Only `R_X86_64_NONE` entries leave room unused.)
     relocs.shrink_to_fit();
     Ok(ParsedObject {
@@ -1245,7 +1276,18 @@ fn machine_name(m: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{name_at, SlotIndex, TableKind};
+    use super::{name_at, recycle, SlotIndex, TableKind};
+
+    #[test]
+    fn a_recycled_vector_keeps_its_allocation() {
+        let bytes = [1u8, 2, 3];
+        let mut v: Vec<(&[u8], u64)> = Vec::with_capacity(10);
+        v.push((&bytes[..], 7));
+        let at = v.as_ptr() as usize;
+        let kept: Vec<(&'static [u8], u64)> = recycle(v);
+        assert!(kept.is_empty());
+        assert_eq!((kept.as_ptr() as usize, kept.capacity()), (at, 10));
+    }
 
     #[test]
     fn slot_indices_answer_alike_dense_or_sparse() {
