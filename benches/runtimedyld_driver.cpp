@@ -30,8 +30,10 @@
 // of the objects loaded since the last finalize (as LLVM's own
 // SectionMemoryManager does with its pending memory).
 // External symbols are resolved with dlsym(RTLD_DEFAULT), after the
-// libraries named with -l are opened RTLD_GLOBAL. EH frames are not
-// registered (rtdyld does not register them yet either).
+// libraries named with -l are opened RTLD_GLOBAL. Each finalize registers
+// the new objects' EH frames with the unwinder, as MCJIT's does (with
+// RTDyldMemoryManager's own registration) and as rtdyld's does by default;
+// they are deregistered when the memory manager goes, untimed.
 //
 // Copy relocations: this program is linked as a non-PIE executable and
 // refers to stdin/stdout/stderr/environ below, so the dynamic loader copies
@@ -80,6 +82,8 @@ struct Region {
 class BenchMemoryManager : public RTDyldMemoryManager {
 public:
   ~BenchMemoryManager() override {
+    // Before the memory goes: the unwinder must not keep tables in it.
+    RTDyldMemoryManager::deregisterEHFrames();
     for (auto &m : mappings_)
       munmap(m.first, m.second);
   }
@@ -130,10 +134,6 @@ public:
     return (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, Name.c_str());
   }
 
-  // RTDyldMemoryManager would register them with libgcc; rtdyld does not
-  // register unwind tables yet, so neither does this benchmark.
-  void registerEHFrames(uint8_t *, uint64_t, size_t) override {}
-  void deregisterEHFrames() override {}
 
 private:
   static bool fail(std::string *ErrMsg) {
@@ -291,9 +291,11 @@ int main(int argc, char **argv) {
     L.objects.push_back(std::move(*obj));
   };
   auto finalize = [](Linked &L) {
+    // MCJIT's order: relocations, unwind tables, protections.
     L.dyld->resolveRelocations();
     if (L.dyld->hasError())
       die("resolveRelocations: " + L.dyld->getErrorString().str());
+    L.dyld->registerEHFrames();
     std::string err;
     if (L.mm->finalizeMemory(&err))
       die("finalizeMemory: " + err);
