@@ -686,7 +686,7 @@ impl Linker {
         let mut got_end = parsed.got_symbols.len() as u64 * 8;
         for &(kind, sym) in &parsed.tls_got {
             tls_got.push((kind, sym, got_end));
-            got_end += if kind == x86_64::TlsGot::TpOffset { 8 } else { 16 };
+            got_end += kind.size();
         }
         // The TLS template: .tdata sections first, then .tbss. Every
         // thread gets a copy: its size is checked before anything is built.
@@ -2134,6 +2134,11 @@ fn apply_object(
                     let tp = tp.ok_or_else(|| static_tls_error(oi, obj, &name_of(sym, w)))?;
                     w.write(got, at, &tp.to_le_bytes())?;
                 }
+                x86_64::TlsGot::Desc => {
+                    // The argument may point into the entry, where the code runs.
+                    let at_target = w.sections[got as usize].target + at;
+                    w.write(got, at, &crate::tls::descriptor(module, offset, tp, at_target))?;
+                }
             }
         }
     }
@@ -2164,10 +2169,14 @@ fn apply_object(
         }
     }
     // The TLS modules the object's local-dynamic sequences start from.
+    // (With descriptors, local-dynamic code starts from the descriptor of
+    // `_TLS_MODULE_BASE_`, which is in the object's own block.)
     let ld_modules: Vec<u64> = obj
         .tls_got
         .iter()
-        .filter(|e| e.0 == x86_64::TlsGot::Module)
+        .filter(|e| {
+            e.0 == x86_64::TlsGot::Module || (e.0 == x86_64::TlsGot::Desc && matches!(obj.symbols[e.1 as usize], SymTarget::Tls { .. }))
+        })
         .filter_map(|e| tls_of(oi, obj, e.1, symbols, tls).ok().map(|t| t.0))
         .collect();
     let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);
@@ -2243,7 +2252,7 @@ fn apply_object(
             let slot = obj.got_index.get(r.symbol).map_or(0, |k| got_base + u64::from(k) * 8);
             let stub = obj.stub_index.get(r.symbol).map(|k| stub_base + u64::from(k) * x86_64::STUB_SIZE as u64);
             let (mut tls_module, mut dtp_offset, mut tp_offset, mut slot) = (0, 0, 0, slot);
-            if matches!(r_type, 16..=23) {
+            if matches!(r_type, 16..=23 | x86_64::R_GOTPC32_TLSDESC) {
                 let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;
                 (tls_module, dtp_offset) = (m, off);
                 if matches!(r_type, x86_64::R_TPOFF32 | x86_64::R_TPOFF64) {
@@ -2253,6 +2262,7 @@ fn apply_object(
                     x86_64::R_TLSGD => Some(x86_64::TlsGot::Index),
                     x86_64::R_TLSLD => Some(x86_64::TlsGot::Module),
                     x86_64::R_GOTTPOFF => Some(x86_64::TlsGot::TpOffset),
+                    x86_64::R_GOTPC32_TLSDESC => Some(x86_64::TlsGot::Desc),
                     _ => None,
                 };
                 if let Some(kind) = kind {

@@ -465,17 +465,19 @@ const TLS_MODULE: u16 = 1 << 11;
 const TLS_TP_OFFSET: u16 = 1 << 12;
 const HAS_GOT_SLOT: u16 = 1 << 13;
 const HAS_STUB: u16 = 1 << 14;
+const TLS_DESC: u16 = 1 << 15;
 
 /// `compact_of` entries of symbols not referred to yet: a local, the GOT
-/// base, `__dso_handle`, or `UNREF_GLOBAL | k` for global `k`. Compact
-/// indices stay below `UNREF`.
+/// base, `__dso_handle`, the start of the object's own TLS block, or
+/// `UNREF_GLOBAL | k` for global `k`. Compact indices stay below `UNREF`.
 const UNREF: u32 = 1 << 31;
 const UNREF_GLOBAL: u32 = UNREF;
 const UNREF_LOCAL: u32 = u32::MAX;
 const UNREF_GOT_BASE: u32 = u32::MAX - 1;
 const UNREF_DSO_HANDLE: u32 = u32::MAX - 2;
+const UNREF_TLS_MODULE_BASE: u32 = u32::MAX - 3;
 /// More symbols than this cannot be numbered in 31 bits.
-const MAX_SYMBOLS: usize = (UNREF_DSO_HANDLE & !UNREF) as usize;
+const MAX_SYMBOLS: usize = (UNREF_TLS_MODULE_BASE & !UNREF) as usize;
 
 /// What a relocation type needs, as bits: its class is worked out once
 /// per type per object ([`classify`]).
@@ -509,7 +511,7 @@ fn classify(r_type: u32) -> std::result::Result<u16, &'static str> {
     let size = x86_64::field(r_type).size() as u16;
     let mut t = T_KNOWN | (size.trailing_zeros() as u16) << T_SIZE_SHIFT;
     let bit = |on: bool, b: u16| if on { b } else { 0 };
-    t |= bit(r_type == x86_64::R_NONE, T_SKIP);
+    t |= bit(r_type == x86_64::R_NONE || r_type == x86_64::R_TLSDESC_CALL, T_SKIP);
     t |= bit(needs.stub, T_STUB);
     t |= bit(r_type == x86_64::R_PC32, T_PC32);
     t |= bit(r_type == x86_64::R_32 || r_type == x86_64::R_32S, T_ADDR32);
@@ -517,12 +519,14 @@ fn classify(r_type: u32) -> std::result::Result<u16, &'static str> {
     t |= bit(needs.got_slot || needs.got_base || needs.tls_got.is_some(), T_NEEDS_GOT);
     t |= bit(needs.low_memory, T_LOW_MEMORY);
     t |= bit(needs.near_symbol, T_NEAR);
-    t |= bit(matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64), T_STATIC_TLS);
+    // (Descriptors work in dynamic TLS too, but static TLS makes them one load.)
+    t |= bit(matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64 | x86_64::R_GOTPC32_TLSDESC), T_STATIC_TLS);
     if let Some(kind) = needs.tls_got {
         let k = match kind {
             x86_64::TlsGot::Index => 0,
             x86_64::TlsGot::Module => 1,
             x86_64::TlsGot::TpOffset => 2,
+            x86_64::TlsGot::Desc => 3,
         };
         t |= T_TLS_GOT | k << T_TLS_KIND_SHIFT;
     }
@@ -546,6 +550,7 @@ impl SymbolRefs<'_, '_> {
         Ok(match code {
             UNREF_GOT_BASE => (SymTarget::GotBase, SYM_NO_STUB),
             UNREF_DSO_HANDLE => (SymTarget::DsoHandle, SYM_NO_STUB),
+            UNREF_TLS_MODULE_BASE => (SymTarget::Tls { offset: 0 }, SYM_NO_STUB),
             UNREF_LOCAL if sym == 0 => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
             UNREF_LOCAL => {
                 let s = &self.elf_syms[sym];
@@ -756,7 +761,8 @@ impl RelocPass {
             let (kind, bit) = match (t >> T_TLS_KIND_SHIFT) & 3 {
                 0 => (x86_64::TlsGot::Index, TLS_INDEX),
                 1 => (x86_64::TlsGot::Module, TLS_MODULE),
-                _ => (x86_64::TlsGot::TpOffset, TLS_TP_OFFSET),
+                2 => (x86_64::TlsGot::TpOffset, TLS_TP_OFFSET),
+                _ => (x86_64::TlsGot::Desc, TLS_DESC),
             };
             if *bits & bit == 0 {
                 *bits |= bit;
@@ -970,6 +976,10 @@ pub fn parse<'a>(
         } else if undefined && name == b"__dso_handle" {
             needs_dso_handle = true;
             UNREF_DSO_HANDLE
+        } else if undefined && name == b"_TLS_MODULE_BASE_" {
+            // Local-dynamic code with TLS descriptors starts from the
+            // object's own block (what a static linker defines it as).
+            UNREF_TLS_MODULE_BASE
         } else {
             if name.is_empty() {
                 return Err(bad(&format!("symbol {i}: global symbol without a name")));

@@ -13,7 +13,9 @@
 //! for such libraries (glibc: `glibc.rtld.optional_static_tls`,
 //! 512 bytes by default); when that is exhausted rtdyld falls back to
 //! dynamic TLS, and initial/local-exec references to such a module are
-//! reported as errors naming the symbol.
+//! reported as errors naming the symbol. TLS descriptors (`gnu2` dialect)
+//! work in both: objects that use them are tried in static TLS first,
+//! where a descriptor is one load (see [`descriptor`]).
 //!
 //! The template lives in the generated library's writable segment, so
 //! relocations in `.tdata` are applied there; threads that create their
@@ -194,5 +196,248 @@ impl Drop for TlsModule {
             libc::dlclose(self.handle);
             libc::close(self.fd);
         }
+    }
+}
+
+// TLS descriptors (`-mtls-dialect=gnu2`). Code loads the address of a
+// descriptor (two words in the GOT: a function and its argument), calls
+// the function with the descriptor's address in %rax, and gets back the
+// variable's offset from the thread pointer in %rax. The function must keep
+// every other register, vector registers included.
+//
+// `__rtdyld_tlsdesc_return` serves modules in static TLS: the argument is
+// the offset itself. `__rtdyld_tlsdesc_xsave` (and `_fxsave`, for
+// processors without XSAVE) serve modules in dynamic TLS: the argument
+// points to a `tls_index` {module, offset} followed by the address of
+// `__tls_get_addr` and the bytes to save the vector state in; the function
+// saves the registers the C calling convention lets `__tls_get_addr`
+// change, calls it, and subtracts the thread pointer. (The C library's own
+// `_dl_tlsdesc_dynamic` reads its private thread vector first; rtdyld keeps
+// to the public interface, so each access pays a call and a state save.)
+// The symbols are hidden: not exported from the shared library.
+std::arch::global_asm!(
+    // The registers the C convention lets a call change, except %rax (the
+    // result) and the vector state; %rbp keeps the entry %rsp.
+    ".macro rtdyld_tlsdesc_save_gprs",
+    "    pushq %rbp",
+    "    movq %rsp, %rbp",
+    "    pushq %rbx",
+    "    pushq %rcx",
+    "    pushq %rdx",
+    "    pushq %rsi",
+    "    pushq %rdi",
+    "    pushq %r8",
+    "    pushq %r9",
+    "    pushq %r10",
+    "    pushq %r11",
+    ".endm",
+    ".macro rtdyld_tlsdesc_restore_gprs_and_return",
+    "    leaq -72(%rbp), %rsp",
+    "    popq %r11",
+    "    popq %r10",
+    "    popq %r9",
+    "    popq %r8",
+    "    popq %rdi",
+    "    popq %rsi",
+    "    popq %rdx",
+    "    popq %rcx",
+    "    popq %rbx",
+    "    popq %rbp",
+    "    ret",
+    ".endm",
+    ".pushsection .text.__rtdyld_tlsdesc,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl __rtdyld_tlsdesc_return",
+    ".hidden __rtdyld_tlsdesc_return",
+    ".type __rtdyld_tlsdesc_return,@function",
+    "__rtdyld_tlsdesc_return:",
+    "    movq 8(%rax), %rax",
+    "    ret",
+    ".size __rtdyld_tlsdesc_return, . - __rtdyld_tlsdesc_return",
+    ".p2align 4",
+    ".globl __rtdyld_tlsdesc_xsave",
+    ".hidden __rtdyld_tlsdesc_xsave",
+    ".type __rtdyld_tlsdesc_xsave,@function",
+    "__rtdyld_tlsdesc_xsave:",
+    "    rtdyld_tlsdesc_save_gprs",
+    "    movq 8(%rax), %rdi",  // the argument: &tls_index
+    "    subq 24(%rdi), %rsp", // room for the vector state (a multiple of 64)
+    "    andq $-64, %rsp",
+    "    xorl %eax, %eax", // XSAVE writes only part of the 64-byte header
+    "    movq %rax, 512(%rsp)",
+    "    movq %rax, 520(%rsp)",
+    "    movq %rax, 528(%rsp)",
+    "    movq %rax, 536(%rsp)",
+    "    movq %rax, 544(%rsp)",
+    "    movq %rax, 552(%rsp)",
+    "    movq %rax, 560(%rsp)",
+    "    movq %rax, 568(%rsp)",
+    "    movl $-1, %eax", // every state component the system enabled
+    "    movl $-1, %edx",
+    "    xsave64 (%rsp)",
+    "    callq *16(%rdi)", // __tls_get_addr(&tls_index); %rsp is 64-aligned
+    "    movq %rax, %rbx",
+    "    movl $-1, %eax",
+    "    movl $-1, %edx",
+    "    xrstor64 (%rsp)",
+    "    movq %rbx, %rax",
+    "    subq %fs:0, %rax",
+    "    rtdyld_tlsdesc_restore_gprs_and_return",
+    ".size __rtdyld_tlsdesc_xsave, . - __rtdyld_tlsdesc_xsave",
+    ".p2align 4",
+    ".globl __rtdyld_tlsdesc_fxsave",
+    ".hidden __rtdyld_tlsdesc_fxsave",
+    ".type __rtdyld_tlsdesc_fxsave,@function",
+    "__rtdyld_tlsdesc_fxsave:",
+    "    rtdyld_tlsdesc_save_gprs",
+    "    movq 8(%rax), %rdi",
+    "    subq $512, %rsp",
+    "    andq $-64, %rsp",
+    "    fxsave64 (%rsp)",
+    "    callq *16(%rdi)",
+    "    movq %rax, %rbx",
+    "    fxrstor64 (%rsp)",
+    "    movq %rbx, %rax",
+    "    subq %fs:0, %rax",
+    "    rtdyld_tlsdesc_restore_gprs_and_return",
+    ".size __rtdyld_tlsdesc_fxsave, . - __rtdyld_tlsdesc_fxsave",
+    ".popsection",
+    ".purgem rtdyld_tlsdesc_save_gprs",
+    ".purgem rtdyld_tlsdesc_restore_gprs_and_return",
+    options(att_syntax)
+);
+
+extern "C" {
+    // (Called only by JIT'd code, through descriptors, with their own
+    // convention; declared to take their addresses.)
+    fn __rtdyld_tlsdesc_return();
+    fn __rtdyld_tlsdesc_xsave();
+    fn __rtdyld_tlsdesc_fxsave();
+    fn __tls_get_addr();
+}
+
+/// The dynamic-TLS descriptor function for this processor and the bytes of
+/// vector state it saves (0 for the FXSAVE one, which needs 512).
+fn dynamic_resolver() -> (u64, u64) {
+    static CHOICE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        if std::arch::is_x86_feature_detected!("xsave") {
+            // SAFETY: CPUID leaf 0xD exists where XSAVE does; sub-leaf 0's
+            // EBX is the size of the area for the components enabled now.
+            // (`unsafe` before Rust 1.87.)
+            #[allow(unused_unsafe)]
+            let size = unsafe { std::arch::x86_64::__cpuid_count(0xd, 0) }.ebx;
+            // (At least the legacy area and the header; a multiple of 64.)
+            (__rtdyld_tlsdesc_xsave as *const () as u64, u64::from(size.max(576)).next_multiple_of(64))
+        } else {
+            (__rtdyld_tlsdesc_fxsave as *const () as u64, 0)
+        }
+    })
+}
+
+/// The GOT entry of a TLS descriptor for the variable at `offset` in
+/// module `module`, `tp` from the thread pointer when the module is in
+/// static TLS; `at` is the entry's address where the code runs.
+/// Static TLS: [return function, tp]. Dynamic TLS: [saving function,
+/// at + 16, module, offset, `__tls_get_addr`, vector state bytes].
+pub fn descriptor(module: u64, offset: u64, tp: Option<i64>, at: u64) -> [u8; 48] {
+    let words = match tp {
+        Some(tp) => [__rtdyld_tlsdesc_return as *const () as u64, tp as u64, 0, 0, 0, 0],
+        None => {
+            let (f, save) = dynamic_resolver();
+            [f, at + 16, module, offset, __tls_get_addr as *const () as u64, save]
+        }
+    };
+    let mut b = [0u8; 48];
+    for (k, w) in words.iter().enumerate() {
+        b[k * 8..k * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::arch::x86_64::__m128i;
+
+    // Stands in for `__tls_get_addr`: returns the thread pointer plus the
+    // offset of the `tls_index` in %rdi after setting every register the
+    // C convention lets it change to garbage.
+    std::arch::global_asm!(
+        ".pushsection .text.__rtdyld_test_clobber,\"ax\",@progbits",
+        ".p2align 4",
+        ".globl __rtdyld_test_clobbering_get_addr",
+        ".hidden __rtdyld_test_clobbering_get_addr",
+        "__rtdyld_test_clobbering_get_addr:",
+        "    movq %fs:0, %rax",
+        "    addq 8(%rdi), %rax",
+        "    .irp r, rcx, rdx, rsi, rdi, r8, r9, r10, r11",
+        "    movq $-1, %\\r",
+        "    .endr",
+        "    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+        "    pcmpeqd %xmm\\n, %xmm\\n",
+        "    .endr",
+        "    ret",
+        ".popsection",
+        options(att_syntax)
+    );
+    extern "C" {
+        fn __rtdyld_test_clobbering_get_addr();
+    }
+
+    /// Calls the dynamic descriptor `function` (saving `save` bytes of
+    /// vector state) with registers set to patterns, as JIT'd code would.
+    fn call_descriptor(function: u64, save: u64) {
+        let mut d = [0u64; 6];
+        let bytes = descriptor(7, 0x1234, None, d.as_ptr() as u64);
+        for (k, w) in d.iter_mut().enumerate() {
+            *w = u64::from_le_bytes(bytes[k * 8..k * 8 + 8].try_into().unwrap());
+        }
+        assert_eq!(&d[1..4], &[d.as_ptr() as u64 + 16, 7, 0x1234]);
+        (d[0], d[4], d[5]) = (function, __rtdyld_test_clobbering_get_addr as *const () as u64, save);
+        let x = |n: u64| -> __m128i { unsafe { std::mem::transmute(u128::from(n) << 64 | u128::from(!n)) } };
+        let g = |n: u64| 0x0101_0101_0101_0101 * n;
+        let (mut rax, mut r) = (d.as_ptr() as u64, [g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(8)]);
+        let mut v = [x(10), x(11), x(12), x(13), x(14), x(15), x(16), x(17), x(18), x(19), x(20), x(21), x(22), x(23), x(24), x(25)];
+        // SAFETY: the descriptor protocol: %rax points to the descriptor,
+        // the function returns the offset in %rax and keeps every other
+        // register; all of them are operands here.
+        unsafe {
+            std::arch::asm!(
+                "call qword ptr [rax]",
+                inout("rax") rax, inout("rcx") r[0], inout("rdx") r[1], inout("rsi") r[2], inout("rdi") r[3],
+                inout("r8") r[4], inout("r9") r[5], inout("r10") r[6], inout("r11") r[7],
+                inout("xmm0") v[0], inout("xmm1") v[1], inout("xmm2") v[2], inout("xmm3") v[3],
+                inout("xmm4") v[4], inout("xmm5") v[5], inout("xmm6") v[6], inout("xmm7") v[7],
+                inout("xmm8") v[8], inout("xmm9") v[9], inout("xmm10") v[10], inout("xmm11") v[11],
+                inout("xmm12") v[12], inout("xmm13") v[13], inout("xmm14") v[14], inout("xmm15") v[15],
+            );
+        }
+        assert_eq!(rax, 0x1234, "the variable's offset from the thread pointer");
+        assert_eq!(r, [g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(8)], "general registers");
+        for (n, v) in v.iter().enumerate() {
+            // SAFETY: 16 plain bytes.
+            let v: u128 = unsafe { std::mem::transmute(*v) };
+            assert_eq!(v, u128::from(n as u64 + 10) << 64 | u128::from(!(n as u64 + 10)), "%xmm{n}");
+        }
+    }
+
+    #[test]
+    fn dynamic_descriptors_keep_every_register() {
+        let (function, save) = dynamic_resolver();
+        call_descriptor(function, save);
+        // The FXSAVE variant, for processors without XSAVE.
+        call_descriptor(__rtdyld_tlsdesc_fxsave as *const () as u64, 0);
+    }
+
+    #[test]
+    fn static_descriptors_return_the_offset() {
+        let bytes = descriptor(3, 0x40, Some(-0x80), 0);
+        assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), (-0x80i64) as u64);
+        let mut d = [u64::from_le_bytes(bytes[..8].try_into().unwrap()), (-0x80i64) as u64];
+        let mut rax = d.as_mut_ptr() as u64;
+        // SAFETY: as above; the static function changes only %rax.
+        unsafe { std::arch::asm!("call qword ptr [rax]", inout("rax") rax) };
+        assert_eq!(rax as i64, -0x80);
     }
 }

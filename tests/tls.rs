@@ -92,12 +92,196 @@ fn all_tls_models_in_many_threads() {
         &["-O2", "-fno-pic"],
         &["-O2"],
         &["-O1", "-fPIC", "-mcmodel=large"],
+        // TLS descriptors.
+        &["-O2", "-fPIC", "-mtls-dialect=gnu2"],
+        &["-O0", "-fPIC", "-mtls-dialect=gnu2"],
+        &["-O1", "-fPIC", "-mcmodel=large", "-mtls-dialect=gnu2"],
     ] {
         let threads_before = std::thread::spawn(|| ()); // a thread from before the load
         let jit = Arc::new(Jit::new(flags));
         exercise(&jit, 3);
         threads_before.join().unwrap();
     }
+}
+
+#[test]
+fn local_dynamic_access_in_both_dialects() {
+    // Several static thread-locals: gcc starts from the module's block
+    // (`__tls_get_addr` of TLSLD, or the `_TLS_MODULE_BASE_` descriptor)
+    // and adds each variable's DTPOFF.
+    let src = "static __thread long a = 3, b = 4;\nstatic __thread char c[100];\n\
+        long locals(long i) { a += i; b += a; c[i] += 1; return a * 10000 + b * 100 + c[i]; }";
+    for dialect in ["-mtls-dialect=gnu", "-mtls-dialect=gnu2"] {
+        for opt in ["-O2", "-O0"] {
+            let mut linker = Linker::new();
+            linker.load_object(&common::compile_c(src, &[opt, "-fPIC", dialect]), "locals.o").unwrap();
+            linker.finalize().unwrap();
+            // SAFETY: `long locals(long)`.
+            let locals: F = unsafe { std::mem::transmute(linker.lookup("locals").unwrap() as usize) };
+            assert_eq!(locals(1), 4 * 10000 + 8 * 100 + 1, "{dialect} {opt}");
+            let other = std::thread::spawn(move || (locals(2), locals(2))).join().unwrap();
+            assert_eq!(other, (5 * 10000 + 9 * 100 + 1, 7 * 10000 + 16 * 100 + 2), "{dialect} {opt}: a fresh thread's own copy");
+            assert_eq!(locals(1), 5 * 10000 + 13 * 100 + 2, "{dialect} {opt}");
+        }
+    }
+}
+
+#[test]
+fn local_dynamic_access_to_another_objects_variable_is_refused() {
+    // -ftls-model=local-dynamic makes gcc use it for extern variables too,
+    // which only works when a static link puts both objects in one module.
+    for dialect in ["-mtls-dialect=gnu", "-mtls-dialect=gnu2"] {
+        let flags = ["-O2", "-fPIC", "-ftls-model=local-dynamic", dialect];
+        let mut linker = Linker::new();
+        linker.load_object(&common::compile_c(DEFINER, &flags), "definer.o").unwrap();
+        linker.load_object(&common::compile_c(USER, &flags), "user.o").unwrap();
+        let e = linker.finalize().unwrap_err();
+        assert_eq!(e.kind(), rtdyld::ErrorKind::Unsupported, "{dialect}: {e}");
+        assert!(e.message().contains("user.o") && e.message().contains("local-dynamic"), "{dialect}: {e}");
+        assert!(e.message().contains("counter") || e.message().contains("zeroed"), "{dialect}: {e}");
+    }
+}
+
+/// Thread-local data too large for the C library's static TLS reserve
+/// (64 KiB) goes to dynamic TLS, where a descriptor calls `__tls_get_addr`.
+const LARGE: &str = "__thread char big[65536] = \"hello\";\n\
+    __thread long count = 40;\n\
+    static __thread long calls;\n\
+    long touch(long i) { calls++; big[60000] += (char)i; count += i; return big[60000] * 1000000 + count * 1000 + calls; }\n\
+    long first(long i) { return big[i]; }";
+
+#[test]
+fn tls_descriptors_of_a_module_in_dynamic_tls() {
+    for flags in [&["-O2", "-fPIC", "-mtls-dialect=gnu2"][..], &["-O0", "-fPIC", "-mtls-dialect=gnu2"], &["-O2", "-fPIC"]] {
+        let mut linker = Linker::new();
+        linker.load_object(&common::compile_c(LARGE, flags), "large.o").unwrap();
+        linker.finalize().unwrap();
+        // SAFETY: both take and return a long.
+        let f = |n: &str| -> F { unsafe { std::mem::transmute(linker.lookup(n).unwrap() as usize) } };
+        let (touch, first) = (f("touch"), f("first"));
+        assert_eq!(first(0), b'h' as i64, "{flags:?}");
+        assert_eq!(first(4), b'o' as i64);
+        let handles: Vec<_> = (1..=4i64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    assert_eq!(first(1), b'e' as i64, "a fresh thread sees the initial values");
+                    (0..10).fold(0, |_, _| touch(t))
+                })
+            })
+            .collect();
+        for (t, h) in (1..=4i64).zip(handles) {
+            assert_eq!(h.join().unwrap(), 10 * t * 1000000 + (40 + 10 * t) * 1000 + 10, "{flags:?}");
+        }
+        assert_eq!(touch(2), 2 * 1000000 + 42 * 1000 + 1, "the main thread's copy is its own");
+    }
+}
+
+/// Calls a descriptor with every general and vector register set to a
+/// pattern and stores what the registers hold afterwards, with the
+/// variable's address from the descriptor (`%rax` + thread pointer).
+const DESCRIPTOR_PROBE: &str = "
+    .section .tbss,\"awT\",@nobits
+    .globl big
+    .p2align 6
+big: .zero 65536
+    .section .rodata
+    .p2align 4
+patterns:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    .quad 0x1111111111111111 * (\\n + 1), 0x0123456789abcdef + \\n
+    .endr
+    .bss
+    .globl saved
+    .p2align 4
+saved: .zero 512
+    .text
+    .globl probe
+probe:
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movdqa patterns+16*\\n(%rip), %xmm\\n
+    .endr
+    movabsq $0xb0b0b0b0b0b0b0b0, %rbx
+    movabsq $0xb1b1b1b1b1b1b1b1, %rcx
+    movabsq $0xb2b2b2b2b2b2b2b2, %rdx
+    movabsq $0xb3b3b3b3b3b3b3b3, %rsi
+    movabsq $0xb4b4b4b4b4b4b4b4, %rdi
+    movabsq $0xb5b5b5b5b5b5b5b5, %r8
+    movabsq $0xb6b6b6b6b6b6b6b6, %r9
+    movabsq $0xb7b7b7b7b7b7b7b7, %r10
+    movabsq $0xb8b8b8b8b8b8b8b8, %r11
+    movabsq $0xb9b9b9b9b9b9b9b9, %r12
+    movabsq $0xbabababababababa, %r13
+    movabsq $0xbbbbbbbbbbbbbbbb, %r14
+    movabsq $0xbcbcbcbcbcbcbcbc, %r15
+    movabsq $0xbdbdbdbdbdbdbdbd, %rbp
+    leaq big@TLSDESC(%rip), %rax
+    call *big@TLSCALL(%rax)
+    addq %fs:0, %rax
+    movq %rax, saved(%rip)
+    movq %rbx, saved+8(%rip)
+    movq %rcx, saved+16(%rip)
+    movq %rdx, saved+24(%rip)
+    movq %rsi, saved+32(%rip)
+    movq %rdi, saved+40(%rip)
+    movq %r8, saved+48(%rip)
+    movq %r9, saved+56(%rip)
+    movq %r10, saved+64(%rip)
+    movq %r11, saved+72(%rip)
+    movq %r12, saved+80(%rip)
+    movq %r13, saved+88(%rip)
+    movq %r14, saved+96(%rip)
+    movq %r15, saved+104(%rip)
+    movq %rbp, saved+112(%rip)
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    movdqa %xmm\\n, saved+128+16*\\n(%rip)
+    .endr
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+    ret
+";
+
+#[test]
+fn tls_descriptor_calls_keep_every_register() {
+    // The variable's address, the ordinary way, to compare with.
+    let addr = common::compile_c("extern __thread char big[];\nlong address(void) { return (long)big; }", &["-O2", "-fPIC"]);
+    let mut linker = Linker::new();
+    linker.load_object(&common::assemble(DESCRIPTOR_PROBE, &[]), "probe.o").unwrap();
+    linker.load_object(&addr, "address.o").unwrap();
+    linker.finalize().unwrap();
+    // SAFETY: `probe` keeps the callee-saved registers and returns nothing;
+    // `address` returns a long; `saved` is 512 bytes that only `probe` writes.
+    let probe: extern "C" fn() = unsafe { std::mem::transmute(linker.lookup("probe").unwrap() as usize) };
+    let address: extern "C" fn() -> i64 = unsafe { std::mem::transmute(linker.lookup("address").unwrap() as usize) };
+    let saved = linker.lookup("saved").unwrap() as usize;
+    let check = move || {
+        probe();
+        // SAFETY: see above; read right after the call, in the same thread.
+        let words: Vec<u64> = (0..64).map(|k| unsafe { ((saved + 8 * k) as *const u64).read() }).collect();
+        assert_eq!(words[0], address() as u64, "the descriptor gives the variable's offset");
+        for (k, &w) in words[1..15].iter().enumerate() {
+            assert_eq!(w, 0xb0b0_b0b0_b0b0_b0b0 + 0x0101_0101_0101_0101 * k as u64, "general register {k} after the call");
+        }
+        for n in 0..16u64 {
+            let (lo, hi) = (words[16 + 2 * n as usize], words[17 + 2 * n as usize]);
+            assert_eq!((lo, hi), (0x1111_1111_1111_1111 * (n + 1), 0x0123_4567_89ab_cdef + n), "%xmm{n} after the call");
+        }
+    };
+    // A new thread's first access allocates its block inside the call.
+    for _ in 0..3 {
+        std::thread::spawn(check).join().unwrap();
+    }
+    check();
+    check();
 }
 
 #[test]

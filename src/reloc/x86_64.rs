@@ -34,6 +34,8 @@ pub const R_TLSLD: u32 = 20;
 pub const R_DTPOFF32: u32 = 21;
 pub const R_GOTTPOFF: u32 = 22;
 pub const R_TPOFF32: u32 = 23;
+pub const R_GOTPC32_TLSDESC: u32 = 34;
+pub const R_TLSDESC_CALL: u32 = 35;
 pub const R_GOTPCRELX: u32 = 41;
 pub const R_REX_GOTPCRELX: u32 = 42;
 
@@ -114,6 +116,21 @@ pub enum TlsGot {
     Module,
     /// The symbol's offset from the thread pointer (initial exec): 8 bytes.
     TpOffset,
+    /// A TLS descriptor (`-mtls-dialect=gnu2`): the function the code calls
+    /// and its argument, then room for a `tls_index` the argument may
+    /// point to: 48 bytes (see `tls::descriptor`).
+    Desc,
+}
+
+impl TlsGot {
+    /// Bytes of the GOT entry.
+    pub fn size(self) -> u64 {
+        match self {
+            TlsGot::TpOffset => 8,
+            TlsGot::Index | TlsGot::Module => 16,
+            TlsGot::Desc => 48,
+        }
+    }
 }
 
 /// Classifies a relocation type, or explains why it is not supported.
@@ -132,8 +149,11 @@ pub fn needs(r_type: u32) -> Result<Needs, &'static str> {
         R_TLSLD => Needs { tls_got: Some(TlsGot::Module), ..n },
         R_GOTTPOFF => Needs { tls_got: Some(TlsGot::TpOffset), ..n },
         R_TPOFF32 | R_TPOFF64 | R_DTPMOD64 | R_DTPOFF32 | R_DTPOFF64 => n,
-        34..=36 | 44 | 45 => return Err("TLS descriptors (-mtls-dialect=gnu2) are not supported yet; use the default dialect"),
-        5..=8 | 37 | 38 => return Err("dynamic relocation types do not belong in a relocatable object"),
+        R_GOTPC32_TLSDESC => Needs { tls_got: Some(TlsGot::Desc), ..n },
+        // Marks the call through the descriptor: no field.
+        R_TLSDESC_CALL => n,
+        43..=45 => return Err("relocations of APX instructions (REX2 and EVEX prefixes) are not supported yet"),
+        5..=8 | 36..=38 => return Err("dynamic relocation types do not belong in a relocatable object"),
         _ => return Err("unknown relocation type"),
     })
 }
@@ -185,13 +205,13 @@ pub fn compute(r_type: u32, i: &Inputs) -> (u64, Field) {
         R_PLTOFF64 => (i.l.wrapping_add(a).wrapping_sub(i.got), Field::Word64),
         R_SIZE32 => (i.z.wrapping_add(a), Field::Unsigned32),
         R_SIZE64 => (i.z.wrapping_add(a), Field::Word64),
-        R_TLSGD | R_TLSLD | R_GOTTPOFF => (i.slot.wrapping_add(a).wrapping_sub(i.p), Field::Signed32),
+        R_TLSGD | R_TLSLD | R_GOTTPOFF | R_GOTPC32_TLSDESC => (i.slot.wrapping_add(a).wrapping_sub(i.p), Field::Signed32),
         R_DTPMOD64 => (i.tls_module, Field::Word64),
         R_DTPOFF32 => (i.dtp_offset.wrapping_add(a), Field::Signed32),
         R_DTPOFF64 => (i.dtp_offset.wrapping_add(a), Field::Word64),
         R_TPOFF32 => (i.tp_offset.wrapping_add(a), Field::Signed32),
         R_TPOFF64 => (i.tp_offset.wrapping_add(a), Field::Word64),
-        // R_NONE and anything `needs` rejected never reach here.
+        // R_NONE, R_TLSDESC_CALL and anything `needs` rejected never reach here.
         _ => (0, Field::Word64),
     }
 }

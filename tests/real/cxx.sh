@@ -145,6 +145,8 @@ EXTRA_FLAVOURS=(
     "g++-O2-fPIC-mcmodel-large|g++|-O2 -fPIC -mcmodel=large|"
 )
 OWN_FLAVOURS+=("${EXTRA_FLAVOURS[@]}")
+# Thread-locals through TLS descriptors (the own program's tls.cpp).
+OWN_FLAVOURS+=("g++-O2-fPIC-tlsdesc|g++|-O2 -fPIC -mtls-dialect=gnu2|")
 SNAPPY_FLAVOURS+=("${EXTRA_FLAVOURS[@]}" "g++-O0-fPIC|g++|-O0 -fPIC|" "g++-O3-fPIE|g++|-O3 -fPIE|-pie")
 # Jsonnet takes about a minute per flavour to compile at -O2 on 2 cores.
 JSONNET_FLAVOURS=("g++-O2-fPIC|g++|-O2 -fPIC|" "g++-O2-fno-pic|g++|-O2 -fno-pic|-no-pie" "g++-O0-fPIC|g++|-O0 -fPIC|")
