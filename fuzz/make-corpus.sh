@@ -21,6 +21,7 @@ flavours=(
   "-O2 -fPIC -mcmodel=large"
   "-O3 -fno-pic -mcmodel=large -fno-asynchronous-unwind-tables"
   "-Os -fPIC -fno-plt"
+  "-O2 -fPIC -mtls-dialect=gnu2"
 )
 n=0
 for cc in "${compilers[@]}"; do

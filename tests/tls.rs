@@ -153,6 +153,13 @@ const LARGE: &str = "__thread char big[65536] = \"hello\";\n\
 #[test]
 fn tls_descriptors_of_a_module_in_dynamic_tls() {
     for flags in [&["-O2", "-fPIC", "-mtls-dialect=gnu2"][..], &["-O0", "-fPIC", "-mtls-dialect=gnu2"], &["-O2", "-fPIC"]] {
+        // A thread that exists before the load, and gets the functions after it.
+        let (send, receive) = std::sync::mpsc::channel::<(F, F)>();
+        let early = std::thread::spawn(move || {
+            let (touch, first) = receive.recv().unwrap();
+            assert_eq!(first(2), b'l' as i64, "an older thread sees the initial values");
+            (0..10).fold(0, |_, _| touch(1))
+        });
         let mut linker = Linker::new();
         linker.load_object(&common::compile_c(LARGE, flags), "large.o").unwrap();
         linker.finalize().unwrap();
@@ -161,13 +168,14 @@ fn tls_descriptors_of_a_module_in_dynamic_tls() {
         let (touch, first) = (f("touch"), f("first"));
         assert_eq!(first(0), b'h' as i64, "{flags:?}");
         assert_eq!(first(4), b'o' as i64);
-        let handles: Vec<_> = (1..=4i64)
-            .map(|t| {
+        send.send((touch, first)).unwrap();
+        let handles: Vec<_> = std::iter::once(early)
+            .chain((2..=4i64).map(|t| {
                 std::thread::spawn(move || {
                     assert_eq!(first(1), b'e' as i64, "a fresh thread sees the initial values");
                     (0..10).fold(0, |_, _| touch(t))
                 })
-            })
+            }))
             .collect();
         for (t, h) in (1..=4i64).zip(handles) {
             assert_eq!(h.join().unwrap(), 10 * t * 1000000 + (40 + 10 * t) * 1000 + 10, "{flags:?}");
@@ -323,7 +331,7 @@ fn thread_local_variables_of_the_host() {
     // libstdc++'s std::call_once keeps its callable in libstdc++'s own TLS.
     let src = "#include <mutex>\nextern \"C\" long once_twice() { static std::once_flag f; long n = 0; for (int i = 0; i < 2; i++) std::call_once(f, [&] { n++; }); return n; }";
     rtdyld::host::open_library("stdc++").unwrap();
-    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fPIC"]] {
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fPIC"], &["-O2", "-fPIC", "-mtls-dialect=gnu2"]] {
         let mut linker = Linker::new();
         linker.set_process_symbols(true);
         linker.load_object(&common::compile("g++", "c++", src, flags), "once.o").unwrap();
