@@ -217,7 +217,8 @@ impl Drop for TlsModule {
 // The symbols are hidden: not exported from the shared library.
 std::arch::global_asm!(
     // The registers the C convention lets a call change, except %rax (the
-    // result) and the vector state; %rbp keeps the entry %rsp.
+    // result) and the vector state, and %rbx (ours to use); %rbp keeps the
+    // entry %rsp.
     ".macro rtdyld_tlsdesc_save_gprs",
     "    pushq %rbp",
     "    movq %rsp, %rbp",
