@@ -1073,6 +1073,11 @@ impl Linker {
                 .collect();
             msg.push_str(&format!("{} `{}` (referenced by {})", if k == 0 { "" } else { "," }, self.symbols.name_str(g), users.join(", ")));
         }
+        if unresolved.iter().any(|&g| ["__start_", "__stop_"].iter().any(|p| self.symbols.name_str(g).starts_with(p))) {
+            msg.push_str(
+                "; note: rtdyld defines __start_X and __stop_X only for an object's own section X (each object is a unit of its own)",
+            );
+        }
         Err(Error::new(ErrorKind::UnresolvedSymbol, msg))
     }
 

@@ -468,16 +468,19 @@ const HAS_STUB: u16 = 1 << 14;
 const TLS_DESC: u16 = 1 << 15;
 
 /// `compact_of` entries of symbols not referred to yet: a local, the GOT
-/// base, `__dso_handle`, the start of the object's own TLS block, or
-/// `UNREF_GLOBAL | k` for global `k`. Compact indices stay below `UNREF`.
+/// base, `__dso_handle`, the start of the object's own TLS block, a
+/// section's start or end, or `UNREF_GLOBAL | k` for global `k`. Compact indices stay below `UNREF`.
 const UNREF: u32 = 1 << 31;
 const UNREF_GLOBAL: u32 = UNREF;
 const UNREF_LOCAL: u32 = u32::MAX;
 const UNREF_GOT_BASE: u32 = u32::MAX - 1;
 const UNREF_DSO_HANDLE: u32 = u32::MAX - 2;
 const UNREF_TLS_MODULE_BASE: u32 = u32::MAX - 3;
+/// `__start_X` or `__stop_X` of the object's section `X`: see
+/// [`section_bound`].
+const UNREF_SECTION_BOUND: u32 = u32::MAX - 4;
 /// More symbols than this cannot be numbered in 31 bits.
-const MAX_SYMBOLS: usize = (UNREF_TLS_MODULE_BASE & !UNREF) as usize;
+const MAX_SYMBOLS: usize = (UNREF_SECTION_BOUND & !UNREF) as usize;
 
 /// What a relocation type needs, as bits: its class is worked out once
 /// per type per object ([`classify`]).
@@ -540,6 +543,8 @@ struct SymbolRefs<'o, 'a> {
     section_slot: &'o [u32],
     sections: &'o [ParsedSection<'a>],
     globals: &'o [GlobalRef],
+    /// ELF index and target of each `__start_X`/`__stop_X` symbol.
+    section_bounds: &'o [(u32, SymTarget)],
 }
 
 impl SymbolRefs<'_, '_> {
@@ -551,6 +556,11 @@ impl SymbolRefs<'_, '_> {
             UNREF_GOT_BASE => (SymTarget::GotBase, SYM_NO_STUB),
             UNREF_DSO_HANDLE => (SymTarget::DsoHandle, SYM_NO_STUB),
             UNREF_TLS_MODULE_BASE => (SymTarget::Tls { offset: 0 }, SYM_NO_STUB),
+            UNREF_SECTION_BOUND => {
+                // (Listed when its code was given.)
+                let target = self.section_bounds.iter().find(|b| b.0 as usize == sym).map_or(SymTarget::Absolute(0), |b| b.1);
+                (target, SYM_LOCAL)
+            }
             UNREF_LOCAL if sym == 0 => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
             UNREF_LOCAL => {
                 let s = &self.elf_syms[sym];
@@ -952,6 +962,7 @@ pub fn parse<'a>(
     globals.reserve(elf_syms.len().saturating_sub(first_global));
     let mut needs_got = false;
     let mut needs_dso_handle = false;
+    let mut section_bounds = Vec::new();
     for (i, sym) in elf_syms.iter().enumerate().skip(first_global) {
         if sym.st_bind() == elf::STB_LOCAL {
             continue; // out of place, but harmless: decoded as a local
@@ -980,6 +991,9 @@ pub fn parse<'a>(
             // Local-dynamic code with TLS descriptors starts from the
             // object's own block (what a static linker defines it as).
             UNREF_TLS_MODULE_BASE
+        } else if let Some(target) = undefined.then(|| section_bound(name, &sections)).flatten().transpose().map_err(|m| unsupported(&m))? {
+            section_bounds.push((i as u32, target));
+            UNREF_SECTION_BOUND
         } else {
             if name.is_empty() {
                 return Err(bad(&format!("symbol {i}: global symbol without a name")));
@@ -1005,7 +1019,14 @@ pub fn parse<'a>(
     // Relocations of allocated sections (see [`RelocPass`]). No more
     // symbols can be referred to than there are symbols or relocations.
     let mut pass = RelocPass::new(elf_syms.len().min(entry_count), scratch);
-    let refs = SymbolRefs { elf_syms, symtab: &symtab, section_slot: &section_slot, sections: &sections, globals: &globals };
+    let refs = SymbolRefs {
+        elf_syms,
+        symtab: &symtab,
+        section_slot: &section_slot,
+        sections: &sections,
+        globals: &globals,
+        section_bounds: &section_bounds,
+    };
     let mut relocs = Vec::with_capacity(entry_count);
     crate::pages::prefer_huge_pages(&relocs);
     let mut reloc_groups = reuse(&mut scratch.reloc_groups);
@@ -1194,6 +1215,39 @@ fn quick_place(sym: &elf::Sym64<LittleEndian>, section_slot: &[u32], sections: &
         },
         _ => None,
     }
+}
+
+/// What an undefined `__start_X` or `__stop_X` stands for: the start or
+/// end of the object's allocated section `X`, when `X` is a C identifier
+/// and the object has such a section (as a static linker defines them for
+/// an output section; each object is a unit of its own, like a shared
+/// library, so another object's sections do not count). `None`: the name
+/// is looked up as usual. An error when several sections bear the name,
+/// which a static linker would have concatenated.
+fn section_bound(name: &[u8], sections: &[ParsedSection<'_>]) -> Option<std::result::Result<SymTarget, String>> {
+    let (x, at_end) = match (name.strip_prefix(b"__start_"), name.strip_prefix(b"__stop_")) {
+        (Some(x), _) => (x, false),
+        (_, Some(x)) => (x, true),
+        _ => return None,
+    };
+    let identifier = x.first().is_some_and(|c| !c.is_ascii_digit()) && x.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
+    if !identifier {
+        return None;
+    }
+    let mut named = sections.iter().enumerate().filter(|(_, s)| s.name == x && !s.tls);
+    let (slot, section) = named.next()?;
+    let others = named.count();
+    if others > 0 {
+        return Some(Err(format!(
+            "symbol {}: the object has {} sections named {}, which a static link would concatenate; rtdyld places sections \
+             separately (give the section one name, or merge them, e.g. with ld -r)",
+            String::from_utf8_lossy(name),
+            others + 1,
+            String::from_utf8_lossy(x)
+        )));
+    }
+    let offset = if at_end { section.size } else { 0 };
+    Some(Ok(SymTarget::Section { section: slot as u32, offset, size: 0 }))
 }
 
 /// Where symbol `index` is defined, or why its entry is invalid.

@@ -736,3 +736,87 @@ fn map_section_address_finds_sections_loaded_before_and_after_its_first_call_and
     l.map_section_address(tb.local, 0x2000_0000).unwrap();
     assert_eq!(l.section(tb.id).unwrap().target, 0x2000_0000);
 }
+
+/// A table spread over definitions in a section of its own, walked from
+/// `__start_registry` to `__stop_registry` (a common way to register
+/// plugins, tests or commands in C).
+const REGISTRY: &str = "struct entry { const char *name; long v; };\n\
+    #define REG(n, val) static const struct entry e_##n __attribute__((used, section(\"registry\"))) = { #n, val }\n\
+    REG(a, 1); REG(b, 20); REG(c, 300);\n\
+    extern const struct entry __start_registry[], __stop_registry[];\n\
+    long registry_sum(void) { long s = 0; for (const struct entry *e = __start_registry; e < __stop_registry; e++) s += e->v * (e->name[0] - 'a' + 1); return s; }\n\
+    long registry_start(void) { return (long)__start_registry; }\n\
+    long registry_stop(void) { return (long)__stop_registry; }";
+
+#[test]
+fn section_start_and_stop_symbols_bound_the_objects_own_section() {
+    let mut configs: Vec<(&str, Vec<&str>)> = [
+        &["-O2", "-fPIC"][..],
+        &["-O0", "-fPIC"],
+        &["-O2", "-fno-pic"],
+        &["-O2", "-mcmodel=large"],
+        &["-O2", "-fPIC", "-fdata-sections", "-ffunction-sections"],
+    ]
+    .into_iter()
+    .map(|f| ("gcc", f.to_vec()))
+    .collect();
+    if let Some(clang) = common::find_clang() {
+        configs.push((clang, vec!["-O2", "-fPIC"]));
+    }
+    for (cc, flags) in configs {
+        let mut l = Linker::new();
+        let id = l.load_object(&common::compile(cc, "c", REGISTRY, &flags), "registry.o").unwrap();
+        l.finalize().unwrap();
+        // SAFETY: the three take nothing and return a long.
+        let f = |l: &Linker, n: &str| -> extern "C" fn() -> i64 { unsafe { std::mem::transmute(l.lookup(n).unwrap() as usize) } };
+        let (sum, start, stop) = (f(&l, "registry_sum"), f(&l, "registry_start"), f(&l, "registry_stop"));
+        assert_eq!(sum(), 1 + 20 * 2 + 300 * 3, "{cc} {flags:?}");
+        let registry =
+            l.object_sections(id).unwrap().iter().map(|&s| l.section(s).unwrap()).find(|s| s.name.to_bytes() == b"registry").unwrap();
+        let (local, target) = (registry.local, registry.target);
+        assert_eq!(registry.size, 48, "{cc} {flags:?}");
+        assert_eq!(start() as u64, target, "{cc} {flags:?}");
+        assert_eq!(stop() as u64, target + 48, "{cc} {flags:?}");
+        // They stay the object's own: not defined for others.
+        assert!(l.lookup("__start_registry").is_err());
+        if flags == ["-O2", "-fPIC"] {
+            // And follow the section when it moves (the code reads its
+            // address from a GOT slot; nothing reads the new place).
+            let moved = target + 0x10_0000;
+            l.map_section_address(local, moved).unwrap();
+            l.finalize().unwrap();
+            assert_eq!(start() as u64, moved);
+            assert_eq!(stop() as u64, moved + 48);
+        }
+    }
+}
+
+#[test]
+fn section_start_and_stop_symbols_of_another_object_or_several_sections() {
+    let table = common::compile_c(REGISTRY, &["-O2", "-fPIC"]);
+    let count = "struct entry { const char *name; long v; };\n\
+        extern const struct entry __start_registry[] WEAK, __stop_registry[] WEAK;\n\
+        long registry_count(void) { return __stop_registry - __start_registry; }";
+    // Another object's section does not count: the names stay unresolved,
+    // and the message says why.
+    let mut l = Linker::new();
+    l.load_object(&table, "table.o").unwrap();
+    l.load_object(&common::compile_c(count, &["-O2", "-fPIC", "-DWEAK="]), "count.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnresolvedSymbol, "{e}");
+    assert!(e.message().contains("`__start_registry` (referenced by obj 1 (count.o))") && e.message().contains("own section"), "{e}");
+    // Weak references without the section: 0, an empty table.
+    let mut l = Linker::new();
+    l.load_object(&common::compile_c(count, &["-O2", "-fPIC", "-DWEAK=__attribute__((weak))"]), "count.o").unwrap();
+    l.finalize().unwrap();
+    // SAFETY: `long registry_count(void)`.
+    let f: extern "C" fn() -> i64 = unsafe { std::mem::transmute(l.lookup("registry_count").unwrap() as usize) };
+    assert_eq!(f(), 0);
+    // Several sections of that name (clang gives each retained variable
+    // one): a static link would concatenate them; refused, naming them.
+    let several = ".section registry,\"aw\",@progbits,unique,1\n.quad 1\n.section registry,\"aw\",@progbits,unique,2\n.quad 2\n\
+        .text\n.globl first\nfirst: leaq __start_registry(%rip), %rax\nret\n";
+    let e = Linker::new().load_object(&common::assemble(several, &[]), "several.o").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("several.o") && e.message().contains("2 sections named registry"), "{e}");
+}
