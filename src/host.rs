@@ -40,12 +40,30 @@ impl HostLookups {
         if let Some(&answer) = cache.answers.get(name.to_bytes()) {
             return answer;
         }
-        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
-        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-        let answer = (!p.is_null()).then_some(p as u64);
+        let answer = dl_lookup(name);
         cache.answers.insert(name.to_bytes().into(), answer);
         answer
     }
+}
+
+/// Asks the dynamic loader for `name`. A versioned name, `base@VERSION` (as
+/// `.symver` makes, to bind to an older `memcpy@GLIBC_2.2.5`, say), asks
+/// for that version of `base`.
+fn dl_lookup(name: &CStr) -> Option<u64> {
+    let bytes = name.to_bytes();
+    let p = match bytes.iter().position(|&b| b == b'@') {
+        Some(at) if at > 0 => {
+            let base = CString::new(&bytes[..at]).ok()?;
+            // (`base@@VERSION`, the default version, is that version too.)
+            let version = &bytes[at + 1..];
+            let version = CString::new(version.strip_prefix(b"@").unwrap_or(version)).ok()?;
+            // SAFETY: dlvsym with RTLD_DEFAULT and NUL-terminated strings only reads.
+            unsafe { libc::dlvsym(libc::RTLD_DEFAULT, base.as_ptr(), version.as_ptr()) }
+        }
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
+        _ => unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) },
+    };
+    (!p.is_null()).then_some(p as u64)
 }
 
 impl Default for HostLookups {
@@ -320,6 +338,17 @@ mod tests {
         let direct = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
         assert_eq!(lookup(name), (!direct.is_null()).then_some(direct as u64));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn versioned_names_ask_for_that_version() {
+        // glibc has two versions of realpath on x86-64; the default is 2.3.
+        let (old, default) = (lookup(c"realpath@GLIBC_2.2.5"), lookup(c"realpath"));
+        assert!(old.is_some() && default.is_some() && old != default);
+        assert_eq!(lookup(c"realpath@@GLIBC_2.3"), default);
+        assert_eq!(lookup(c"realpath@GLIBC_2.3"), default);
+        assert_eq!(lookup(c"realpath@NO_SUCH_VERSION"), None);
+        assert_eq!(lookup(c"@GLIBC_2.2.5"), None);
     }
 
     #[test]

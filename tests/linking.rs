@@ -820,3 +820,32 @@ fn section_start_and_stop_symbols_of_another_object_or_several_sections() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.message().contains("several.o") && e.message().contains("2 sections named registry"), "{e}");
 }
+
+#[test]
+fn versioned_references_bind_to_that_version_of_the_host_symbol() {
+    // `.symver` pins a reference to one version (portable binaries use it
+    // to run on older C libraries).
+    let src = "#include <string.h>\n#include <stdlib.h>\n\
+        __asm__(\".symver memcpy_2_2_5, memcpy@GLIBC_2.2.5\");\n\
+        __asm__(\".symver realpath_2_2_5, realpath@GLIBC_2.2.5\");\n\
+        void *memcpy_2_2_5(void *, const void *, size_t);\n\
+        char *realpath_2_2_5(const char *, char *);\n\
+        long copy(void) { char b[8]; memcpy_2_2_5(b, \"hello\", 6); return b[4]; }\n\
+        long old_realpath(void) { return (long)&realpath_2_2_5; }\n\
+        long new_realpath(void) { return (long)&realpath; }";
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fno-pic"]] {
+        let mut l = Linker::new();
+        l.set_process_symbols(true);
+        l.load_object(&common::compile_c(src, flags), "symver.o").unwrap();
+        l.finalize().unwrap();
+        // SAFETY: each takes nothing and returns a long.
+        let f = |n: &str| -> extern "C" fn() -> i64 { unsafe { std::mem::transmute(l.lookup(n).unwrap() as usize) } };
+        assert_eq!(f("copy")(), b'o' as i64, "{flags:?}");
+        assert_ne!(f("old_realpath")(), f("new_realpath")(), "{flags:?}: two versions, two functions");
+        if flags[1] == "-fPIC" {
+            // (-fno-pic code takes a host function's address as its stub's.)
+            assert_eq!(f("new_realpath")() as u64, rtdyld::host::lookup(c"realpath").unwrap());
+            assert_eq!(f("old_realpath")() as u64, rtdyld::host::lookup(c"realpath@GLIBC_2.2.5").unwrap());
+        }
+    }
+}
