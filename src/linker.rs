@@ -1385,7 +1385,14 @@ impl Linker {
         let keys: Vec<usize> = ids.iter().map(|&i| self.objects[i].dso_key).filter(|&k| k != 0).collect();
         // What their code registered runs (and the handles are retired) even
         // if the client never ran their constructors.
-        crate::runtime::run_atexit(&keys);
+        // (`atexit` functions by where they lie: their objects' code.)
+        let code: Vec<std::ops::Range<u64>> = ids
+            .iter()
+            .flat_map(|&i| self.objects[i].sections.iter().map(|&s| &self.sections[s as usize]))
+            .filter(|s| s.kind == SectionKind::Code)
+            .map(|s| s.target..s.target + s.size)
+            .collect();
+        crate::runtime::run_atexit(&keys, &code);
         let mut tables: Vec<(u32, usize, TableKind, u32)> = Vec::new();
         for &i in ids {
             let o = &self.objects[i];

@@ -10,6 +10,12 @@
 //! - `__cxa_atexit`: registrations whose handle belongs to a loaded object
 //!   are kept here and run when the object is removed or its linker
 //!   dropped; others are forwarded to the C library.
+//! - `atexit`, which the C library does not export (a static link takes it
+//!   from `libc_nonshared.a`, where it passes the caller's `__dso_handle`):
+//!   a function in JIT'd code runs with the destructors of the object that
+//!   holds it (when the object is removed or its linker dropped, newest
+//!   first with its `__cxa_atexit` registrations); a host function is
+//!   handed to the C library.
 
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
@@ -29,6 +35,45 @@ fn registry() -> &'static Mutex<HashMap<usize, Vec<Registration>>> {
 /// Orders registrations across objects, as the C library's single list does.
 static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// `atexit` registrations of functions in JIT'd code not run yet:
+/// sequence number, function.
+static PLAIN: Mutex<Vec<(u64, usize)>> = Mutex::new(Vec::new());
+
+/// rtdyld's `atexit`. A function of the host (one the dynamic loader knows)
+/// is the C library's business; one in JIT'd code runs with the
+/// destructors of the object it lies in, as a shared library's would at
+/// `dlclose`.
+extern "C" fn atexit(f: Option<extern "C" fn()>) -> c_int {
+    let Some(f) = f else { return -1 };
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
+    // SAFETY: dladdr only reads its first argument's value and fills `info`.
+    let in_host = unsafe { libc::dladdr(f as *const c_void, info.as_mut_ptr()) } != 0;
+    if in_host {
+        return match cxa_atexit_of_libc() {
+            // SAFETY: a `void (void)` function called with one ignored
+            // argument, as the C library's own `atexit` arranges.
+            Some(libc_fn) => unsafe {
+                libc_fn(Some(std::mem::transmute::<extern "C" fn(), AtExitFn>(f)), std::ptr::null_mut(), std::ptr::null_mut())
+            },
+            None => -1,
+        };
+    }
+    let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PLAIN.lock().unwrap_or_else(|e| e.into_inner()).push((seq, f as usize));
+    0
+}
+
+type CxaAtExit = unsafe extern "C" fn(Option<AtExitFn>, *mut c_void, *mut c_void) -> c_int;
+
+/// The C library's own `__cxa_atexit`.
+fn cxa_atexit_of_libc() -> Option<CxaAtExit> {
+    static LIBC: OnceLock<usize> = OnceLock::new();
+    // SAFETY: dlsym for the C library's own __cxa_atexit.
+    let f = *LIBC.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_NEXT, c"__cxa_atexit".as_ptr()) } as usize);
+    // SAFETY: the C library's __cxa_atexit has this signature.
+    (f != 0).then(|| unsafe { std::mem::transmute::<usize, CxaAtExit>(f) })
+}
+
 /// Marks `dso` as a handle of a loaded object.
 pub fn register_dso(dso: usize) {
     registry().lock().unwrap_or_else(|e| e.into_inner()).insert(dso, Vec::new());
@@ -42,19 +87,42 @@ pub fn rekey_dso(old: usize, new: usize) {
     r.insert(new, list);
 }
 
-/// Runs the functions registered for any of `dsos`, newest first across
-/// all of them (as `exit` does for a program), and forgets the handles.
-pub fn run_atexit(dsos: &[usize]) {
+/// Runs the functions registered for any of `dsos`, and those registered
+/// with `atexit` that lie in one of `code` (address ranges), newest first
+/// across all of them (as `exit` does for a program), and forgets the
+/// handles.
+pub fn run_atexit(dsos: &[usize], code: &[std::ops::Range<u64>]) {
     loop {
         // Take one at a time: a destructor may register another.
-        let next = {
-            let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
-            let newest = dsos.iter().filter_map(|d| r.get(d).and_then(|l| l.last()).map(|e| (e.0, *d))).max();
-            newest.and_then(|(_, d)| r.get_mut(&d).and_then(|l| l.pop()))
+        let newest_cxa = {
+            let r = registry().lock().unwrap_or_else(|e| e.into_inner());
+            dsos.iter().filter_map(|d| r.get(d).and_then(|l| l.last()).map(|e| (e.0, *d))).max()
         };
-        let Some((_, f, arg)) = next else { break };
-        // SAFETY: `f` was registered by JIT'd code as a destructor taking `arg`.
-        unsafe { std::mem::transmute::<usize, AtExitFn>(f)(arg as *mut c_void) };
+        let newest_plain = {
+            let plain = PLAIN.lock().unwrap_or_else(|e| e.into_inner());
+            plain.iter().enumerate().rev().find(|(_, e)| code.iter().any(|c| c.contains(&(e.1 as u64)))).map(|(k, e)| (e.0, k))
+        };
+        match (newest_cxa, newest_plain) {
+            (_, Some((seq, k))) if newest_cxa.is_none_or(|c| c.0 < seq) => {
+                let f = {
+                    let mut plain = PLAIN.lock().unwrap_or_else(|e| e.into_inner());
+                    // (Found again: another thread may have changed the list.)
+                    let k = if plain.get(k).is_some_and(|e| e.0 == seq) { Some(k) } else { plain.iter().position(|e| e.0 == seq) };
+                    k.map(|k| plain.remove(k).1)
+                };
+                if let Some(f) = f {
+                    // SAFETY: registered by JIT'd code with `atexit`.
+                    unsafe { std::mem::transmute::<usize, extern "C" fn()>(f)() };
+                }
+            }
+            (Some((_, d)), _) => {
+                let next = registry().lock().unwrap_or_else(|e| e.into_inner()).get_mut(&d).and_then(|l| l.pop());
+                let Some((_, f, arg)) = next else { break };
+                // SAFETY: `f` was registered by JIT'd code as a destructor taking `arg`.
+                unsafe { std::mem::transmute::<usize, AtExitFn>(f)(arg as *mut c_void) };
+            }
+            _ => break,
+        }
     }
     let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
     for d in dsos {
@@ -72,15 +140,11 @@ extern "C" fn cxa_atexit(f: Option<AtExitFn>, arg: *mut c_void, dso: *mut c_void
             return 0;
         }
     }
-    type CxaAtExit = unsafe extern "C" fn(Option<AtExitFn>, *mut c_void, *mut c_void) -> c_int;
-    static LIBC: OnceLock<usize> = OnceLock::new();
-    // SAFETY: dlsym for the C library's own __cxa_atexit.
-    let libc_fn = *LIBC.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_NEXT, c"__cxa_atexit".as_ptr()) } as usize);
-    if libc_fn == 0 {
-        return -1;
+    match cxa_atexit_of_libc() {
+        // SAFETY: forwarding the caller's own arguments.
+        Some(libc_fn) => unsafe { libc_fn(f, arg, dso) },
+        None => -1,
     }
-    // SAFETY: the C library's __cxa_atexit has this signature.
-    unsafe { std::mem::transmute::<usize, CxaAtExit>(libc_fn)(f, arg, dso) }
 }
 
 /// A `thread_local` destructor registered by JIT'd code, run at thread
@@ -138,6 +202,7 @@ pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
     let bytes = name.to_bytes();
     match bytes {
         b"__cxa_atexit" => Some(cxa_atexit as *const () as u64),
+        b"atexit" => Some(atexit as *const () as u64),
         // libstdc++'s entry point and glibc's implementation behind it.
         b"__cxa_thread_atexit" | b"__cxa_thread_atexit_impl" => Some(cxa_thread_atexit_impl as *const () as u64),
         _ if bytes.starts_with(b"__") || bytes.starts_with(b"_Unwind_") => crate::host::lookup(name),

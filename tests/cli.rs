@@ -9,6 +9,7 @@ fn rtdyld() -> Command {
 }
 
 const CXX: &str = r#"
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <stdexcept>
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
   std::map<std::string, int> counts;
   for (auto &a : args) counts[a]++;
   for (auto &[k, v] : counts) std::cout << k << "=" << v << "\n";
+  std::atexit([] { std::cout << "atexit\n"; });
   static Noisy local("local");
   try { Sq q(3); const Shape &s = q; if (s.area() > 5) throw std::runtime_error("big " + std::to_string(s.area())); }
   catch (const std::exception &e) { std::cout << "caught " << e.what() << "\n"; }

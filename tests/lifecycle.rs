@@ -97,6 +97,29 @@ fn cxx_globals_are_destroyed_when_their_object_is_removed() {
 }
 
 #[test]
+fn atexit_functions_run_when_their_object_goes() {
+    // `atexit` comes from libc_nonshared.a in a static link; rtdyld provides
+    // it. Newest first, interleaved with what __cxa_atexit registered.
+    let cxx = "#include <cstdlib>\nextern \"C\" void note(long);\n\
+               static void a1() { note(-10); }\nstatic void a2() { note(-20); }\n\
+               struct G { long v; G(long v) : v(v) { note(v); } ~G() { note(-v); } };\n\
+               extern \"C\" long reg() { std::atexit(a1); static G local(3); std::atexit(a2); return 0; }";
+    let c = "#include <stdlib.h>\nvoid note(long);\nstatic void b1(void) { note(-30); }\nlong reg_b(void) { return atexit(b1); }";
+    rtdyld::host::open_library("stdc++").unwrap();
+    let (mut l, log) = linker_with_log();
+    let g = l.load_object(&common::compile("g++", "c++", cxx, &["-O2", "-fPIC"]), "g.o").unwrap();
+    l.load_object(&common::compile_c(c, &["-O0", "-fno-pic"]), "b.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "reg"), 0);
+    assert_eq!(call0(&l, "reg_b"), 0);
+    assert_eq!(take(&log), vec![3]);
+    l.remove_object(g).unwrap();
+    assert_eq!(take(&log), vec![-20, -3, -10]);
+    drop(l);
+    assert_eq!(take(&log), vec![-30]);
+}
+
+#[test]
 fn removing_an_object_withdraws_its_symbols_and_memory() {
     let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
     let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
