@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# tests/real/lib.sh: shared by the real-program tests (lua.sh, sqlite.sh, cxx.sh).
+# tests/real/lib.sh: shared by the real-program tests (lua.sh, sqlite.sh, zstd.sh, cxx.sh).
 # Sourced, not run. The tests use it in this order:
 #
 #   init_real_test NAME "$@"     command line, REPO, TEST_DIR, RTDYLD, CACHE, JOBS
