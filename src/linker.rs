@@ -1393,6 +1393,7 @@ impl Linker {
             .map(|s| s.target..s.target + s.size)
             .collect();
         crate::runtime::run_atexit(&keys, &code);
+        crate::runtime::forget_atfork(&code);
         let mut tables: Vec<(u32, usize, TableKind, u32)> = Vec::new();
         for &i in ids {
             let o = &self.objects[i];

@@ -16,6 +16,11 @@
 //!   holds it (when the object is removed or its linker dropped, newest
 //!   first with its `__cxa_atexit` registrations); a host function is
 //!   handed to the C library.
+//! - `pthread_atfork`, exported by the C library only as a compatibility
+//!   symbol (programs link it from `libc_nonshared.a` too): handlers in
+//!   JIT'd code are run from one set of handlers rtdyld registers, and
+//!   forgotten when their object is removed, as `dlclose` forgets a
+//!   library's.
 
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
@@ -45,10 +50,7 @@ static PLAIN: Mutex<Vec<(u64, usize)>> = Mutex::new(Vec::new());
 /// `dlclose`.
 extern "C" fn atexit(f: Option<extern "C" fn()>) -> c_int {
     let Some(f) = f else { return -1 };
-    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
-    // SAFETY: dladdr only reads its first argument's value and fills `info`.
-    let in_host = unsafe { libc::dladdr(f as *const c_void, info.as_mut_ptr()) } != 0;
-    if in_host {
+    if in_host(f as usize) {
         return match cxa_atexit_of_libc() {
             // SAFETY: a `void (void)` function called with one ignored
             // argument, as the C library's own `atexit` arranges.
@@ -61,6 +63,111 @@ extern "C" fn atexit(f: Option<extern "C" fn()>) -> c_int {
     let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     PLAIN.lock().unwrap_or_else(|e| e.into_inner()).push((seq, f as usize));
     0
+}
+
+/// `pthread_atfork` handlers in JIT'd code (prepare, parent, child; 0 for
+/// none), behind a lock that a fork holds from the prepare handlers to the
+/// parent and child ones, so that no removal runs in between.
+struct ForkHandlers {
+    gate: std::cell::UnsafeCell<libc::pthread_mutex_t>,
+    list: std::cell::UnsafeCell<Vec<[usize; 3]>>,
+}
+
+// SAFETY: `list` is only touched with `gate` locked.
+unsafe impl Sync for ForkHandlers {}
+
+static FORK: ForkHandlers =
+    ForkHandlers { gate: std::cell::UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER), list: std::cell::UnsafeCell::new(Vec::new()) };
+
+impl ForkHandlers {
+    fn lock(&self) {
+        // SAFETY: a statically initialized normal mutex.
+        unsafe { libc::pthread_mutex_lock(self.gate.get()) };
+    }
+    fn unlock(&self) {
+        // SAFETY: locked by this thread (or, in a fork's child, by the
+        // thread that forked, which the child's only thread continues).
+        unsafe { libc::pthread_mutex_unlock(self.gate.get()) };
+    }
+    /// Calls handler `which` of every entry, newest first for prepare.
+    /// The caller holds the lock.
+    fn run(&self, which: usize) {
+        // SAFETY: the lock is held.
+        let list = unsafe { &*self.list.get() };
+        let call = |e: &[usize; 3]| {
+            if e[which] != 0 {
+                // SAFETY: registered by JIT'd code as a `void (void)` handler.
+                unsafe { std::mem::transmute::<usize, extern "C" fn()>(e[which])() };
+            }
+        };
+        if which == 0 {
+            list.iter().rev().for_each(call);
+        } else {
+            list.iter().for_each(call);
+        }
+    }
+}
+
+extern "C" fn fork_prepare() {
+    FORK.lock();
+    FORK.run(0);
+}
+
+extern "C" fn fork_parent() {
+    FORK.run(1);
+    FORK.unlock();
+}
+
+extern "C" fn fork_child() {
+    FORK.run(2);
+    FORK.unlock();
+}
+
+type AtForkFn = Option<extern "C" fn()>;
+type RegisterAtFork = unsafe extern "C" fn(AtForkFn, AtForkFn, AtForkFn, *mut c_void) -> c_int;
+
+/// rtdyld's `pthread_atfork`. Handlers of the host go to the C library.
+extern "C" fn pthread_atfork(prepare: AtForkFn, parent: AtForkFn, child: AtForkFn) -> c_int {
+    static REGISTER: OnceLock<usize> = OnceLock::new();
+    // SAFETY: dlsym for the C library's own registration function.
+    let register = *REGISTER.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__register_atfork".as_ptr()) } as usize);
+    if register == 0 {
+        return libc::ENOMEM;
+    }
+    // SAFETY: glibc's __register_atfork has this signature.
+    let register = unsafe { std::mem::transmute::<usize, RegisterAtFork>(register) };
+    let handlers = [prepare.map_or(0, |f| f as usize), parent.map_or(0, |f| f as usize), child.map_or(0, |f| f as usize)];
+    if handlers.iter().all(|&f| f == 0 || in_host(f)) {
+        // SAFETY: the caller's handlers, registered for the process.
+        return unsafe { register(prepare, parent, child, std::ptr::null_mut()) };
+    }
+    static OURS: OnceLock<c_int> = OnceLock::new();
+    // SAFETY: registering rtdyld's own handlers once, for the process.
+    let rc = *OURS.get_or_init(|| unsafe { register(Some(fork_prepare), Some(fork_parent), Some(fork_child), std::ptr::null_mut()) });
+    if rc != 0 {
+        return rc;
+    }
+    FORK.lock();
+    // SAFETY: the lock is held.
+    unsafe { (*FORK.list.get()).push(handlers) };
+    FORK.unlock();
+    0
+}
+
+/// Forgets the `pthread_atfork` handlers that lie in `code`.
+pub fn forget_atfork(code: &[std::ops::Range<u64>]) {
+    FORK.lock();
+    // SAFETY: the lock is held.
+    unsafe { (*FORK.list.get()).retain(|e| !e.iter().any(|&f| code.iter().any(|c| c.contains(&(f as u64))))) };
+    FORK.unlock();
+}
+
+/// Whether the dynamic loader knows `addr` (it lies in the executable or a
+/// loaded library, not in JIT'd code).
+fn in_host(addr: usize) -> bool {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::uninit();
+    // SAFETY: dladdr only reads its first argument's value and fills `info`.
+    unsafe { libc::dladdr(addr as *const c_void, info.as_mut_ptr()) != 0 }
 }
 
 type CxaAtExit = unsafe extern "C" fn(Option<AtExitFn>, *mut c_void, *mut c_void) -> c_int;
@@ -203,6 +310,7 @@ pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
     match bytes {
         b"__cxa_atexit" => Some(cxa_atexit as *const () as u64),
         b"atexit" => Some(atexit as *const () as u64),
+        b"pthread_atfork" => Some(pthread_atfork as *const () as u64),
         // libstdc++'s entry point and glibc's implementation behind it.
         b"__cxa_thread_atexit" | b"__cxa_thread_atexit_impl" => Some(cxa_thread_atexit_impl as *const () as u64),
         _ if bytes.starts_with(b"__") || bytes.starts_with(b"_Unwind_") => crate::host::lookup(name),

@@ -120,6 +120,40 @@ fn atexit_functions_run_when_their_object_goes() {
 }
 
 #[test]
+fn fork_handlers_run_while_their_object_is_loaded() {
+    // `pthread_atfork` is, like `atexit`, a libc_nonshared.a function.
+    let src = "#include <pthread.h>\n#include <sys/wait.h>\n#include <unistd.h>\n\
+        static long prepared, parents, in_child;\n\
+        static void p(void) { prepared++; }\nstatic void pa(void) { parents++; }\nstatic void c(void) { in_child = 1; }\n\
+        long reg_fork(void) { return pthread_atfork(p, pa, c); }\n\
+        long do_fork(void) { pid_t k = fork(); if (k == 0) _exit(in_child ? 42 : 1); int st; waitpid(k, &st, 0);\n\
+          return prepared * 100 + parents * 10 + (WIFEXITED(st) && WEXITSTATUS(st) == 42); }";
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fno-pic"]] {
+        let mut l = Linker::new();
+        l.set_process_symbols(true);
+        let id = l.load_object(&common::compile_c(src, flags), "fork.o").unwrap();
+        l.finalize().unwrap();
+        assert_eq!(call0(&l, "reg_fork"), 0);
+        assert_eq!(call0(&l, "do_fork"), 111, "{flags:?}: prepare, parent and child handlers ran once");
+        assert_eq!(call0(&l, "do_fork"), 221, "{flags:?}");
+        // Removed, the object's handlers are forgotten: a fork now would
+        // otherwise call into released memory.
+        l.remove_object(id).unwrap();
+        drop(l);
+        // SAFETY: the child only exits.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: leaving the child at once.
+            unsafe { libc::_exit(7) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7, "{flags:?}: status {status:#x}");
+    }
+}
+
+#[test]
 fn removing_an_object_withdraws_its_symbols_and_memory() {
     let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
     let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
