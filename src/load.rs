@@ -469,7 +469,8 @@ const TLS_DESC: u16 = 1 << 15;
 
 /// `compact_of` entries of symbols not referred to yet: a local, the GOT
 /// base, `__dso_handle`, the start of the object's own TLS block, a
-/// section's start or end, or `UNREF_GLOBAL | k` for global `k`. Compact indices stay below `UNREF`.
+/// section's start or end, or `UNREF_GLOBAL | k` for global `k`. Compact
+/// indices stay below `UNREF`.
 const UNREF: u32 = 1 << 31;
 const UNREF_GLOBAL: u32 = UNREF;
 const UNREF_LOCAL: u32 = u32::MAX;

@@ -207,15 +207,14 @@ pub fn run_atexit(dsos: &[usize], code: &[std::ops::Range<u64>]) {
         };
         let newest_plain = {
             let plain = PLAIN.lock().unwrap_or_else(|e| e.into_inner());
-            plain.iter().enumerate().rev().find(|(_, e)| code.iter().any(|c| c.contains(&(e.1 as u64)))).map(|(k, e)| (e.0, k))
+            plain.iter().rev().find(|e| code.iter().any(|c| c.contains(&(e.1 as u64)))).map(|e| e.0)
         };
         match (newest_cxa, newest_plain) {
-            (_, Some((seq, k))) if newest_cxa.is_none_or(|c| c.0 < seq) => {
+            (_, Some(seq)) if newest_cxa.is_none_or(|c| c.0 < seq) => {
                 let f = {
+                    // (By sequence number: another thread may have changed the list.)
                     let mut plain = PLAIN.lock().unwrap_or_else(|e| e.into_inner());
-                    // (Found again: another thread may have changed the list.)
-                    let k = if plain.get(k).is_some_and(|e| e.0 == seq) { Some(k) } else { plain.iter().position(|e| e.0 == seq) };
-                    k.map(|k| plain.remove(k).1)
+                    plain.iter().position(|e| e.0 == seq).map(|k| plain.remove(k).1)
                 };
                 if let Some(f) = f {
                     // SAFETY: registered by JIT'd code with `atexit`.

@@ -396,6 +396,7 @@ mod tests {
         }
         assert_eq!(&d[1..4], &[d.as_ptr() as u64 + 16, 7, 0x1234]);
         (d[0], d[4], d[5]) = (function, __rtdyld_test_clobbering_get_addr as *const () as u64, save);
+        // SAFETY: 16 plain bytes either way.
         let x = |n: u64| -> __m128i { unsafe { std::mem::transmute(u128::from(n) << 64 | u128::from(!n)) } };
         let g = |n: u64| 0x0101_0101_0101_0101 * n;
         let (mut rax, mut r) = (d.as_ptr() as u64, [g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(8)]);
