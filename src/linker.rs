@@ -559,6 +559,7 @@ impl Linker {
         // for an object that then fails to load is invisible: it has
         // neither definition nor references.)
         let mut found = std::mem::take(&mut scratch.ids);
+        let first_new = self.symbols.len() as u32;
         self.symbols.intern_all(parsed.globals.len(), |k| parsed.global_name(k), &mut found);
         let mut defined_count = 0;
         // Commons are laid out in one area of the object's.
@@ -566,11 +567,20 @@ impl Linker {
         let mut common_align = 1u64;
         let mut common_offset = Vec::new();
         for k in 0..parsed.globals.len() {
-            if parsed.globals[k].undefined() {
+            let r = &parsed.globals[k];
+            if r.undefined() {
+                continue;
+            }
+            let g = found[k];
+            if r.in_section() && g >= first_new {
+                // Defined in a section (not common) under a name no earlier
+                // object had: nothing to lay out, nothing to clash with.
+                // (Most globals of a large object; their entries need not
+                // be decoded here.)
+                defined_count += 1;
                 continue;
             }
             let glob = parsed.global(k);
-            let g = found[k];
             defined_count += usize::from(glob.place != GlobalPlace::Undefined);
             if let GlobalPlace::Common { size, align } = glob.place {
                 if common_offset.is_empty() {

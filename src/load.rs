@@ -180,6 +180,12 @@ impl GlobalRef {
         self.sym & Self::UNDEFINED != 0
     }
 
+    /// Whether the symbol is defined in one of the object's allocated
+    /// sections (its place is then [`GlobalPlace::Section`]).
+    pub fn in_section(&self) -> bool {
+        self.section != u32::MAX
+    }
+
     /// The ELF symbol index.
     fn index(&self) -> usize {
         (self.sym & !Self::UNDEFINED) as usize
@@ -902,7 +908,9 @@ pub fn parse<'a>(
         .and_then(|sh| sh.data(endian, data).ok())
         .unwrap_or_default();
     let mut sections: Vec<ParsedSection<'a>> = recycle(std::mem::take(&mut scratch.sections));
-    sections.reserve(table.len());
+    // (Reserved for the allocatable sections only: in an object built with
+    // -ffunction-sections, as many again are relocation sections.)
+    sections.reserve(table.iter().filter(|sh| sh.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0).count());
     let mut section_slot = reuse(&mut scratch.section_slot);
     section_slot.resize(table.len(), u32::MAX);
     for (index, sh) in table.enumerate() {
@@ -1143,9 +1151,18 @@ pub fn parse<'a>(
     let got_index = SlotIndex::new(&got_symbols, symbols.len());
     let stub_index = SlotIndex::new(&stub_symbols, symbols.len());
     // The object keeps an exact copy; the pass's buffer serves the next.
-    let kept_symbols = symbols.to_vec();
-    Scratch::keep(&mut scratch.symbols, symbols);
-    let symbols = kept_symbols;
+    // A large buffer that is mostly used goes to the object itself instead:
+    // shrinking it copies nothing (glibc shrinks a block in place, and a
+    // mapped one with mremap), where copying would write it all again.
+    let symbols = if symbols.len() >= 4096 && symbols.len() * 2 >= symbols.capacity() {
+        let mut symbols = symbols;
+        symbols.shrink_to_fit();
+        symbols
+    } else {
+        let kept_symbols = symbols.to_vec();
+        Scratch::keep(&mut scratch.symbols, symbols);
+        kept_symbols
+    };
     // (Only `R_X86_64_NONE` entries leave room unused.)
     relocs.shrink_to_fit();
     Ok(ParsedObject {
