@@ -966,9 +966,12 @@ pub fn parse<'a>(
     // every symbol before it is local.
     let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize).clamp(1, elf_syms.len().max(1));
     let mut compact_of = reuse(&mut scratch.compact_of);
+    compact_of.reserve(elf_syms.len());
+    crate::pages::populate_spare(&compact_of, elf_syms.len());
     compact_of.resize(elf_syms.len(), UNREF_LOCAL);
     let mut globals = reuse(&mut scratch.globals);
     globals.reserve(elf_syms.len().saturating_sub(first_global));
+    crate::pages::populate_spare(&globals, elf_syms.len().saturating_sub(first_global));
     let mut needs_got = false;
     let mut needs_dso_handle = false;
     let mut section_bounds = Vec::new();
@@ -1038,6 +1041,7 @@ pub fn parse<'a>(
     };
     let mut relocs = Vec::with_capacity(entry_count);
     crate::pages::prefer_huge_pages(&relocs);
+    crate::pages::populate_spare(&relocs, entry_count);
     let mut reloc_groups = reuse(&mut scratch.reloc_groups);
     reloc_groups.reserve(sections.len());
     for (index, sh) in table.enumerate() {

@@ -184,6 +184,7 @@ impl SymbolTable {
     fn grow_to(&mut self, len: usize) {
         let mut slots = Vec::with_capacity(len);
         crate::pages::prefer_huge_pages(&slots);
+        crate::pages::populate_spare(&slots, len);
         slots.resize(len, 0u64);
         let mask = len - 1;
         for &s in self.slots.iter().filter(|&&s| s != 0) {
@@ -203,8 +204,14 @@ impl SymbolTable {
             // One rebuild, straight to the final size.
             self.grow_to(want.next_power_of_two().max(1024));
         }
+        let fresh = self.symbols.is_empty();
         self.symbols.reserve(more);
         crate::pages::prefer_huge_pages(&self.symbols);
+        if fresh {
+            // Every name is new to an empty table: all the room is used.
+            // (Later, most names of an object may be there already.)
+            crate::pages::populate_spare(&self.symbols, more);
+        }
     }
 
     /// The id of `name`, creating an entry when new.
@@ -228,7 +235,11 @@ impl SymbolTable {
             self.hash(n)
         }));
         // Room for every name at once (names already present stay unused).
+        let fresh = self.names.is_empty();
         self.names.reserve(bytes);
+        if fresh {
+            crate::pages::populate_spare(&self.names, bytes);
+        }
         let mask = self.slots.len() - 1;
         ids.clear();
         ids.reserve(count);
