@@ -2165,12 +2165,6 @@ fn apply_object(
             }
         }
     }
-    if let Some(stubs) = obj.stubs {
-        for (k, &sym) in obj.stub_symbols.iter().enumerate() {
-            let v = symbol_value(obj, sym, w.sections, values);
-            w.write(stubs, (k * x86_64::STUB_SIZE) as u64, &x86_64::stub_bytes(v))?;
-        }
-    }
     if let Some(cs) = obj.copy_section {
         for t in &obj.symbols {
             let SymTarget::Copy { global, offset, size } = *t else { continue };
@@ -2227,6 +2221,11 @@ fn apply_object(
             })
             .collect()
     };
+    // Stubs are written only where a relocation goes through one (a call
+    // or address out of reach, or R_X86_64_PLTOFF64): most calls reach
+    // their function directly, and their stubs stay unwritten until a
+    // remap puts it out of reach (the relocations are applied again then).
+    let mut used_stubs: Vec<u32> = Vec::new();
     for g in &obj.reloc_groups {
         let p_base = w.sections[g.section as usize].target;
         let section_moved = moved(w.sections, Some(g.section));
@@ -2273,7 +2272,8 @@ fn apply_object(
                 continue;
             }
             let slot = obj.got_index.get(r.symbol).map_or(0, |k| got_base + u64::from(k) * 8);
-            let stub = obj.stub_index.get(r.symbol).map(|k| stub_base + u64::from(k) * x86_64::STUB_SIZE as u64);
+            let stub_k = obj.stub_index.get(r.symbol);
+            let stub = stub_k.map(|k| stub_base + u64::from(k) * x86_64::STUB_SIZE as u64);
             let (mut tls_module, mut dtp_offset, mut tp_offset, mut slot) = (0, 0, 0, slot);
             if matches!(r_type, 16..=23 | x86_64::R_GOTPC32_TLSDESC) {
                 let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;
@@ -2320,11 +2320,15 @@ fn apply_object(
                 tp_offset,
             };
             let (mut value, field) = x86_64::compute(r_type, &inputs);
+            if r_type == x86_64::R_PLTOFF64 {
+                used_stubs.extend(stub_k);
+            }
             let stub_ok = r.is_branch() || (r.flags & Reloc::ADDRESS_STUB != 0 && symbol_is_function(obj, r.symbol, symbols));
             if stub_ok && !field.fits(value) {
                 if let Some(stub) = stub {
                     inputs.s = stub;
                     value = x86_64::compute(r_type, &inputs).0;
+                    used_stubs.extend(stub_k);
                 }
             }
             if !field.fits(value) {
@@ -2345,6 +2349,14 @@ fn apply_object(
                 ));
             }
             w.write_field(g.section, u64::from(r.offset), value, field.size())?;
+        }
+    }
+    if let Some(stubs) = obj.stubs {
+        used_stubs.sort_unstable();
+        used_stubs.dedup();
+        for &k in &used_stubs {
+            let v = symbol_value(obj, obj.stub_symbols[k as usize], w.sections, values);
+            w.write(stubs, u64::from(k) * x86_64::STUB_SIZE as u64, &x86_64::stub_bytes(v))?;
         }
     }
     Ok(())

@@ -228,6 +228,8 @@ impl SymbolTable {
         self.reserve(count);
         let mut hashes = std::mem::take(&mut self.hashes);
         hashes.clear();
+        hashes.reserve(count);
+        crate::pages::populate_spare(&hashes, count);
         let mut bytes = 0;
         hashes.extend((0..count).map(|k| {
             let n = name(k);
@@ -243,6 +245,7 @@ impl SymbolTable {
         let mask = self.slots.len() - 1;
         ids.clear();
         ids.reserve(count);
+        crate::pages::populate_spare(ids, count);
         for (k, &h) in hashes.iter().enumerate() {
             if let Some(next) = hashes.get(k + AHEAD) {
                 prefetch(&self.slots[next.0 as usize & mask]);

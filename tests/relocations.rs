@@ -1043,6 +1043,64 @@ fn plt32_to_a_far_function_goes_through_a_stub_and_runs() {
     }
 }
 
+/// The destination of the `call rel32` whose displacement is at target
+/// address `field` of section `sec`.
+fn call_destination(sec: (u32, u64, *mut u8, u64), field: u64) -> u64 {
+    let local = local_of(Some(sec), field, 4).expect("call site outside its section");
+    field.wrapping_add(4).wrapping_add(sign_extend(read_le(local, 4), 4))
+}
+
+#[test]
+fn a_call_that_reaches_directly_goes_through_its_stub_once_a_remap_puts_it_out_of_reach() {
+    // `caller` calls `callee` of another object (R_X86_64_PLT32) and the
+    // static `helper` of another section of its own (a section symbol).
+    let a = assemble(
+        "\t.section .text.caller,\"ax\",@progbits\n\t.globl caller\ncaller:\n\tcall callee@PLT\n\tcall helper\n\tret\n\
+         \t.section .text.helper,\"ax\",@progbits\nhelper:\n\tret\n\t.section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    let b = assemble("\t.text\n\t.globl callee\ncallee:\n\tret\n\t.section .note.GNU-stack,\"\",@progbits\n", &[]);
+    let mut linker = Linker::new();
+    let ia = linker.load_object(&a, "a.o").unwrap();
+    let ib = linker.load_object(&b, "b.o").unwrap();
+    linker.finalize().unwrap();
+    let text_a = find_section(&linker, ia, ".text.caller").unwrap();
+    let helper_sec = find_section(&linker, ia, ".text.helper").unwrap();
+    let text_b = find_section(&linker, ib, ".text").unwrap();
+    let stubs = find_section(&linker, ia, STUB_SECTION).expect("a stub section for the two calls");
+    let caller = linker.lookup("caller").unwrap();
+    assert_eq!(caller, text_a.1);
+    // Within reach: both calls go straight to their functions, and no stub
+    // was written.
+    assert_eq!(call_destination(text_a, caller + 1), text_b.1, "call callee");
+    assert_eq!(call_destination(text_a, caller + 6), helper_sec.1, "call helper");
+    let stub_bytes: Vec<u64> = (0..stubs.3).map(|k| read_le(stubs.2.wrapping_add(k as usize), 1)).collect();
+    assert!(stub_bytes.iter().all(|&b| b == 0), "stubs written though no call needed one");
+    call_void_i32(caller);
+
+    // Out of reach (targets only, 8 GiB away): each call now goes through
+    // a stub that jumps to the function's new address.
+    let far = 8u64 << 30;
+    linker.map_section(text_b.0, text_b.1 + far).unwrap();
+    linker.map_section(helper_sec.0, helper_sec.1 + far).unwrap();
+    linker.finalize().unwrap();
+    let text_a = find_section(&linker, ia, ".text.caller").unwrap();
+    let to_callee = call_destination(text_a, caller + 1);
+    let to_helper = call_destination(text_a, caller + 6);
+    assert_ne!(to_callee, to_helper);
+    reaches(&linker, ia, to_callee, text_b.1 + far).unwrap();
+    reaches(&linker, ia, to_helper, helper_sec.1 + far).unwrap();
+    assert!(to_callee != text_b.1 + far && to_helper != helper_sec.1 + far, "both go through stubs");
+
+    // Back within reach: direct again, and the stubs are left as they are.
+    linker.map_section(text_b.0, text_b.1).unwrap();
+    linker.map_section(helper_sec.0, helper_sec.1).unwrap();
+    linker.finalize().unwrap();
+    assert_eq!(call_destination(text_a, caller + 1), text_b.1);
+    assert_eq!(call_destination(text_a, caller + 6), helper_sec.1);
+    call_void_i32(caller);
+}
+
 // ---------------------------------------------------------------------------
 // Retained relocations stay small.
 
