@@ -1404,6 +1404,7 @@ impl Linker {
             .collect();
         crate::runtime::run_atexit(&keys, &code);
         crate::runtime::forget_atfork(&code);
+        crate::runtime::forget_quick_exit(&code);
         let mut tables: Vec<(u32, usize, TableKind, u32)> = Vec::new();
         for &i in ids {
             let o = &self.objects[i];

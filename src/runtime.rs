@@ -16,6 +16,11 @@
 //!   holds it (when the object is removed or its linker dropped, newest
 //!   first with its `__cxa_atexit` registrations); a host function is
 //!   handed to the C library.
+//! - `at_quick_exit`, also from `libc_nonshared.a`: a host function goes
+//!   to the C library; functions in JIT'd code are run, newest first, by
+//!   one handler rtdyld registers with the C library at the first of them,
+//!   and forgotten when their object is removed (a `quick_exit` after that
+//!   would otherwise call released code).
 //! - `pthread_atfork`, exported by the C library only as a compatibility
 //!   symbol (programs link it from `libc_nonshared.a` too): handlers in
 //!   JIT'd code are run from one set of handlers rtdyld registers, and
@@ -63,6 +68,55 @@ extern "C" fn atexit(f: Option<extern "C" fn()>) -> c_int {
     let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     PLAIN.lock().unwrap_or_else(|e| e.into_inner()).push((seq, f as usize));
     0
+}
+
+/// `at_quick_exit` functions in JIT'd code not forgotten, oldest first.
+static QUICK: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Runs the `at_quick_exit` functions of loaded objects, newest first (the
+/// one handler rtdyld registers with the C library for all of them).
+extern "C" fn run_quick_exit() {
+    loop {
+        // One at a time, without the lock held while it runs.
+        let Some(f) = QUICK.lock().unwrap_or_else(|e| e.into_inner()).pop() else { break };
+        // SAFETY: registered by JIT'd code with `at_quick_exit` as a
+        // `void (void)` function, and its object is still loaded (removal
+        // forgets it).
+        unsafe { std::mem::transmute::<usize, extern "C" fn()>(f)() };
+    }
+}
+
+type CxaAtQuickExit = unsafe extern "C" fn(Option<extern "C" fn()>, *mut c_void) -> c_int;
+
+/// rtdyld's `at_quick_exit`. Host functions go to the C library.
+extern "C" fn at_quick_exit(f: Option<extern "C" fn()>) -> c_int {
+    let Some(f) = f else { return -1 };
+    static LIBC: OnceLock<usize> = OnceLock::new();
+    // SAFETY: dlsym for the C library's own registration function.
+    let register = *LIBC.get_or_init(|| unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__cxa_at_quick_exit".as_ptr()) } as usize);
+    if register == 0 {
+        return -1;
+    }
+    // SAFETY: glibc's __cxa_at_quick_exit takes the function and a DSO
+    // handle (null: the program's own).
+    let register = unsafe { std::mem::transmute::<usize, CxaAtQuickExit>(register) };
+    if in_host(f as usize) {
+        // SAFETY: the caller's function, registered for the process.
+        return unsafe { register(Some(f), std::ptr::null_mut()) };
+    }
+    static OURS: OnceLock<c_int> = OnceLock::new();
+    // SAFETY: registering rtdyld's own handler once, for the process.
+    let rc = *OURS.get_or_init(|| unsafe { register(Some(run_quick_exit), std::ptr::null_mut()) });
+    if rc != 0 {
+        return rc;
+    }
+    QUICK.lock().unwrap_or_else(|e| e.into_inner()).push(f as usize);
+    0
+}
+
+/// Forgets the `at_quick_exit` functions that lie in `code`.
+pub fn forget_quick_exit(code: &[std::ops::Range<u64>]) {
+    QUICK.lock().unwrap_or_else(|e| e.into_inner()).retain(|&f| !code.iter().any(|c| c.contains(&(f as u64))));
 }
 
 /// `pthread_atfork` handlers in JIT'd code (prepare, parent, child; 0 for
@@ -309,6 +363,7 @@ pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
     match bytes {
         b"__cxa_atexit" => Some(cxa_atexit as *const () as u64),
         b"atexit" => Some(atexit as *const () as u64),
+        b"at_quick_exit" => Some(at_quick_exit as *const () as u64),
         b"pthread_atfork" => Some(pthread_atfork as *const () as u64),
         // libstdc++'s entry point and glibc's implementation behind it.
         b"__cxa_thread_atexit" | b"__cxa_thread_atexit_impl" => Some(cxa_thread_atexit_impl as *const () as u64),

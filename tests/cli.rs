@@ -69,6 +69,35 @@ fn cxx_program_matches_the_system_linked_build() {
 }
 
 #[test]
+fn quick_exit_runs_the_programs_at_quick_exit_functions() {
+    let src = "#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+               static void a(void) { puts(\"a\"); fflush(stdout); }\nstatic void b(void) { puts(\"b\"); fflush(stdout); }\n\
+               int main(void) { if (at_quick_exit(a) || at_quick_exit(sync) || at_quick_exit(b)) return 1;\n\
+               puts(\"main\"); fflush(stdout); quick_exit(3); }\n";
+    let dir = common::TempDir::new("cli-quick-exit");
+    let c = dir.join("q.c");
+    std::fs::write(&c, src).unwrap();
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fno-pic"]] {
+        let obj = dir.join("q.o");
+        let exe = dir.join("q.exe");
+        assert!(Command::new("gcc").args(flags).arg("-c").arg(&c).arg("-o").arg(&obj).status().unwrap().success());
+        assert!(Command::new("gcc").arg("-no-pie").arg(&obj).arg("-o").arg(&exe).status().unwrap().success());
+        let reference = Command::new(&exe).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&reference.stdout), "main\nb\na\n");
+        for remap in [false, true] {
+            let mut cmd = rtdyld();
+            cmd.arg("run");
+            if remap {
+                cmd.arg("--remap");
+            }
+            let out = cmd.arg(&obj).output().unwrap();
+            assert_eq!(out.stdout, reference.stdout, "{flags:?} remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(3), "{flags:?} remap={remap}");
+        }
+    }
+}
+
+#[test]
 fn link_reports_bad_objects_with_an_exit_status() {
     let dir = common::TempDir::new("cli-bad");
     let bad = dir.join("bad.o");

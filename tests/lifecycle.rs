@@ -154,6 +154,42 @@ fn fork_handlers_run_while_their_object_is_loaded() {
 }
 
 #[test]
+fn quick_exit_functions_run_while_their_object_is_loaded() {
+    // `at_quick_exit` is, like `atexit`, a libc_nonshared.a function.
+    extern "C" {
+        fn quick_exit(status: libc::c_int) -> !;
+    }
+    let src = "#include <stdlib.h>\n#include <unistd.h>\nstatic void h(void) { _exit(42); }\n\
+               long reg_quick(void) { return at_quick_exit(h); }";
+    // The status of a child that calls quick_exit(5).
+    let quick_exit_status = || {
+        // SAFETY: the child only calls quick_exit (and what it runs).
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: leaving the child.
+            unsafe { quick_exit(5) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status), "status {status:#x}");
+        libc::WEXITSTATUS(status)
+    };
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fno-pic"]] {
+        let mut l = Linker::new();
+        l.set_process_symbols(true);
+        let id = l.load_object(&common::compile_c(src, flags), "quick.o").unwrap();
+        l.finalize().unwrap();
+        assert_eq!(call0(&l, "reg_quick"), 0);
+        assert_eq!(quick_exit_status(), 42, "{flags:?}: the object's function ran at quick_exit");
+        // Removed, its function is forgotten: quick_exit would otherwise
+        // call into released memory.
+        l.remove_object(id).unwrap();
+        assert_eq!(quick_exit_status(), 5, "{flags:?}");
+    }
+}
+
+#[test]
 fn removing_an_object_withdraws_its_symbols_and_memory() {
     let strong = common::compile_c("long pick(void) { return 2; }", &["-O2", "-fPIC"]);
     let weak = common::compile_c("__attribute__((weak)) long pick(void) { return 1; }", &["-O2", "-fPIC"]);
