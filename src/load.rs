@@ -1300,7 +1300,9 @@ fn global_place(
     Ok(match (shndx, section) {
         (elf::SHN_UNDEF, _) => GlobalPlace::Undefined,
         (elf::SHN_ABS, _) => GlobalPlace::Absolute(value),
-        (elf::SHN_COMMON, _) => {
+        // (SHN_X86_64_LCOMMON: a common symbol of the medium and large
+        // models, above the large-data threshold; laid out the same way.)
+        (elf::SHN_COMMON | SHN_X86_64_LCOMMON, _) => {
             let align = value.max(1);
             if !align.is_power_of_two() || align > 1 << 30 || size > u64::from(u32::MAX) {
                 return Err(format!("common symbol {}: size {size} or alignment {align} is invalid", lossy()));
@@ -1325,9 +1327,12 @@ fn global_place(
                 GlobalPlace::Section { section: slot, value }
             }
         },
-        _ => GlobalPlace::Undefined,
+        _ => return Err(format!("symbol {} ({}): unsupported special section index {shndx:#x}", index.0, lossy())),
     })
 }
+
+/// `SHN_X86_64_LCOMMON`: the section index of a large common symbol.
+const SHN_X86_64_LCOMMON: u16 = 0xff02;
 
 /// The binding facts of a global symbol defined (or not) at `place`.
 fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> ParsedGlobal {

@@ -97,6 +97,26 @@ fn common_symbols_are_laid_out_zeroed_and_shared() {
 }
 
 #[test]
+fn large_common_symbols_of_the_medium_and_large_models_are_laid_out_like_common_ones() {
+    // Above the large-data threshold (64 KiB), gcc gives a tentative
+    // definition the section index SHN_X86_64_LCOMMON.
+    for flags in [
+        &["-O2", "-fcommon", "-mcmodel=medium"][..],
+        &["-O2", "-fcommon", "-mcmodel=medium", "-fPIC"],
+        &["-O0", "-fcommon", "-mcmodel=large"],
+    ] {
+        let a = cc("char lbig[100000]; long set_lbig(void) { lbig[99999] = 7; return lbig[0]; }", flags);
+        let b = cc("char lbig[100000]; long get_lbig(void) { return lbig[99999] + lbig[12345]; }", flags);
+        let mut l = dual();
+        l.load_object(&a, "a.o").unwrap();
+        l.load_object(&b, "b.o").unwrap();
+        l.finalize().unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+        assert_eq!(call0(&l, "set_lbig"), 0, "{flags:?}");
+        assert_eq!(call0(&l, "get_lbig"), 7, "{flags:?}: both objects share one zeroed lbig");
+    }
+}
+
+#[test]
 fn unresolved_symbols_are_all_named_and_a_later_finalize_can_succeed() {
     let obj = cc(
         "long missing_one(long); long missing_two(long); long use_both(long x) { return missing_one(x) + missing_two(x); }",
