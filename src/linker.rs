@@ -2296,11 +2296,20 @@ fn apply_object(
                 }
                 // Local-dynamic code adds DTPOFF to the block of the module
                 // its TLSLD named; each loaded object is a module of its own.
-                if matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64) && !ld_modules.is_empty() && !ld_modules.contains(&m) {
+                // Which TLSLD a DTPOFF goes with is not recorded: when the
+                // object's TLSLDs name more than one module (one a variable
+                // of another object), none can be trusted.
+                if matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64) && !ld_modules.is_empty() && ld_modules.iter().any(|&x| x != m)
+                {
+                    let whose = if ld_modules.contains(&m) {
+                        "the object's local-dynamic sequences also start from a thread-local variable of another object"
+                    } else {
+                        "it lies in another object"
+                    };
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         format!(
-                            "{}: local-dynamic TLS access to {} in another object; rtdyld gives each object its own TLS module \
+                            "{}: local-dynamic TLS access to {}: {whose}; rtdyld gives each object its own TLS module \
                              (compile with -ftls-model=global-dynamic, or default visibility)",
                             obj.display(oi),
                             name_of(r.symbol, w)

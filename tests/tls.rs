@@ -142,6 +142,34 @@ fn local_dynamic_access_to_another_objects_variable_is_refused() {
     }
 }
 
+#[test]
+fn local_dynamic_code_mixing_its_own_and_another_objects_variable_is_refused() {
+    // One function's TLSLD names the other object's `x`, another's the
+    // object's own `y`; `y`'s DTPOFF cannot tell which block it goes with.
+    // (Linked, main read x's block at y's offset: a wrong value, silently.)
+    let other = "__thread int x = 1;";
+    let user = "extern __thread int x; static __thread int y = 2; void sety(int v) { y = v; }\n\
+                int mixed(void) { sety(5); return x + y; }";
+    for dialect in ["-mtls-dialect=gnu", "-mtls-dialect=gnu2"] {
+        let flags = ["-O2", "-fPIC", "-ftls-model=local-dynamic", dialect];
+        let mut linker = Linker::new();
+        linker.load_object(&common::compile_c(other, &flags), "other.o").unwrap();
+        linker.load_object(&common::compile_c(user, &flags), "user.o").unwrap();
+        match linker.finalize() {
+            Err(e) => {
+                assert_eq!(e.kind(), rtdyld::ErrorKind::Unsupported, "{dialect}: {e}");
+                assert!(e.message().contains("user.o") && e.message().contains("another object"), "{dialect}: {e}");
+            }
+            Ok(()) => {
+                // Allowed only if the result is right.
+                // SAFETY: `int mixed(void)`, linked and finalized; the linker lives.
+                let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(linker.lookup("mixed").unwrap() as usize) };
+                assert_eq!(f(), 6, "{dialect}");
+            }
+        }
+    }
+}
+
 /// Thread-local data too large for the C library's static TLS reserve
 /// (64 KiB) goes to dynamic TLS, where a descriptor calls `__tls_get_addr`.
 const LARGE: &str = "__thread char big[65536] = \"hello\";\n\
