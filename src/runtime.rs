@@ -367,6 +367,14 @@ pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
         b"pthread_atfork" => Some(pthread_atfork as *const () as u64),
         // libstdc++'s entry point and glibc's implementation behind it.
         b"__cxa_thread_atexit" | b"__cxa_thread_atexit_impl" => Some(cxa_thread_atexit_impl as *const () as u64),
+        // What `__builtin_cpu_supports` and `target_clones` resolvers read:
+        // libgcc.a in a static link; libgcc_s has them only under a
+        // version that is not the default, which dlsym does not find.
+        b"__cpu_model" | b"__cpu_indicator_init" => crate::host::lookup(name).or_else(|| {
+            // SAFETY: dlvsym only reads the two C strings.
+            let p = unsafe { libc::dlvsym(libc::RTLD_DEFAULT, name.as_ptr(), c"GCC_4.8.0".as_ptr()) };
+            (!p.is_null()).then_some(p as u64)
+        }),
         _ if bytes.starts_with(b"__") || bytes.starts_with(b"_Unwind_") => crate::host::lookup(name),
         _ => None,
     }

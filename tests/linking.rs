@@ -117,6 +117,20 @@ fn large_common_symbols_of_the_medium_and_large_models_are_laid_out_like_common_
 }
 
 #[test]
+fn target_clones_and_cpu_feature_tests_link() {
+    // Their resolvers read __cpu_model (and call __cpu_indicator_init),
+    // which libgcc_s exports only under the version GCC_4.8.0.
+    let src = "__attribute__((target_clones(\"avx2\",\"default\"))) long twice(long x) { return x * 2; }\n\
+               long cloned(void) { return twice(21) + (__builtin_cpu_supports(\"sse2\") ? 100 : 0); }";
+    for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fPIE"]] {
+        let mut l = dual();
+        l.load_object(&cc(src, flags), "clones.o").unwrap();
+        l.finalize().unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+        assert_eq!(call0(&l, "cloned"), 142, "{flags:?}: x86-64 always has SSE2");
+    }
+}
+
+#[test]
 fn unresolved_symbols_are_all_named_and_a_later_finalize_can_succeed() {
     let obj = cc(
         "long missing_one(long); long missing_two(long); long use_both(long x) { return missing_one(x) + missing_two(x); }",
