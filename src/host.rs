@@ -104,16 +104,49 @@ pub fn is_function(addr: u64) -> bool {
     // SAFETY: dladdr1 fills `info` and `sym` (a pointer to the ELF symbol
     // inside a loaded object, valid while it stays loaded); both are only
     // read here.
-    unsafe {
+    let listed = unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
         let mut sym: *mut libc::c_void = std::ptr::null_mut();
-        if libc::dladdr1(addr as *const libc::c_void, &mut info, &mut sym, RTLD_DL_SYMENT) == 0 || sym.is_null() {
-            return false;
+        if libc::dladdr1(addr as *const libc::c_void, &mut info, &mut sym, RTLD_DL_SYMENT) != 0 && !sym.is_null() {
+            let sym = &*(sym as *const libc::Elf64_Sym);
+            let st_type = sym.st_info & 0xf;
+            (st_type == 2 /* STT_FUNC */ || st_type == 10/* STT_GNU_IFUNC */) && info.dli_saddr as u64 == addr
+        } else {
+            false
         }
-        let sym = &*(sym as *const libc::Elf64_Sym);
-        let st_type = sym.st_info & 0xf;
-        (st_type == 2 /* STT_FUNC */ || st_type == 10/* STT_GNU_IFUNC */) && info.dli_saddr as u64 == addr
+    };
+    if listed {
+        return true;
     }
+    // An IFUNC's answer is often a function the dynamic symbol table does
+    // not list (strlen's is __strlen_avx2): code all the same, in an
+    // executable segment.
+    in_executable_segment(addr)
+}
+
+/// Whether `addr` lies in an executable `PT_LOAD` segment of a loaded object.
+fn in_executable_segment(addr: u64) -> bool {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the C library passes a valid info for each loaded object,
+        // and `data` is our (address, answer) pair.
+        unsafe {
+            let q = &mut *(data as *mut (u64, bool));
+            let info = &*info;
+            for k in 0..info.dlpi_phnum as usize {
+                let ph = &*info.dlpi_phdr.add(k);
+                let lo = info.dlpi_addr + ph.p_vaddr;
+                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && q.0 >= lo && q.0 < lo + ph.p_memsz {
+                    q.1 = true;
+                    return 1;
+                }
+            }
+            0
+        }
+    }
+    let mut q = (addr, false);
+    // SAFETY: iterating the loaded objects with a callback that only reads.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut q as *mut (u64, bool)).cast()) };
+    q.1
 }
 
 /// If `addr` is the start of a data object of the host process that stays

@@ -392,6 +392,17 @@ fn no_pic_address_of_a_host_function_is_its_stub() {
     l.load_object(&obj, "fnaddr.o").unwrap();
     l.finalize().unwrap();
     assert_eq!(call0(&l, "call_both"), 42);
+    // strlen is an IFUNC: its answer (__strlen_avx2, say) is in no dynamic
+    // symbol table, but code all the same, so its stub stands for it too.
+    let obj = cc(
+        "#include <string.h>\nvoid *g;\nlong take(void) { g = (void *)strlen; return ((size_t (*)(const char *))g)(\"abc\"); }",
+        &["-O2", "-fno-pic"],
+    );
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&obj, "ifunc_addr.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "take"), 3);
 }
 
 #[test]
