@@ -97,80 +97,32 @@ fn library_generation() -> (u64, u64) {
     out
 }
 
-/// Whether `addr` is the address of a function symbol of the host process
-/// (as opposed to data), when the dynamic loader can tell.
-pub fn is_function(addr: u64) -> bool {
+/// The type (`STT_*`) and size of the dynamic symbol of the host process
+/// that starts exactly at `addr`, if any.
+fn symbol_at(addr: u64) -> Option<(u8, u64)> {
     const RTLD_DL_SYMENT: libc::c_int = 1;
     // SAFETY: dladdr1 fills `info` and `sym` (a pointer to the ELF symbol
     // inside a loaded object, valid while it stays loaded); both are only
     // read here.
-    let listed = unsafe {
-        let mut info: libc::Dl_info = std::mem::zeroed();
-        let mut sym: *mut libc::c_void = std::ptr::null_mut();
-        if libc::dladdr1(addr as *const libc::c_void, &mut info, &mut sym, RTLD_DL_SYMENT) != 0 && !sym.is_null() {
-            let sym = &*(sym as *const libc::Elf64_Sym);
-            let st_type = sym.st_info & 0xf;
-            (st_type == 2 /* STT_FUNC */ || st_type == 10/* STT_GNU_IFUNC */) && info.dli_saddr as u64 == addr
-        } else {
-            false
-        }
-    };
-    if listed {
-        return true;
-    }
-    // An IFUNC's answer is often a function the dynamic symbol table does
-    // not list (strlen's is __strlen_avx2): code all the same, in an
-    // executable segment.
-    in_executable_segment(addr)
-}
-
-/// Whether `addr` lies in an executable `PT_LOAD` segment of a loaded object.
-fn in_executable_segment(addr: u64) -> bool {
-    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: the C library passes a valid info for each loaded object,
-        // and `data` is our (address, answer) pair.
-        unsafe {
-            let q = &mut *(data as *mut (u64, bool));
-            let info = &*info;
-            for k in 0..info.dlpi_phnum as usize {
-                let ph = &*info.dlpi_phdr.add(k);
-                let lo = info.dlpi_addr + ph.p_vaddr;
-                if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && q.0 >= lo && q.0 < lo + ph.p_memsz {
-                    q.1 = true;
-                    return 1;
-                }
-            }
-            0
-        }
-    }
-    let mut q = (addr, false);
-    // SAFETY: iterating the loaded objects with a callback that only reads.
-    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut q as *mut (u64, bool)).cast()) };
-    q.1
-}
-
-/// If `addr` is the start of a data object of the host process that stays
-/// read-only after loading (in a read-only segment, or under RELRO: vtables,
-/// typeinfo, constant tables), its size.
-pub fn read_only_object_size(addr: u64) -> Option<u64> {
-    const RTLD_DL_SYMENT: libc::c_int = 1;
-    // SAFETY: as in `is_function`.
-    let size = unsafe {
+    unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
         let mut sym: *mut libc::c_void = std::ptr::null_mut();
         if libc::dladdr1(addr as *const libc::c_void, &mut info, &mut sym, RTLD_DL_SYMENT) == 0 || sym.is_null() {
             return None;
         }
         let sym = &*(sym as *const libc::Elf64_Sym);
-        if sym.st_info & 0xf != 1 /* STT_OBJECT */ || info.dli_saddr as u64 != addr || sym.st_size == 0 {
-            return None;
-        }
-        sym.st_size
-    };
+        (info.dli_saddr as u64 == addr).then_some((sym.st_info & 0xf, sym.st_size))
+    }
+}
+
+/// Whether one program header of a loaded object that `accepts` covers
+/// `start..end`.
+fn segment_covers(start: u64, end: u64, accepts: fn(&libc::Elf64_Phdr) -> bool) -> bool {
     struct Query {
         start: u64,
         end: u64,
-        read_only: bool,
+        accepts: fn(&libc::Elf64_Phdr) -> bool,
+        found: bool,
     }
     unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: libc::size_t, data: *mut libc::c_void) -> libc::c_int {
         // SAFETY: the C library passes a valid info for each loaded object,
@@ -181,25 +133,47 @@ pub fn read_only_object_size(addr: u64) -> Option<u64> {
             for k in 0..info.dlpi_phnum as usize {
                 let ph = &*info.dlpi_phdr.add(k);
                 let lo = info.dlpi_addr + ph.p_vaddr;
-                let hi = lo + ph.p_memsz;
-                let covers = q.start >= lo && q.end <= hi;
-                let read_only = match ph.p_type {
-                    libc::PT_GNU_RELRO => true,
-                    libc::PT_LOAD => ph.p_flags & libc::PF_W == 0,
-                    _ => false,
-                };
-                if covers && read_only {
-                    q.read_only = true;
+                if q.start >= lo && q.end <= lo + ph.p_memsz && (q.accepts)(ph) {
+                    q.found = true;
                     return 1;
                 }
             }
             0
         }
     }
-    let mut q = Query { start: addr, end: addr + size, read_only: false };
+    let mut q = Query { start, end, accepts, found: false };
     // SAFETY: iterating the loaded objects with a callback that only reads.
     unsafe { libc::dl_iterate_phdr(Some(visit), (&mut q as *mut Query).cast()) };
-    q.read_only.then_some(size)
+    q.found
+}
+
+/// Whether `addr` is the address of a function of the host process (as
+/// opposed to data), when the dynamic loader can tell.
+pub fn is_function(addr: u64) -> bool {
+    match symbol_at(addr) {
+        Some((st_type, _)) => st_type == 2 /* STT_FUNC */ || st_type == 10, /* STT_GNU_IFUNC */
+        // An IFUNC's answer is often a function no dynamic symbol table
+        // lists (strlen's is __strlen_avx2): code all the same, in an
+        // executable segment. (A symbol that is listed is taken at its
+        // word: data can share an executable segment.)
+        None => segment_covers(addr, addr + 1, |ph| ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0),
+    }
+}
+
+/// If `addr` is the start of a data object of the host process that stays
+/// read-only after loading (in a read-only segment, or under RELRO: vtables,
+/// typeinfo, constant tables), its size.
+pub fn read_only_object_size(addr: u64) -> Option<u64> {
+    let (st_type, size) = symbol_at(addr)?;
+    if st_type != 1 /* STT_OBJECT */ || size == 0 {
+        return None;
+    }
+    let read_only = |ph: &libc::Elf64_Phdr| match ph.p_type {
+        libc::PT_GNU_RELRO => true,
+        libc::PT_LOAD => ph.p_flags & libc::PF_W == 0,
+        _ => false,
+    };
+    segment_covers(addr, addr + size, read_only).then_some(size)
 }
 
 /// Where a thread-local variable of the host lives: its TLS module id, its

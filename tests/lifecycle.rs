@@ -140,17 +140,24 @@ fn fork_handlers_run_while_their_object_is_loaded() {
         // otherwise call into released memory.
         l.remove_object(id).unwrap();
         drop(l);
-        // SAFETY: the child only exits.
-        let child = unsafe { libc::fork() };
-        if child == 0 {
-            // SAFETY: leaving the child at once.
-            unsafe { libc::_exit(7) };
-        }
-        let mut status = 0;
-        // SAFETY: waiting for the child just forked.
-        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7, "{flags:?}: status {status:#x}");
+        // SAFETY: leaving the child at once.
+        assert_eq!(forked_exit_status(|| unsafe { libc::_exit(7) }), 7, "{flags:?}");
     }
+}
+
+/// The exit status of a forked child that runs `child` (which must not
+/// return); the child must exit, not be killed.
+fn forked_exit_status(child: impl FnOnce() -> std::convert::Infallible) -> i32 {
+    // SAFETY: the child runs only `child`, which leaves the process.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        child();
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "status {status:#x}");
+    libc::WEXITSTATUS(status)
 }
 
 #[test]
@@ -162,19 +169,8 @@ fn quick_exit_functions_run_while_their_object_is_loaded() {
     let src = "#include <stdlib.h>\n#include <unistd.h>\nstatic void h(void) { _exit(42); }\n\
                long reg_quick(void) { return at_quick_exit(h); }";
     // The status of a child that calls quick_exit(5).
-    let quick_exit_status = || {
-        // SAFETY: the child only calls quick_exit (and what it runs).
-        let child = unsafe { libc::fork() };
-        if child == 0 {
-            // SAFETY: leaving the child.
-            unsafe { quick_exit(5) };
-        }
-        let mut status = 0;
-        // SAFETY: waiting for the child just forked.
-        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
-        assert!(libc::WIFEXITED(status), "status {status:#x}");
-        libc::WEXITSTATUS(status)
-    };
+    // SAFETY: the child only calls quick_exit (and what it runs).
+    let quick_exit_status = || forked_exit_status(|| unsafe { quick_exit(5) });
     for flags in [&["-O2", "-fPIC"][..], &["-O0", "-fno-pic"]] {
         let mut l = Linker::new();
         l.set_process_symbols(true);
