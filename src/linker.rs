@@ -560,7 +560,12 @@ impl Linker {
         // neither definition nor references.)
         let mut found = std::mem::take(&mut scratch.ids);
         let first_new = self.symbols.len() as u32;
-        self.symbols.intern_all(parsed.globals.len(), |k| parsed.global_name(k), &mut found);
+        if !self.symbols.intern_all(parsed.globals.len(), |k| parsed.global_name(k), &mut found) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{}: the linker's symbol names would take more than 4 GiB with this object's", display()),
+            ));
+        }
         let mut defined_count = 0;
         // Commons are laid out in one area of the object's.
         let mut common_size = 0u64;
@@ -1292,14 +1297,14 @@ impl Linker {
         for g in 0..self.symbols.len() as u32 {
             let gs = self.symbols.get(g);
             let Some(d) = gs.definition() else { continue };
-            if d.is_ifunc && gs.ifunc_value().is_none() {
+            if d.is_ifunc && self.symbols.ifunc_value(g).is_none() {
                 if !in_code(&self.sections, d.section, d.value) {
                     bad.push(self.symbols.name_str(g).to_owned());
                     continue;
                 }
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
                 let v = call(resolver);
-                self.symbols.get_mut(g).set_ifunc_value(Some(v));
+                self.symbols.set_ifunc_value(g, Some(v));
                 self.changes.globals.push(g);
                 any = true;
             }
@@ -1484,12 +1489,11 @@ impl Linker {
                 self.objects[k].shadowed.swap_remove(j);
                 self.unlist_shadowed(g, k as u32);
             }
-            let e = self.symbols.get_mut(g);
-            e.set_definition(best.map(|b| b.2));
+            self.symbols.set_definition(g, best.map(|b| b.2));
             // Its value changed: what refers to it is applied again, and
             // without a definition it is looked for outside.
             self.changes.globals.push(g);
-            if best.is_none() && e.references > 0 {
+            if best.is_none() && self.symbols.get(g).references > 0 {
                 self.changes.externals.push(g);
             }
         }
@@ -1604,7 +1608,7 @@ impl Linker {
             if o.defines_ifuncs {
                 for &g in &o.defined {
                     if self.symbols.get(g).definition().is_some_and(|d| d.object == s_object && d.is_ifunc) {
-                        self.symbols.get_mut(g).set_ifunc_value(None);
+                        self.symbols.set_ifunc_value(g, None);
                     }
                 }
             }
@@ -1685,7 +1689,7 @@ impl Linker {
     pub fn lookup(&self, name: &str) -> Result<u64> {
         let d = self.definition(name)?;
         if d.is_ifunc {
-            if let Some(v) = self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).ifunc_value()) {
+            if let Some(v) = self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.ifunc_value(g)) {
                 return Ok(v);
             }
         }
@@ -2022,7 +2026,7 @@ fn symbol_is_function(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> bo
 fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     let gs = symbols.get(g);
     match gs.definition() {
-        Some(d) if d.is_ifunc && gs.ifunc_value().is_some() => gs.ifunc_value().unwrap_or(0),
+        Some(d) if d.is_ifunc && symbols.ifunc_value(g).is_some() => symbols.ifunc_value(g).unwrap_or(0),
         Some(d) => d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)),
         None => gs.external().unwrap_or(0),
     }

@@ -647,9 +647,13 @@ impl RelocPass {
         RelocPass {
             // (Reserved whole: growing by doubling would copy, and touch
             // fresh memory, twice over on a large object.)
+            // (Filled as symbols are first referred to, to an extent not
+            // known yet: a large buffer gets huge pages, which fault in as
+            // they are reached, 2 MiB at a time.)
             symbols: {
                 let mut v = reuse(&mut scratch.symbols);
                 v.reserve(referable);
+                crate::pages::prefer_huge_pages(&v);
                 v
             },
             sym_bits,

@@ -39,65 +39,100 @@ pub struct Definition {
 }
 
 /// One global name. Kept for every name any object defines or refers to,
-/// so it is small (64 bytes).
+/// so it is small (40 bytes): the definition in use is stored field by
+/// field, and the rare IFUNC answer lives in the table's side map.
 #[derive(Debug)]
 pub struct GlobalSymbol {
     /// Where the name starts in the table's arena (it ends at a NUL).
-    name_at: usize,
+    name_at: u32,
     /// Live objects that refer to the name with a non-weak undefined symbol.
     pub strong_references: u32,
     /// Live objects that refer to the name with an undefined symbol.
     pub references: u32,
-    /// The definition in use, if a loaded object defines the name.
-    definition: Option<Definition>,
-    /// Without a definition: the address found outside the loaded objects
-    /// at the last finalize. With an IFUNC definition: its resolver's
-    /// answer, once asked. Cleared whenever the definition changes.
-    resolved: Option<u64>,
+    /// With a definition: its object and section (`NO_SECTION` when absolute).
+    object: u32,
+    section: u32,
+    /// `DEFINED`, `RESOLVED` and the definition's kind and strength.
+    flags: u32,
+    /// With a definition: its value. Without: the address found outside
+    /// the loaded objects at the last finalize (with `RESOLVED`).
+    value: u64,
+    /// The definition's size.
+    size: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<GlobalSymbol>() == 64);
+const _: () = assert!(std::mem::size_of::<GlobalSymbol>() == 40);
+
+const DEFINED: u32 = 1;
+const RESOLVED: u32 = 1 << 1;
+const FUNCTION: u32 = 1 << 2;
+const IFUNC: u32 = 1 << 3;
+const TLS: u32 = 1 << 4;
+const STRENGTH_SHIFT: u32 = 8;
+const NO_SECTION: u32 = u32::MAX;
 
 impl GlobalSymbol {
-    pub fn definition(&self) -> Option<Definition> {
-        self.definition
+    fn new(name_at: u32) -> Self {
+        GlobalSymbol { name_at, strong_references: 0, references: 0, object: 0, section: NO_SECTION, flags: 0, value: 0, size: 0 }
     }
 
-    /// Replaces the definition in use (`None`: withdrawn).
-    pub fn set_definition(&mut self, def: Option<Definition>) {
-        self.definition = def;
-        self.resolved = None;
+    #[inline]
+    pub fn definition(&self) -> Option<Definition> {
+        if self.flags & DEFINED == 0 {
+            return None;
+        }
+        let strength = match (self.flags >> STRENGTH_SHIFT) & 3 {
+            0 => Strength::Weak,
+            1 => Strength::Common,
+            _ => Strength::Strong,
+        };
+        Some(Definition {
+            object: self.object,
+            section: (self.section != NO_SECTION).then_some(self.section),
+            value: self.value,
+            size: self.size,
+            strength,
+            is_function: self.flags & FUNCTION != 0,
+            is_ifunc: self.flags & IFUNC != 0,
+            is_tls: self.flags & TLS != 0,
+        })
+    }
+
+    /// Replaces the definition in use (`None`: withdrawn), forgetting any
+    /// address found outside. (The table forgets the IFUNC answer.)
+    #[inline]
+    fn set_definition(&mut self, def: Option<Definition>) {
+        let Some(d) = def else {
+            (self.object, self.section, self.flags, self.value, self.size) = (0, NO_SECTION, 0, 0, 0);
+            return;
+        };
+        let bit = |on: bool, b: u32| if on { b } else { 0 };
+        debug_assert!(d.section != Some(NO_SECTION));
+        self.object = d.object;
+        self.section = d.section.unwrap_or(NO_SECTION);
+        self.value = d.value;
+        self.size = d.size;
+        self.flags = DEFINED
+            | bit(d.is_function, FUNCTION)
+            | bit(d.is_ifunc, IFUNC)
+            | bit(d.is_tls, TLS)
+            | (d.strength as u32) << STRENGTH_SHIFT;
     }
 
     /// The address found outside the loaded objects, for a name no loaded
     /// object defines.
+    #[inline]
     pub fn external(&self) -> Option<u64> {
-        if self.definition.is_none() {
-            self.resolved
-        } else {
-            None
-        }
+        (self.flags & (DEFINED | RESOLVED) == RESOLVED).then_some(self.value)
     }
 
+    #[inline]
     pub fn set_external(&mut self, addr: Option<u64>) {
-        if self.definition.is_none() {
-            self.resolved = addr;
-        }
-    }
-
-    /// The answer of the IFUNC resolver of its definition, once asked.
-    pub fn ifunc_value(&self) -> Option<u64> {
-        if self.definition.is_some_and(|d| d.is_ifunc) {
-            self.resolved
-        } else {
-            None
-        }
-    }
-
-    /// Records (or, with `None`, forgets) the IFUNC resolver's answer.
-    pub fn set_ifunc_value(&mut self, v: Option<u64>) {
-        if self.definition.is_some_and(|d| d.is_ifunc) {
-            self.resolved = v;
+        if self.flags & DEFINED == 0 {
+            (self.flags, self.value) = match addr {
+                Some(a) => (RESOLVED, a),
+                None => (0, 0),
+            };
         }
     }
 }
@@ -117,6 +152,8 @@ pub struct SymbolTable {
     seed: u64,
     /// The hashes of the names being interned (kept between objects).
     hashes: Vec<NameHash>,
+    /// The answers of the resolvers of IFUNC definitions, once asked.
+    ifunc_answers: std::collections::HashMap<u32, u64>,
 }
 
 impl Default for SymbolTable {
@@ -130,6 +167,7 @@ impl Default for SymbolTable {
             slots: Vec::new(),
             seed: RandomState::new().hash_one(0x5eed_u64),
             hashes: Vec::new(),
+            ifunc_answers: Default::default(),
         }
     }
 }
@@ -167,7 +205,7 @@ impl SymbolTable {
             }
             if (s >> 32) as u32 == h.0 {
                 let id = (s as u32) - 1;
-                let at = self.symbols[id as usize].name_at;
+                let at = self.symbols[id as usize].name_at as usize;
                 if self.names.get(at..at + name.len()) == Some(name) && self.names.get(at + name.len()) == Some(&0) {
                     return (i, Some(id));
                 }
@@ -222,8 +260,10 @@ impl SymbolTable {
 
     /// Interns `count` names (`name(k)` for each k) and returns their ids.
     /// With many names, most of the time goes into cache misses on the
-    /// index: each name's slot is prefetched a few names ahead.
-    pub fn intern_all<'n>(&mut self, count: usize, name: impl Fn(usize) -> &'n [u8], ids: &mut Vec<u32>) {
+    /// index: each name's slot is prefetched a few names ahead. Returns
+    /// false, interning nothing, when the names could take the arena past
+    /// 4 GiB.
+    pub fn intern_all<'n>(&mut self, count: usize, name: impl Fn(usize) -> &'n [u8], ids: &mut Vec<u32>) -> bool {
         const AHEAD: usize = 8;
         self.reserve(count);
         let mut hashes = std::mem::take(&mut self.hashes);
@@ -236,6 +276,10 @@ impl SymbolTable {
             bytes += n.len() + 1;
             self.hash(n)
         }));
+        if self.names.len().saturating_add(bytes) > u32::MAX as usize {
+            self.hashes = hashes;
+            return false;
+        }
         // Room for every name at once (names already present stay unused).
         let fresh = self.names.is_empty();
         self.names.reserve(bytes);
@@ -256,6 +300,7 @@ impl SymbolTable {
         if hashes.capacity() <= 64 << 10 {
             self.hashes = hashes;
         }
+        true
     }
 
     fn intern_hashed(&mut self, name: &[u8], h: NameHash) -> u32 {
@@ -267,10 +312,11 @@ impl SymbolTable {
             return id;
         }
         let id = self.symbols.len() as u32;
-        let name_at = self.names.len();
+        // (Below 4 GiB: checked by the callers.)
+        let name_at = self.names.len() as u32;
         self.names.extend_from_slice(name);
         self.names.push(0);
-        self.symbols.push(GlobalSymbol { name_at, strong_references: 0, references: 0, definition: None, resolved: None });
+        self.symbols.push(GlobalSymbol::new(name_at));
         self.slots[slot] = (u64::from(h.0) << 32) | u64::from(id + 1);
         id
     }
@@ -304,7 +350,7 @@ impl SymbolTable {
     /// end them at the first NUL, so none holds one).
     pub fn cname(&self, id: u32) -> &CStr {
         let s = &self.symbols[id as usize];
-        CStr::from_bytes_until_nul(&self.names[s.name_at..]).unwrap_or_default()
+        CStr::from_bytes_until_nul(&self.names[s.name_at as usize..]).unwrap_or_default()
     }
 
     /// The name for messages.
@@ -315,18 +361,49 @@ impl SymbolTable {
     /// Would a new definition of `name` with `strength` clash with a strong
     /// one already present? Returns the defining object of the clash.
     pub fn clash(&self, id: u32, strength: Strength) -> Option<u32> {
-        let def = self.symbols[id as usize].definition?;
+        let def = self.symbols[id as usize].definition()?;
         (strength == Strength::Strong && def.strength == Strength::Strong).then_some(def.object)
+    }
+
+    /// Replaces the definition in use of `id` (`None`: withdrawn).
+    #[inline]
+    pub fn set_definition(&mut self, id: u32, def: Option<Definition>) {
+        self.symbols[id as usize].set_definition(def);
+        if !self.ifunc_answers.is_empty() {
+            self.ifunc_answers.remove(&id);
+        }
+    }
+
+    /// The answer of the resolver of `id`'s IFUNC definition, once asked.
+    #[inline]
+    pub fn ifunc_value(&self, id: u32) -> Option<u64> {
+        if self.ifunc_answers.is_empty() {
+            return None;
+        }
+        self.ifunc_answers.get(&id).copied()
+    }
+
+    /// Records (or, with `None`, forgets) the answer of the resolver of
+    /// `id`'s IFUNC definition.
+    pub fn set_ifunc_value(&mut self, id: u32, v: Option<u64>) {
+        match v {
+            Some(v) if self.symbols[id as usize].flags & IFUNC != 0 => {
+                self.ifunc_answers.insert(id, v);
+            }
+            _ => {
+                self.ifunc_answers.remove(&id);
+            }
+        }
     }
 
     /// Records a definition, keeping the stronger of old and new (the first
     /// of equals). Returns whether the new one took effect.
+    #[inline]
     pub fn define(&mut self, id: u32, def: Definition) -> bool {
-        let sym = &mut self.symbols[id as usize];
-        match sym.definition {
+        match self.symbols[id as usize].definition() {
             Some(old) if old.strength >= def.strength => false,
             _ => {
-                sym.set_definition(Some(def));
+                self.set_definition(id, Some(def));
                 true
             }
         }
@@ -429,5 +506,46 @@ mod tests {
         assert_eq!(t.clash(id, Strength::Weak), None);
         let other = t.intern(b"other");
         assert_eq!(t.clash(other, Strength::Strong), None);
+    }
+
+    #[test]
+    fn a_definition_reads_back_as_stored_and_replaces_what_was_found_outside() {
+        let mut t = SymbolTable::default();
+        let id = t.intern(b"packed");
+        t.get_mut(id).set_external(Some(0x7f00_1234_5678));
+        assert_eq!(t.get(id).external(), Some(0x7f00_1234_5678));
+        for (section, strength, f, i, tls) in [
+            (Some(7), Strength::Weak, true, false, false),
+            (None, Strength::Common, false, false, true),
+            (Some(u32::MAX - 1), Strength::Strong, true, true, false),
+        ] {
+            let def = Definition {
+                object: 3,
+                section,
+                value: u64::MAX - 5,
+                size: 1 << 40,
+                strength,
+                is_function: f,
+                is_ifunc: i,
+                is_tls: tls,
+            };
+            t.set_definition(id, Some(def));
+            assert_eq!(t.get(id).definition(), Some(def));
+            assert_eq!(t.get(id).external(), None, "a definition hides any address found outside");
+        }
+        // An IFUNC answer is forgotten with the definition it was asked of.
+        t.set_ifunc_value(id, Some(0x1000));
+        assert_eq!(t.ifunc_value(id), Some(0x1000));
+        t.set_definition(id, None);
+        assert_eq!(t.ifunc_value(id), None);
+        assert_eq!(t.get(id).definition(), None);
+        assert_eq!(t.get(id).external(), None, "nothing found outside since the definition went");
+        t.get_mut(id).set_external(Some(42));
+        assert_eq!(t.get(id).external(), Some(42));
+        t.get_mut(id).set_external(None);
+        assert_eq!(t.get(id).external(), None);
+        // Only an IFUNC definition takes an answer.
+        t.set_ifunc_value(id, Some(5));
+        assert_eq!(t.ifunc_value(id), None);
     }
 }
