@@ -925,6 +925,14 @@ impl Linker {
                 is_tls: tls_offset.is_some(),
             };
             defines_ifuncs |= def.is_ifunc;
+            if g >= first_new && !self.symbols.get(g).is_defined() {
+                // A name new to the linker (interned for this object) and
+                // not defined twice in it: no definition to displace,
+                // nothing applied refers to it.
+                self.symbols.set_definition(g, Some(def));
+                defined.push(g);
+                continue;
+            }
             let old = self.symbols.get(g).definition();
             if self.symbols.define(g, def) {
                 // (Globals new since the last apply need no mark.)

@@ -76,6 +76,12 @@ impl GlobalSymbol {
         GlobalSymbol { name_at, strong_references: 0, references: 0, object: 0, section: NO_SECTION, flags: 0, value: 0, size: 0 }
     }
 
+    /// Whether a loaded object defines the name.
+    #[inline]
+    pub fn is_defined(&self) -> bool {
+        self.flags & DEFINED != 0
+    }
+
     #[inline]
     pub fn definition(&self) -> Option<Definition> {
         if self.flags & DEFINED == 0 {
