@@ -174,6 +174,10 @@ pub struct GlobalRef {
 
 impl GlobalRef {
     const UNDEFINED: u32 = 1 << 31;
+    /// The plain `name` that a definition of `name@@VERSION` (the default
+    /// version, as `.symver` makes it) also defines, as a static link does.
+    /// Relocations refer to the versioned entry, never to this one.
+    const ALIAS: u32 = 1 << 30;
 
     /// Whether the symbol is not defined in the object.
     pub fn undefined(&self) -> bool {
@@ -188,7 +192,7 @@ impl GlobalRef {
 
     /// The ELF symbol index.
     fn index(&self) -> usize {
-        (self.sym & !Self::UNDEFINED) as usize
+        (self.sym & !(Self::UNDEFINED | Self::ALIAS)) as usize
     }
 }
 
@@ -486,8 +490,9 @@ const UNREF_TLS_MODULE_BASE: u32 = u32::MAX - 3;
 /// `__start_X` or `__stop_X` of the object's section `X`: see
 /// [`section_bound`].
 const UNREF_SECTION_BOUND: u32 = u32::MAX - 4;
-/// More symbols than this cannot be numbered in 31 bits.
-const MAX_SYMBOLS: usize = (UNREF_SECTION_BOUND & !UNREF) as usize;
+/// More symbols than this cannot be numbered in 30 bits (see
+/// [`GlobalRef`]'s flags).
+const MAX_SYMBOLS: usize = 1 << 30;
 
 /// What a relocation type needs, as bits: its class is worked out once
 /// per type per object ([`classify`]).
@@ -989,8 +994,8 @@ pub fn parse<'a>(
             None => global_place(&symtab, sym, index, &section_slot, &sections).map_err(|m| bad(&m))?,
         };
         let st_name = sym.st_name(endian);
-        let name =
-            name_at(strings, st_name).ok_or_else(|| bad(&format!("symbol {i}: name offset {st_name:#x} lies outside the string table")))?;
+        let (name, versioned) =
+            scan_name(strings, st_name).ok_or_else(|| bad(&format!("symbol {i}: name offset {st_name:#x} lies outside the string table")))?;
         // GCC marks an object that holds only its intermediate code (LTO
         // without -ffat-lto-objects) with this common symbol.
         if matches!(place, GlobalPlace::Common { .. }) && name == b"__gnu_lto_slim" {
@@ -1020,7 +1025,14 @@ pub fn parse<'a>(
                 _ => u32::MAX,
             };
             globals.push(GlobalRef { sym: i as u32 | flag, compact: u32::MAX, name_at: st_name, name_len: name.len() as u32, section });
-            UNREF_GLOBAL | (globals.len() as u32 - 1)
+            let k = globals.len() as u32 - 1;
+            if versioned && flag == 0 {
+                if let Some(at) = name.windows(2).position(|w| w == b"@@").filter(|&at| at > 0 && at + 2 < name.len()) {
+                    let alias = GlobalRef::ALIAS | i as u32;
+                    globals.push(GlobalRef { sym: alias, compact: u32::MAX, name_at: st_name, name_len: at as u32, section });
+                }
+            }
+            UNREF_GLOBAL | k
         };
     }
 
@@ -1151,7 +1163,7 @@ pub fn parse<'a>(
     }
     for g in &mut globals {
         let code = compact_of[g.index()];
-        g.compact = if code & UNREF != 0 { u32::MAX } else { code };
+        g.compact = if code & UNREF != 0 || g.sym & GlobalRef::ALIAS != 0 { u32::MAX } else { code };
     }
     Scratch::keep(&mut scratch.compact_of, compact_of);
     Scratch::keep(&mut scratch.sym_bits, sym_bits);
@@ -1202,22 +1214,36 @@ pub fn parse<'a>(
 /// The NUL-terminated string at `offset` of a string table, found eight
 /// bytes at a time.
 fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
+    scan_name(strings, offset).map(|n| n.0)
+}
+
+/// As [`name_at`], and whether the name holds an `@` (a symbol version).
+#[inline]
+fn scan_name(strings: &[u8], offset: u32) -> Option<(&[u8], bool)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const ATS: u64 = 0x4040_4040_4040_4040;
+    // The lowest byte flagged here is the first byte equal to `b`'s (bytes
+    // above it may be flagged too, wrongly, but never below it).
+    let flag = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
     let rest = strings.get(offset as usize..)?;
     let mut words = rest.chunks_exact(8);
     let mut at = 0;
+    let mut versioned = false;
     for w in &mut words {
         let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        // The lowest byte flagged here is the first zero byte (bytes above
-        // a zero one may be flagged too, wrongly, but never below it).
-        let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+        let zero = flag(w);
+        let at_sign = flag(w ^ ATS);
         if zero != 0 {
-            return Some(&rest[..at + (zero.trailing_zeros() / 8) as usize]);
+            versioned |= at_sign.trailing_zeros() < zero.trailing_zeros();
+            return Some((&rest[..at + (zero.trailing_zeros() / 8) as usize], versioned));
         }
+        versioned |= at_sign != 0;
         at += 8;
     }
-    Some(&rest[..at + words.remainder().iter().position(|&b| b == 0)?])
+    let tail = words.remainder();
+    let end = tail.iter().position(|&b| b == 0)?;
+    Some((&rest[..at + end], versioned || tail[..end].contains(&b'@')))
 }
 
 type ElfSymbols<'a> = object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>;
@@ -1371,7 +1397,7 @@ fn machine_name(m: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{name_at, recycle, SlotIndex, TableKind};
+    use super::{name_at, recycle, scan_name, SlotIndex, TableKind};
 
     #[test]
     fn a_recycled_vector_keeps_its_allocation() {
@@ -1432,5 +1458,24 @@ mod tests {
         assert_eq!(name_at(b"abc\0", 5), None);
         assert_eq!(name_at(b"abc\0", 4), None);
         assert_eq!(name_at(b"abc\0", 3), Some(&b""[..]));
+    }
+
+    #[test]
+    fn scan_name_tells_whether_an_at_sign_comes_before_the_nul() {
+        for len in 0..=20usize {
+            for lead in 0..9usize {
+                for at in (0..len).map(Some).chain([None]) {
+                    let mut table = vec![b'@'; lead];
+                    // Bytes next to '@' (0x3f, 0x41, 0xc0) that a careless word test could take for one.
+                    let mut name: Vec<u8> = (0..len).map(|k| [b'a', 0x3f, 0x41, 0xc0][k % 4]).collect();
+                    if let Some(a) = at {
+                        name[a] = b'@';
+                    }
+                    table.extend_from_slice(&name);
+                    table.extend_from_slice(&[0, b'@', 0x40, b'z', b'@']);
+                    assert_eq!(scan_name(&table, lead as u32), Some((&name[..], at.is_some())), "len {len} lead {lead} at {at:?}");
+                }
+            }
+        }
     }
 }

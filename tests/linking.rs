@@ -117,6 +117,36 @@ fn large_common_symbols_of_the_medium_and_large_models_are_laid_out_like_common_
 }
 
 #[test]
+fn a_default_version_definition_also_defines_the_plain_name() {
+    // `.symver` renames definitions: `foo@@V2` (the default version) is
+    // what a reference to plain `foo` binds to in a static link; `foo@V1`
+    // (a non-default version) only answers to its full name.
+    let lib = cc(
+        "long foo_v1(void) { return 1; } long foo_v2(void) { return 2; } long bar_v1(void) { return 3; }\n\
+         __asm__(\".symver foo_v1, foo@VERS_1\"); __asm__(\".symver foo_v2, foo@@VERS_2\");\n\
+         __asm__(\".symver bar_v1, bar@VERS_1\");",
+        &["-O2", "-fPIC"],
+    );
+    let user = cc("long foo(void); long use_foo(void) { return foo() * 10; }", &["-O2", "-fPIC"]);
+    let mut l = dual();
+    l.load_object(&lib, "versioned.o").unwrap();
+    l.load_object(&user, "user.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "use_foo"), 20, "plain foo is the default version, foo@@VERS_2");
+    assert_eq!(l.lookup("foo").unwrap(), l.lookup("foo@@VERS_2").unwrap());
+    assert_ne!(l.lookup("foo@VERS_1").unwrap(), l.lookup("foo").unwrap());
+    assert!(l.lookup("bar").is_err(), "a non-default version does not define the plain name");
+
+    // The plain name clashes with another object's strong definition, as
+    // in a static link.
+    let other = cc("long foo(void) { return 9; }", &["-O2", "-fPIC"]);
+    let mut l = dual();
+    l.load_object(&other, "other.o").unwrap();
+    let e = l.load_object(&lib, "versioned.o").unwrap_err();
+    assert!(e.to_string().contains("duplicate definition of `foo`"), "{e}");
+}
+
+#[test]
 fn target_clones_and_cpu_feature_tests_link() {
     // Their resolvers read __cpu_model (and call __cpu_indicator_init),
     // which libgcc_s exports only under the version GCC_4.8.0.
