@@ -7,7 +7,7 @@ use crate::host;
 use crate::load::{self, GlobalPlace, LocalNames, SymTarget, TableKind};
 use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
 use crate::reloc::{x86_64, Field, Reloc};
-use crate::symbols::{Definition, Strength, SymbolTable};
+use crate::symbols::{Canonical, Definition, Strength, SymbolTable};
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -98,6 +98,12 @@ struct LoadedObject {
     stubs: Option<u32>,
     stub_symbols: Vec<u32>,
     stub_index: load::SlotIndex,
+    /// Undefined symbols whose address a 32-bit absolute relocation takes.
+    address_stubs: Vec<u32>,
+    /// Host functions whose canonical stub (see
+    /// [`Linker::assign_canonical_stubs`]) is one of this object's stubs
+    /// (or was: an entry may be stale).
+    canonical_for: Vec<u32>,
     /// The global symbols this object defines, whether or not its
     /// definition is the one in use.
     defined: Vec<u32>,
@@ -312,6 +318,9 @@ struct Changes {
     moved: Vec<u32>,
     /// Go over every object and global at the next finalize.
     everything: bool,
+    /// A host function lost its canonical stub (its object was removed):
+    /// look at every object for a new one.
+    canonical_rescan: bool,
 }
 
 impl Changes {
@@ -1007,6 +1016,8 @@ impl Linker {
             stubs: slot_id(stub_slot),
             stub_index: parsed.stub_index,
             stub_symbols: parsed.stub_symbols,
+            address_stubs: parsed.address_stub_symbols,
+            canonical_for: Vec::new(),
             defines_ifuncs,
             defined,
             shadowed,
@@ -1053,6 +1064,48 @@ impl Linker {
     /// Resolves every symbol no loaded object defines; fails naming all the
     /// unresolved ones (weak references resolve to 0). The resolver and the
     /// host are asked again at each finalize: their answers may change.
+    /// Gives each host function whose address `-fno-pic` code takes (a
+    /// 32-bit absolute relocation, which cannot reach the host's libraries
+    /// from low memory) one stub that stands for it in all loaded code, as
+    /// a static link of a non-PIE program makes the function's PLT entry
+    /// its address everywhere: in data (`R_X86_64_64`), GOT slots, calls
+    /// and other objects' references alike, so that pointers to the
+    /// function compare equal. The stub is one of the first such object's;
+    /// when that object goes, another one's takes over.
+    fn assign_canonical_stubs(&mut self) {
+        let rescan = std::mem::take(&mut self.changes.canonical_rescan) || self.changes.everything;
+        let candidates: Vec<u32> = if rescan {
+            (0..self.objects.len() as u32).collect()
+        } else {
+            self.changes.objects.clone()
+        };
+        let mut assigned = Vec::new();
+        for oi in candidates {
+            let o = &self.objects[oi as usize];
+            let Some(stubs) = o.stubs.filter(|_| !o.removed && !o.relocations_dropped) else { continue };
+            for &c in &o.address_stubs {
+                let SymTarget::Global(g) = o.symbols[c as usize] else { continue };
+                let gs = self.symbols.get(g);
+                if self.symbols.canonical(g).is_some() || gs.is_defined() {
+                    continue;
+                }
+                let Some(addr) = gs.external().filter(|&a| a > i32::MAX as u64) else { continue };
+                let Some(k) = o.stub_index.get(c).filter(|_| host::is_function(addr)) else { continue };
+                let offset = u64::from(k) * x86_64::STUB_SIZE as u64;
+                self.symbols.set_canonical(g, Some(Canonical { object: oi, section: stubs, offset }));
+                assigned.push((oi, g));
+            }
+        }
+        for (oi, g) in assigned {
+            let o = &mut self.objects[oi as usize];
+            o.canonical_for.push(g);
+            // Its stub must be written, and what refers to the function
+            // gets the stub's address.
+            self.changes.object(o);
+            self.changes.globals.push(g);
+        }
+    }
+
     fn resolve_externals(&mut self) -> Result<()> {
         let mut unresolved = Vec::new();
         let host_lookups = host::HostLookups::new();
@@ -1072,11 +1125,21 @@ impl Linker {
         for &id in &names {
             let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(id));
             let s = self.symbols.get_mut(id);
-            if s.external() != addr {
-                self.changes.globals.push(id);
-            }
+            let changed = s.external() != addr;
             s.set_external(addr);
-            if addr.is_none() && s.strong_references > 0 {
+            if changed {
+                self.changes.globals.push(id);
+                if let Some(c) = self.symbols.canonical(id) {
+                    // Its stub jumps to the new address (or, with none,
+                    // stands for nothing).
+                    self.changes.object(&mut self.objects[c.object as usize]);
+                    if addr.is_none() {
+                        self.symbols.set_canonical(id, None);
+                        self.changes.canonical_rescan = true;
+                    }
+                }
+            }
+            if addr.is_none() && self.symbols.get(id).strong_references > 0 {
                 unresolved.push(id);
             }
         }
@@ -1114,6 +1177,7 @@ impl Linker {
     /// changed, with what refers to them), not to all that is loaded.
     pub fn finalize(&mut self) -> Result<()> {
         self.resolve_externals()?;
+        self.assign_canonical_stubs();
         self.mm
             .begin_finalize()
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("the memory manager failed to begin finalize: {e}")))?;
@@ -1183,6 +1247,12 @@ impl Linker {
                 }
                 for &g in o.defined.iter().filter(|&&g| (g as usize) < old) {
                     if self.symbols.get(g).definition().is_some_and(|d| d.object == oi) {
+                        update(g, &mut self.applied);
+                    }
+                }
+                // Host functions its stubs stand for move with them.
+                for &g in o.canonical_for.iter().filter(|&&g| (g as usize) < old) {
+                    if self.symbols.canonical(g).is_some_and(|c| c.object == oi) {
                         update(g, &mut self.applied);
                     }
                 }
@@ -1509,6 +1579,15 @@ impl Linker {
             let e = self.symbols.get_mut(g);
             e.references -= 1;
             e.strong_references -= u32::from(!weak);
+        }
+        // Host functions its stubs stood for: another object's stub takes
+        // over at the next finalize, if any refers to them so.
+        for g in std::mem::take(&mut self.objects[oi].canonical_for) {
+            if self.symbols.canonical(g).is_some_and(|c| c.object == id) {
+                self.symbols.set_canonical(g, None);
+                self.changes.globals.push(g);
+                self.changes.canonical_rescan = true;
+            }
         }
         self.changes.externals_repeat = true;
         if let Some(referrers) = &mut self.referrers {
@@ -2036,7 +2115,10 @@ fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     match gs.definition() {
         Some(d) if d.is_ifunc && symbols.ifunc_value(g).is_some() => symbols.ifunc_value(g).unwrap_or(0),
         Some(d) => d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)),
-        None => gs.external().unwrap_or(0),
+        None => match (gs.external(), symbols.canonical(g)) {
+            (Some(_), Some(c)) => sections[c.section as usize].target.wrapping_add(c.offset),
+            (addr, _) => addr.unwrap_or(0),
+        },
     }
 }
 
@@ -2054,6 +2136,18 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u6
         }
         SymTarget::Tls { offset } => offset,
         SymTarget::Copy { offset, .. } => obj.copy_section.map_or(0, |c| sections[c as usize].target + offset),
+    }
+}
+
+/// Where the stub of symbol `sym` of `obj` jumps: the symbol's address,
+/// or, for a host function whose address is a stub (maybe this one), the
+/// function itself.
+fn stub_target(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u64], symbols: &SymbolTable) -> u64 {
+    match obj.symbols[sym as usize] {
+        SymTarget::Global(g) if symbols.canonical(g).is_some() && !symbols.get(g).is_defined() => {
+            symbols.get(g).external().unwrap_or(0)
+        }
+        _ => symbol_value(obj, sym, sections, values),
     }
 }
 
@@ -2374,10 +2468,16 @@ fn apply_object(
         }
     }
     if let Some(stubs) = obj.stubs {
+        // The stubs that stand for host functions are always written.
+        for &g in &obj.canonical_for {
+            if let Some(c) = symbols.canonical(g).filter(|c| c.object == oi) {
+                used_stubs.push((c.offset / x86_64::STUB_SIZE as u64) as u32);
+            }
+        }
         used_stubs.sort_unstable();
         used_stubs.dedup();
         for &k in &used_stubs {
-            let v = symbol_value(obj, obj.stub_symbols[k as usize], w.sections, values);
+            let v = stub_target(obj, obj.stub_symbols[k as usize], w.sections, values, symbols);
             w.write(stubs, u64::from(k) * x86_64::STUB_SIZE as u64, &x86_64::stub_bytes(v))?;
         }
     }

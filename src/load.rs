@@ -373,6 +373,10 @@ pub struct ParsedObject<'a> {
     /// Symbols that need a stub, in stub order, and the stub of each.
     pub stub_symbols: Vec<u32>,
     pub stub_index: SlotIndex,
+    /// Undefined symbols whose address a 32-bit absolute relocation takes
+    /// (`-fno-pic` code): when one is a host function, its stub may become
+    /// the address that stands for it everywhere (see the linker).
+    pub address_stub_symbols: Vec<u32>,
     /// TLS GOT entries, placed after the address slots, in order.
     pub tls_got: Vec<(x86_64::TlsGot, u32)>,
     /// The object uses initial- or local-exec TLS references.
@@ -467,6 +471,9 @@ const SYM_NO_STUB: u16 = 2;
 const SYM_ABSOLUTE: u16 = 4;
 /// ...a local symbol of a loaded section (`SymTarget::Section`/`LocalIfunc`).
 const SYM_LOCAL: u16 = 8;
+/// ...and what the relocation pass found: its address is taken by a 32-bit
+/// absolute relocation...
+const ADDRESS_TAKEN: u16 = 1 << 4;
 /// ...and what the relocation pass gave it.
 const LOW_DATA_REF: u16 = 1 << 8;
 const NEAR_SYMBOL: u16 = 1 << 9;
@@ -629,6 +636,7 @@ struct RelocPass {
     wide_addends: Vec<i64>,
     got_symbols: Vec<u32>,
     stub_symbols: Vec<u32>,
+    address_stub_symbols: Vec<u32>,
     near_symbols: Vec<u32>,
     low_data_refs: Vec<u32>,
     tls_got: Vec<(x86_64::TlsGot, u32)>,
@@ -665,6 +673,7 @@ impl RelocPass {
             wide_addends: Vec::new(),
             got_symbols: Vec::with_capacity(small),
             stub_symbols: Vec::with_capacity(small),
+            address_stub_symbols: Vec::new(),
             near_symbols: Vec::new(),
             low_data_refs: Vec::new(),
             tls_got: Vec::new(),
@@ -764,6 +773,10 @@ impl RelocPass {
         let address_stub = t & T_ADDR32 != 0 && undefined;
         if address_stub {
             flags |= Reloc::ADDRESS_STUB;
+            if *bits & ADDRESS_TAKEN == 0 {
+                *bits |= ADDRESS_TAKEN;
+                self.address_stub_symbols.push(c);
+            }
         }
         if stubbed {
             flags |= Reloc::BRANCH;
@@ -1113,6 +1126,7 @@ pub fn parse<'a>(
         wide_addends,
         got_symbols,
         stub_symbols,
+        address_stub_symbols,
         near_symbols,
         low_data_refs,
         tls_got,
@@ -1200,6 +1214,7 @@ pub fn parse<'a>(
         got_index,
         stub_symbols,
         stub_index,
+        address_stub_symbols,
         tls_got,
         static_tls,
         needs_got,

@@ -160,6 +160,19 @@ pub struct SymbolTable {
     hashes: Vec<NameHash>,
     /// The answers of the resolvers of IFUNC definitions, once asked.
     ifunc_answers: std::collections::HashMap<u32, u64>,
+    /// Host functions whose address in the loaded code is a stub (see
+    /// [`Canonical`]).
+    canonical: std::collections::HashMap<u32, Canonical>,
+}
+
+/// The stub that stands for a host function wherever loaded code takes
+/// its address: in object `object`, at `offset` of its stub section
+/// `section`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Canonical {
+    pub object: u32,
+    pub section: u32,
+    pub offset: u64,
 }
 
 impl Default for SymbolTable {
@@ -174,6 +187,7 @@ impl Default for SymbolTable {
             seed: RandomState::new().hash_one(0x5eed_u64),
             hashes: Vec::new(),
             ifunc_answers: Default::default(),
+            canonical: Default::default(),
         }
     }
 }
@@ -387,6 +401,23 @@ impl SymbolTable {
             return None;
         }
         self.ifunc_answers.get(&id).copied()
+    }
+
+    /// The stub that stands for `id`, a host function, in the loaded code.
+    #[inline]
+    pub fn canonical(&self, id: u32) -> Option<Canonical> {
+        if self.canonical.is_empty() {
+            return None;
+        }
+        self.canonical.get(&id).copied()
+    }
+
+    /// Records (or, with `None`, forgets) the stub that stands for `id`.
+    pub fn set_canonical(&mut self, id: u32, c: Option<Canonical>) {
+        match c {
+            Some(c) => self.canonical.insert(id, c),
+            None => self.canonical.remove(&id),
+        };
     }
 
     /// Records (or, with `None`, forgets) the answer of the resolver of

@@ -436,6 +436,63 @@ fn no_pic_address_of_a_host_function_is_its_stub() {
 }
 
 #[test]
+fn a_host_function_has_one_address_in_all_loaded_code() {
+    // `-fno-pic` code takes atoi's address with R_X86_64_32S in code and
+    // R_X86_64_64 in data; PIC code with a GOT slot. As in a static link of
+    // a non-PIE program, one stub (the first -fno-pic object's) is the
+    // function's address everywhere, so every pointer to it compares equal.
+    let nopic = |tag: &str| {
+        cc(
+            &format!(
+                "#include <stdlib.h>\nint (*table_{tag}[])(const char *) = {{ atoi }};\n\
+                 long code_{tag}(void) {{ return (long)atoi; }}\n\
+                 long data_{tag}(void) {{ return (long)table_{tag}[0]; }}\n\
+                 long call_{tag}(void) {{ return table_{tag}[0](\"42\") + ((int (*)(const char *))code_{tag}())(\"100\"); }}"
+            ),
+            &["-O2", "-fno-pic", "-fno-builtin"],
+        )
+    };
+    let pic = cc("#include <stdlib.h>\nlong code_p(void) { return (long)atoi; }", &["-O2", "-fPIC", "-fno-builtin"]);
+    let stubs_of = |l: &Linker, obj: u32| {
+        l.object_sections(obj).unwrap().iter().map(|&id| l.section(id).unwrap()).find(|s| s.name.to_bytes() == b"__rtdyld_stubs").map(|s| (s.id, s.target))
+    };
+    let mut l = dual();
+    l.set_process_symbols(true);
+    let a = l.load_object(&nopic("a"), "a.o").unwrap();
+    let b = l.load_object(&nopic("b"), "b.o").unwrap();
+    l.load_object(&pic, "p.o").unwrap();
+    l.finalize().unwrap();
+    let addr = call0(&l, "code_a");
+    for f in ["data_a", "code_b", "data_b", "code_p"] {
+        assert_eq!(call0(&l, f), addr, "{f}");
+    }
+    let (stubs_a, target_a) = stubs_of(&l, a).unwrap();
+    assert!((addr as u64) >= target_a && (addr as u64) < target_a + 4096, "a's stub stands for atoi");
+    assert_eq!(call0(&l, "call_a"), 142);
+    assert_eq!(call0(&l, "call_b"), 142);
+
+    // The stub moves: so does every pointer to the function.
+    l.map_section(stubs_a, target_a + 0x10000).unwrap();
+    l.finalize().unwrap();
+    for f in ["code_a", "data_a", "code_b", "data_b", "code_p"] {
+        assert_eq!(call0(&l, f), addr + 0x10000, "{f} after the move");
+    }
+    l.map_section(stubs_a, target_a).unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "code_p"), addr);
+
+    // Its object goes: b's stub takes over.
+    l.remove_object(a).unwrap();
+    l.finalize().unwrap();
+    let (_, target_b) = stubs_of(&l, b).unwrap();
+    let addr_b = call0(&l, "code_b");
+    assert!((addr_b as u64) >= target_b && (addr_b as u64) < target_b + 4096, "b's stub stands for atoi now");
+    assert_eq!(call0(&l, "data_b"), addr_b);
+    assert_eq!(call0(&l, "code_p"), addr_b);
+    assert_eq!(call0(&l, "call_b"), 142);
+}
+
+#[test]
 fn comdat_groups_link_to_one_copy() {
     let header =
         "template <typename T> struct Box { T v; Box(T v) : v(v) {} virtual ~Box() {} virtual T get() const { return v * 2; } };\n\
