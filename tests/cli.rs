@@ -68,6 +68,77 @@ fn cxx_program_matches_the_system_linked_build() {
     }
 }
 
+/// Header-only library code that refers to libstdc++'s writable data: the
+/// locale facets' ids (std::regex uses ctype and collate).
+const CXX_FACETS: &str = r#"
+#include <cstdio>
+#include <locale>
+#include <regex>
+#include <string>
+int main() {
+  std::regex re("([a-z]+)@([a-z]+)\\.com", std::regex::icase);
+  std::smatch m;
+  std::string s = "Mail: Bob@Example.com!";
+  bool ok = std::regex_search(s, m, re);
+  const auto &np = std::use_facet<std::numpunct<char>>(std::locale());
+  std::printf("%d %s %s %c %c\n", ok, m[1].str().c_str(), m[2].str().c_str(), np.decimal_point(),
+              std::use_facet<std::ctype<char>>(std::locale::classic()).toupper('q'));
+  return ok ? 0 : 1;
+}
+"#;
+
+#[test]
+fn non_pic_cxx_reaches_libstdcxx_facet_ids_through_the_commands_copies() {
+    // -fno-pic and PIE code refer to std::ctype<char>::id and the like
+    // with 32-bit references, as to std::cout: the command copy-relocates
+    // them into itself, in low memory, as a non-PIE program does.
+    let dir = common::TempDir::new("cli-facets");
+    let src = dir.join("f.cpp");
+    std::fs::write(&src, CXX_FACETS).unwrap();
+    for flags in [&["-O2", "-fno-pic"][..], &["-O2"], &["-O1", "-fPIC"]] {
+        let obj = dir.join("f.o");
+        assert!(Command::new("g++").args(flags).arg("-c").arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+        for remap in [false, true] {
+            let mut cmd = rtdyld();
+            cmd.arg("run").args(["-l", "stdc++"]);
+            if remap {
+                cmd.arg("--remap");
+            }
+            let out = cmd.arg(&obj).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "1 Bob Example . Q\n", "{flags:?} remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(0), "{flags:?} remap={remap}");
+        }
+    }
+}
+
+#[test]
+fn static_tls_beyond_the_c_librarys_default_surplus_runs() {
+    // Local-exec TLS (-fno-pic) of 4 KB: more than the C library keeps for
+    // modules loaded after startup unless asked; the command asks, and the
+    // program still sees the environment it was given.
+    let dir = common::TempDir::new("cli-static-tls");
+    let src = dir.join("t.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\n__thread char buf[4096] = {1};\n__thread int x = 5;\n\
+         int main(void) { buf[4095] = 2; x++; const char *t = getenv(\"GLIBC_TUNABLES\");\n\
+         printf(\"%d %d %d %s\\n\", buf[0], buf[4095], x, t ? t : \"-\"); return 0; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("t.o");
+    assert!(Command::new("gcc").args(["-O2", "-fno-pic", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    for (tunables, shown) in [(None, "-"), (Some("glibc.malloc.check=0"), "glibc.malloc.check=0")] {
+        let mut cmd = rtdyld();
+        cmd.env_remove("GLIBC_TUNABLES");
+        if let Some(t) = tunables {
+            cmd.env("GLIBC_TUNABLES", t);
+        }
+        let out = cmd.arg("run").arg(&obj).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("1 2 6 {shown}\n"), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
 #[test]
 fn quick_exit_runs_the_programs_at_quick_exit_functions() {
     let src = "#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\

@@ -320,6 +320,56 @@ fn link_command(args: &[String]) -> Result<u8, String> {
     Ok(0)
 }
 
+/// The static TLS the command asks the C library to keep for modules
+/// loaded after startup (glibc keeps 512 bytes by default).
+const STATIC_TLS_SURPLUS: usize = 64 << 10;
+/// Set in the environment of the command run again by [`ensure_static_tls`]
+/// (and removed there); the original `GLIBC_TUNABLES` travels in the second.
+const STATIC_TLS_MARK: &str = "RTDYLD_STATIC_TLS_SET";
+const ORIGINAL_TUNABLES: &str = "RTDYLD_ORIGINAL_GLIBC_TUNABLES";
+
+/// `-fno-pic` and initial-exec code needs static TLS: room at a fixed
+/// offset from every thread's pointer, which a statically linked program
+/// gets for all its variables, but which the C library keeps only a small
+/// surplus of for modules loaded after startup (an object with a 2 KB
+/// `__thread` array does not fit). Before running a program, the command
+/// runs itself again with a larger surplus (the tunable
+/// `glibc.rtld.optional_static_tls`, read only at startup), unless the
+/// user set it, and gives the program the environment the user gave.
+fn ensure_static_tls() {
+    if std::env::var_os(STATIC_TLS_MARK).is_some() {
+        std::env::remove_var(STATIC_TLS_MARK);
+        match std::env::var_os(ORIGINAL_TUNABLES) {
+            Some(t) => std::env::set_var("GLIBC_TUNABLES", t),
+            None => std::env::remove_var("GLIBC_TUNABLES"),
+        }
+        std::env::remove_var(ORIGINAL_TUNABLES);
+        return;
+    }
+    let original = std::env::var_os("GLIBC_TUNABLES");
+    let text = original.as_ref().map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
+    if text.contains("glibc.rtld.optional_static_tls") {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let setting = format!("glibc.rtld.optional_static_tls={STATIC_TLS_SURPLUS}");
+    let tunables = if text.is_empty() { setting } else { format!("{text}:{setting}") };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        use std::os::unix::process::CommandExt;
+        cmd.arg0(arg0);
+    }
+    cmd.args(args).env("GLIBC_TUNABLES", tunables).env(STATIC_TLS_MARK, "1");
+    if let Some(t) = original {
+        cmd.env(ORIGINAL_TUNABLES, t);
+    }
+    use std::os::unix::process::CommandExt;
+    // Returns only when the command could not be run again: go on with
+    // the C library's default surplus.
+    let _ = cmd.exec();
+}
+
 fn main() -> ExitCode {
     std::hint::black_box(host_data::anchor());
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -339,7 +389,10 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        "run" => run(rest).map_err(|e| (e, RUN_FAILURE)),
+        "run" => {
+            ensure_static_tls();
+            run(rest).map_err(|e| (e, RUN_FAILURE))
+        }
         "link" => link_command(rest).map_err(|e| (e, 1)),
         other => Err((format!("unknown command `{other}`\n{USAGE}"), 2)),
     };
