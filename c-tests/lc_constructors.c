@@ -26,7 +26,10 @@
  *     (-101);
  *   - a second linker with only cxx: remove_object runs -3 -2 -1, and
  *     rtdyld_linker_free nothing more; an object whose constructors never
- *     ran gets no destructors.
+ *     ran gets no destructors;
+ *   - a third linker with a and cxx: rtdyld_linker_run_destructors runs
+ *     -3 -2 -1 -1000 -200 and leaves the code in place (cxx_sum still
+ *     runs); a second call, removing a and freeing the linker run nothing.
  *
  * usage: lc_constructors <a.o> <b.o> <legacy.o> <cxx.o> */
 #include "lc_util.h"
@@ -100,6 +103,25 @@ int main(int argc, char **argv)
   CHECK_OK(l, rtdyld_linker_finalize(l));
   rtdyld_linker_free(l);
   LC_EXPECT_EMPTY_LOG("free after remove");
+
+  /* Destructors as exit runs them, with the code left in place. */
+  l = make_linker(&resolver);
+  a = test_load_file(l, a_path);
+  cxx = test_load_file(l, cxx_path);
+  CHECK_OK(l, rtdyld_linker_finalize(l));
+  CHECK_OK(l, rtdyld_linker_run_constructors(l));
+  LC_EXPECT_LOG("constructors of a and cxx", 200, 1000, 1, 2);
+  CHECK_EQ(AS_FN(fn_long_void, test_lookup(l, "cxx_sum"))(), 6);
+  LC_EXPECT_LOG("cxx function-local static, third linker", 3);
+  CHECK_OK(l, rtdyld_linker_run_destructors(l));
+  LC_EXPECT_LOG("run_destructors", -3, -2, -1, -1000, -200);
+  CHECK_OK(l, rtdyld_linker_run_destructors(l));
+  LC_EXPECT_EMPTY_LOG("run_destructors again");
+  CHECK_EQ(AS_FN(fn_long_void, test_lookup(l, "cxx_sum"))(), 6);
+  CHECK_OK(l, rtdyld_linker_remove_object(l, a));
+  rtdyld_linker_free(l);
+  LC_EXPECT_EMPTY_LOG("remove and free after run_destructors");
+  CHECK_FAILS(NULL, rtdyld_linker_run_destructors(NULL), RTDYLD_RESULT_INVALID_ARGUMENT);
 
   printf("lc_constructors: OK\n");
   return 0;

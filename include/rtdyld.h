@@ -460,6 +460,18 @@ rtdyld_result rtdyld_linker_finalize(struct rtdyld_linker *linker);
 rtdyld_result rtdyld_linker_run_constructors(struct rtdyld_linker *linker);
 
 /**
+ * Runs the destructors of every object whose constructors ran (and what
+ * their code registered with `__cxa_atexit` and `atexit`), as `exit` would
+ * for a program statically linked from them, and leaves the objects
+ * loaded: their code stays mapped and their unwind tables registered, for
+ * threads that still run it. For a host that exits with the JIT'd code in
+ * place (from an `atexit` handler, say) instead of freeing the linker.
+ * Each destructor runs once: removing an object or freeing the linker
+ * later runs none again.
+ */
+rtdyld_result rtdyld_linker_run_destructors(struct rtdyld_linker *linker);
+
+/**
  * Removes object `object_id`: runs its destructors if its constructors
  * ran, deregisters its unwind tables, releases its sections (the
  * memory manager's `release` callback) and withdraws its symbols; a weak

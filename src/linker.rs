@@ -1454,6 +1454,19 @@ impl Linker {
         Ok(())
     }
 
+    /// Runs the destructors of every loaded object whose constructors ran,
+    /// and what their code registered with `__cxa_atexit` and `atexit`, as
+    /// `exit` would for a program statically linked from them (see
+    /// [`remove_object`](Self::remove_object) for the order), and leaves
+    /// the objects loaded: their code stays in place and their unwind
+    /// tables registered, for threads that still run it while the process
+    /// exits. Each destructor runs once; dropping the linker or removing
+    /// an object later runs none again.
+    pub fn run_destructors(&mut self) {
+        let live: Vec<usize> = (0..self.objects.len()).filter(|&i| !self.objects[i].removed).collect();
+        self.run_destructors_of(&live);
+    }
+
     /// The function addresses in a constructor or destructor table, read at
     /// its target address: the functions run there, in this process, so the
     /// table is readable there too (the local view may not be).
@@ -1474,7 +1487,7 @@ impl Linker {
     /// `.fini_array`/`.dtors` entries of those whose constructors ran, in
     /// the reverse of the order a static link lays them out (by priority,
     /// then object order).
-    fn run_destructors(&mut self, ids: &[usize]) {
+    fn run_destructors_of(&mut self, ids: &[usize]) {
         let keys: Vec<usize> = ids.iter().map(|&i| self.objects[i].dso_key).filter(|&k| k != 0).collect();
         // What their code registered runs (and the handles are retired) even
         // if the client never ran their constructors.
@@ -1537,7 +1550,7 @@ impl Linker {
     pub fn remove_object(&mut self, id: u32) -> Result<()> {
         self.object(id)?;
         let oi = id as usize;
-        self.run_destructors(&[oi]);
+        self.run_destructors_of(&[oi]);
         deregister_eh_frame(&mut self.objects[oi], &self.sections);
         // Withdraw its definitions; the best remaining one takes over.
         // Every other object's definition of a name whose definition in use
@@ -1827,7 +1840,7 @@ impl Drop for Linker {
         // Destructors of constructed objects, newest object first; then the
         // unwinder must forget the frames before their memory goes.
         let live: Vec<usize> = (0..self.objects.len()).filter(|&i| !self.objects[i].removed).collect();
-        self.run_destructors(&live);
+        self.run_destructors_of(&live);
         self.deregister_eh_frames();
         let mut sections = std::mem::take(&mut self.sections);
         if sections.capacity() * std::mem::size_of::<Section>() <= SPARE_MAX {

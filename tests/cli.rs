@@ -140,6 +140,46 @@ fn static_tls_beyond_the_c_librarys_default_surplus_runs() {
 }
 
 #[test]
+fn threads_still_running_when_main_returns_keep_their_code() {
+    // Found by a probe: detached threads throwing and catching in JIT'd
+    // code while main returns. exit() runs the objects' destructors; their
+    // code and unwind tables stay until the process is gone, as in a
+    // statically linked program (before, the linker was freed under them:
+    // std::terminate, or SIGSEGV with --remap).
+    let dir = common::TempDir::new("cli-exit-race");
+    let src = dir.join("race.cpp");
+    std::fs::write(
+        &src,
+        "#include <atomic>\n#include <cstdio>\n#include <stdexcept>\n#include <thread>\n#include <unistd.h>\n\
+         std::atomic<long> caught{0};\n\
+         __attribute__((noinline)) void thrower(int i) { if (i >= 0) throw std::runtime_error(\"x\"); }\n\
+         struct Bye { ~Bye() { std::printf(\"bye\\n\"); } } bye;\n\
+         int main() {\n\
+           for (int k = 0; k < 2; k++)\n\
+             std::thread([] { for (int i = 0;; i++) { try { thrower(i); } catch (std::exception &) { caught++; } } }).detach();\n\
+           while (caught.load() < 1000) usleep(1000);\n\
+           std::printf(\"caught\\n\");\n\
+           return 6;\n\
+         }\n",
+    )
+    .unwrap();
+    let obj = dir.join("race.o");
+    assert!(Command::new("g++").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    for remap in [false, true] {
+        for _ in 0..4 {
+            let mut cmd = rtdyld();
+            cmd.arg("run").args(["-l", "stdc++", "-l", "pthread"]);
+            if remap {
+                cmd.arg("--remap");
+            }
+            let out = cmd.arg(&obj).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "caught\nbye\n", "remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.code(), Some(6), "remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+#[test]
 fn quick_exit_runs_the_programs_at_quick_exit_functions() {
     let src = "#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
                static void a(void) { puts(\"a\"); fflush(stdout); }\nstatic void b(void) { puts(\"b\"); fflush(stdout); }\n\

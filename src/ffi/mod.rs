@@ -601,6 +601,22 @@ pub extern "C" fn rtdyld_linker_run_constructors(linker: *mut rtdyld_linker) -> 
     with_linker(linker, |l| l.run_constructors())
 }
 
+/// Runs the destructors of every object whose constructors ran (and what
+/// their code registered with `__cxa_atexit` and `atexit`), as `exit` would
+/// for a program statically linked from them, and leaves the objects
+/// loaded: their code stays mapped and their unwind tables registered, for
+/// threads that still run it. For a host that exits with the JIT'd code in
+/// place (from an `atexit` handler, say) instead of freeing the linker.
+/// Each destructor runs once: removing an object or freeing the linker
+/// later runs none again.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_run_destructors(linker: *mut rtdyld_linker) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.run_destructors();
+        Ok(())
+    })
+}
+
 /// Removes object `object_id`: runs its destructors if its constructors
 /// ran, deregisters its unwind tables, releases its sections (the
 /// memory manager's `release` callback) and withdraws its symbols; a weak

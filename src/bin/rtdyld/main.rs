@@ -162,13 +162,19 @@ fn run(args: &[String]) -> Result<u8, String> {
     }
     let entry = linker.lookup(&o.entry).map_err(|e| e.to_string())?;
     // The linker lives until the process exits; then, after the handlers
-    // the program registered itself, its objects' destructors run.
-    extern "C" fn drop_jit() {
+    // the program registered itself, its objects' destructors run. The
+    // linker is not dropped: threads of the program may still run its code
+    // and unwind through it while the process exits, as they may in a
+    // statically linked program.
+    extern "C" fn destroy_at_exit() {
         let linker = JIT.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(linker);
+        if let Some(mut linker) = linker {
+            linker.run_destructors();
+            std::mem::forget(linker);
+        }
     }
     // SAFETY: registering a plain function with the C library.
-    unsafe { libc::atexit(drop_jit) };
+    unsafe { libc::atexit(destroy_at_exit) };
     linker.run_constructors().map_err(|e| e.to_string())?;
     *JIT.lock().unwrap_or_else(|e| e.into_inner()) = Some(linker);
     let mut argv_owned: Vec<CString> = Vec::new();
