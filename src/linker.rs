@@ -100,6 +100,9 @@ struct LoadedObject {
     stub_index: load::SlotIndex,
     /// Undefined symbols whose address a 32-bit absolute relocation takes.
     address_stubs: Vec<u32>,
+    /// The host data its memory was placed near (it refers to it with 32-bit
+    /// PC-relative references), for messages.
+    placed_near: Option<u32>,
     /// Host functions whose canonical stub (see
     /// [`Linker::assign_canonical_stubs`]) is one of this object's stubs
     /// (or was: an entry may be stale).
@@ -665,7 +668,9 @@ impl Linker {
                 externals.push((sym, addr, host::read_only_object_size(addr)));
             }
         }
-        let mut near = externals.iter().find(|e| e.2.is_none() && parsed.near_symbols.contains(&e.0)).map(|e| e.1);
+        let near_host = externals.iter().find(|e| e.2.is_none() && parsed.near_symbols.contains(&e.0));
+        let placed_near = near_host.and_then(|e| parsed.global_of(e.0)).map(|k| found[k]).filter(|_| !parsed.wants_low_memory);
+        let mut near = near_host.map(|e| e.1);
         if near.is_none() {
             // Data defined by an earlier object.
             for &sym in parsed.near_symbols.iter().take(8) {
@@ -1017,6 +1022,7 @@ impl Linker {
             stub_index: parsed.stub_index,
             stub_symbols: parsed.stub_symbols,
             address_stubs: parsed.address_stub_symbols,
+            placed_near,
             canonical_for: Vec::new(),
             defines_ifuncs,
             defined,
@@ -2152,6 +2158,29 @@ fn symbol_value(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u6
     }
 }
 
+/// Why a relocation of `obj` to symbol `sym`, defined in another loaded
+/// object, may not reach: one of the two objects was placed near host data
+/// it reaches with 32-bit PC-relative references (writable data of a
+/// library, which cannot be copied next to it), far from the other. Empty
+/// when that is not the case.
+fn placement_hint(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, objects: &[LoadedObject]) -> String {
+    let SymTarget::Global(g) = obj.symbols[sym as usize] else { return String::new() };
+    let Some(other) = symbols.get(g).definition().map(|d| d.object).filter(|&o| o != oi) else { return String::new() };
+    let placed: Vec<(String, String)> = [oi, other]
+        .iter()
+        .filter_map(|&o| Some((objects[o as usize].display(o), symbols.name_str(objects[o as usize].placed_near?).to_owned())))
+        .collect();
+    let (what, who) = match &placed[..] {
+        [] => return String::new(),
+        [(o, h)] => (format!("{o} was placed near `{h}`"), "it refers"),
+        [(o1, h1), (o2, h2), ..] => (format!("{o1} was placed near `{h1}` and {o2} near `{h2}`"), "they refer"),
+    };
+    format!(
+        "; the two objects lie far apart: {what}, host data {who} to with 32-bit PC-relative references; \
+         compile with -fPIC to reach host data through the GOT"
+    )
+}
+
 /// Where the stub of symbol `sym` of `obj` jumps: the symbol's address,
 /// or, for a host function whose address is a stub (maybe this one), the
 /// function itself.
@@ -2474,7 +2503,7 @@ fn apply_object(
                         s,
                         inputs.p,
                         field.describe()
-                    ),
+                    ) + &placement_hint(oi, obj, r.symbol, symbols, tls.0),
                 ));
             }
             w.write_field(g.section, u64::from(r.offset), value, field.size())?;

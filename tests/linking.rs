@@ -492,6 +492,39 @@ fn a_host_function_has_one_address_in_all_loaded_code() {
     assert_eq!(call0(&l, "call_b"), 142);
 }
 
+static mut NEAR_A: i64 = 5;
+extern "C" {
+    static environ: *const *const std::ffi::c_char;
+}
+
+#[test]
+fn objects_placed_near_host_data_far_apart_say_so_when_they_cannot_reach_each_other() {
+    // PIE code reaches writable host data PC-relatively (a static link
+    // copies it into the executable); rtdyld places each such object near
+    // its data. Here that is the test program's data for a.o and the C
+    // library's for b.o, terabytes apart, and a.o refers to b.o's `gv`.
+    let a = cc("extern long near_a; extern long gv; long fa(void) { return near_a + gv; }", &["-O2", "-fPIE"]);
+    let b = cc("extern char **near_b; long gv = 7; long fb(void) { return near_b != 0; }", &["-O2", "-fPIE"]);
+    let addr_a = std::ptr::addr_of!(NEAR_A) as u64;
+    // (Only the address of the C library's `environ` is taken.)
+    let addr_b = std::ptr::addr_of!(environ) as u64;
+    assert!(addr_a.abs_diff(addr_b) > 1 << 32, "the program and the C library lie far apart");
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(move |n: &str| match n {
+        "near_a" => Some(addr_a),
+        "near_b" => Some(addr_b),
+        _ => None,
+    })));
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RelocationOverflow, "{e}");
+    let m = e.to_string();
+    assert!(m.contains("to `gv` overflows"), "{m}");
+    assert!(m.contains("obj 0 (a.o) was placed near `near_a` and obj 1 (b.o) near `near_b`"), "{m}");
+    assert!(m.contains("compile with -fPIC"), "{m}");
+}
+
 #[test]
 fn comdat_groups_link_to_one_copy() {
     let header =
