@@ -112,6 +112,26 @@ fn non_pic_cxx_reaches_libstdcxx_facet_ids_through_the_commands_copies() {
 }
 
 #[test]
+fn non_pic_cpu_dispatch_reaches_libgccs_cpu_model_through_the_commands_copy() {
+    // target_clones resolvers and __builtin_cpu_supports read libgcc's
+    // __cpu_model, with a 32-bit reference in -fno-pic code.
+    let dir = common::TempDir::new("cli-cpu-model");
+    let src = dir.join("cpu.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n__attribute__((target_clones(\"avx2\",\"default\"))) long twice(long x) { return x * 2; }\n\
+         int main(void) { printf(\"%ld %d\\n\", twice(21), __builtin_cpu_supports(\"sse2\") ? 1 : 0); return 0; }\n",
+    )
+    .unwrap();
+    for flags in [&["-O2", "-fno-pic"][..], &["-O2"]] {
+        let obj = dir.join("cpu.o");
+        assert!(Command::new("gcc").args(flags).arg("-c").arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+        let out = rtdyld().arg("run").arg(&obj).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "42 1\n", "{flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn static_tls_beyond_the_c_librarys_default_surplus_runs() {
     // Local-exec TLS (-fno-pic) of 4 KB: more than the C library keeps for
     // modules loaded after startup unless asked; the command asks, and the

@@ -246,6 +246,11 @@ std::arch::global_asm!(
     "leaq _ZSt10defer_lock(%rip), %rax",
     "leaq _ZSt11try_to_lock(%rip), %rax",
     "leaq _ZSt15future_category(%rip), %rax",
+    // libgcc's CPU model, which `__builtin_cpu_supports` and
+    // `target_clones` resolvers read (libgcc_s exports it only under the
+    // version GCC_4.8.0).
+    ".symver rtdyld_cli_cpu_model, __cpu_model@GCC_4.8.0",
+    "leaq rtdyld_cli_cpu_model(%rip), %rax",
     "ret",
     ".size rtdyld_cli_host_data_anchor, .-rtdyld_cli_host_data_anchor",
     ".popsection",
