@@ -132,6 +132,33 @@ fn non_pic_cpu_dispatch_reaches_libgccs_cpu_model_through_the_commands_copy() {
 }
 
 #[test]
+fn a_program_writing_to_a_closed_pipe_ends_by_sigpipe_as_it_would_natively() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = common::TempDir::new("cli-sigpipe");
+    let src = dir.join("p.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nint main(void) { for (int i = 0; i < 1000000; i++) if (printf(\"line %d\\n\", i) < 0) return 3; return 0; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("p.o");
+    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    let mut child = rtdyld().arg("run").arg(&obj).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(first, "line 0\n");
+    // (The reader is dropped: the pipe is closed.)
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc_sigpipe()), "{status:?}");
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}
+
+#[test]
 fn static_tls_beyond_the_c_librarys_default_surplus_runs() {
     // Local-exec TLS (-fno-pic) of 4 KB: more than the C library keeps for
     // modules loaded after startup unless asked; the command asks, and the

@@ -378,6 +378,12 @@ fn ensure_static_tls() {
 
 fn main() -> ExitCode {
     std::hint::black_box(host_data::anchor());
+    // A C program starts with SIGPIPE at its default (the process ends when
+    // it writes to a closed pipe), which Rust's runtime sets to ignored:
+    // the programs `run` runs, and `link`'s own output piped into `head`,
+    // get the C behaviour back.
+    // SAFETY: restoring a signal's default disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
         Some((c, r)) => (c.as_str(), r),
