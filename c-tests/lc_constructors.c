@@ -34,6 +34,8 @@
  * usage: lc_constructors <a.o> <b.o> <legacy.o> <cxx.o> */
 #include "lc_util.h"
 
+extern char **environ;
+
 static rtdyld_linker *make_linker(test_resolver *resolver)
 {
   rtdyld_linker *l = NULL;
@@ -104,11 +106,14 @@ int main(int argc, char **argv)
   rtdyld_linker_free(l);
   LC_EXPECT_EMPTY_LOG("free after remove");
 
-  /* Destructors as exit runs them, with the code left in place. */
+  /* Destructors as exit runs them, with the code left in place. (The
+   * constructors get the program's arguments, which these ignore.) */
   l = make_linker(&resolver);
   a = test_load_file(l, a_path);
   cxx = test_load_file(l, cxx_path);
   CHECK_OK(l, rtdyld_linker_finalize(l));
+  const char *prog_argv[] = { "prog", NULL };
+  CHECK_OK(l, rtdyld_linker_set_program_arguments(l, 1, prog_argv, (const char *const *)environ));
   CHECK_OK(l, rtdyld_linker_run_constructors(l));
   LC_EXPECT_LOG("constructors of a and cxx", 200, 1000, 1, 2);
   CHECK_EQ(AS_FN(fn_long_void, test_lookup(l, "cxx_sum"))(), 6);
@@ -122,6 +127,7 @@ int main(int argc, char **argv)
   rtdyld_linker_free(l);
   LC_EXPECT_EMPTY_LOG("remove and free after run_destructors");
   CHECK_FAILS(NULL, rtdyld_linker_run_destructors(NULL), RTDYLD_RESULT_INVALID_ARGUMENT);
+  CHECK_FAILS(NULL, rtdyld_linker_set_program_arguments(NULL, 0, NULL, NULL), RTDYLD_RESULT_INVALID_ARGUMENT);
 
   printf("lc_constructors: OK\n");
   return 0;

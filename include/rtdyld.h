@@ -451,13 +451,27 @@ rtdyld_result rtdyld_linker_load_object(struct rtdyld_linker *linker,
 rtdyld_result rtdyld_linker_finalize(struct rtdyld_linker *linker);
 
 /**
- * Runs the constructors (`.init_array`, `.ctors`, by priority, then in
- * load order) of every object whose constructors have not run yet. Call
+ * Runs the constructors (`.preinit_array` first, then `.init_array` and
+ * `.ctors`, by priority, then in load order) of every object whose
+ * constructors have not run yet, each with `(argc, argv, envp)` (see
+ * `rtdyld_linker_set_program_arguments`). Call
  * after a successful finalize; the code runs on the calling thread.
  * Destructors (`.fini_array`, `.dtors`, and what the code registered with
  * `__cxa_atexit`) run when the object is removed or the linker freed.
  */
 rtdyld_result rtdyld_linker_run_constructors(struct rtdyld_linker *linker);
+
+/**
+ * Sets the `(argc, argv, envp)` that the objects' `.preinit_array` and
+ * `.init_array` functions receive, as the C library passes a program's
+ * (constructors may read them). By default they get the process's own, as
+ * the constructors of a `dlopen`ed library do. The arrays must stay valid
+ * while constructors run.
+ */
+rtdyld_result rtdyld_linker_set_program_arguments(struct rtdyld_linker *linker,
+                                                  int argc,
+                                                  const char *const *argv,
+                                                  const char *const *envp);
 
 /**
  * Runs the destructors of every object whose constructors ran (and what

@@ -254,6 +254,9 @@ pub struct Linker {
     shadowed_in: HashMap<u32, Vec<u32>>,
     resolver: Option<Resolver>,
     process_symbols: bool,
+    /// What constructors receive, when the client set it (else the
+    /// process's own).
+    program_args: Option<crate::runtime::ProgramArgs>,
     retain_relocations: bool,
     register_eh_frames: bool,
     debugger_registration: bool,
@@ -372,6 +375,7 @@ impl Linker {
             referrers: None,
             resolver: None,
             process_symbols: false,
+            program_args: None,
             retain_relocations: true,
             register_eh_frames: true,
             debugger_registration: false,
@@ -383,6 +387,15 @@ impl Linker {
     /// defines. It may also be asked while loading, for placement hints.
     pub fn set_resolver(&mut self, resolver: Option<Resolver>) {
         self.resolver = resolver;
+    }
+
+    /// Sets the `(argc, argv, envp)` that the objects' `.preinit_array` and
+    /// `.init_array` functions receive, as the C library passes a
+    /// program's (a constructor may read them). By default they get the
+    /// process's own, as a `dlopen`ed library's do. The arrays must stay
+    /// valid while constructors run.
+    pub fn set_program_arguments(&mut self, argc: i32, argv: *const *const std::ffi::c_char, envp: *const *const std::ffi::c_char) {
+        self.program_args = Some(crate::runtime::ProgramArgs { argc, argv: argv as usize, envp: envp as usize });
     }
 
     /// Whether symbols not found by the resolver are looked up in the host
@@ -1419,13 +1432,15 @@ impl Linker {
         }
     }
 
-    /// Runs the constructors (`.init_array`, `.ctors`, with priorities) of
-    /// every object whose constructors have not run yet: lower priority
-    /// numbers first, then in load order. Call after a successful finalize,
+    /// Runs the constructors (`.preinit_array` first, then `.init_array`
+    /// and `.ctors`, with priorities) of every object whose constructors
+    /// have not run yet: lower priority numbers first, then in load order.
+    /// Each gets `(argc, argv, envp)`, as the C library calls them (see
+    /// [`set_program_arguments`](Self::set_program_arguments)). Call after a successful finalize,
     /// on the thread that should run them; the code runs at its target
     /// address in this process.
     pub fn run_constructors(&mut self) -> Result<()> {
-        let mut calls: Vec<(u32, usize, u64)> = Vec::new();
+        let mut calls: Vec<((u32, u32), usize, u64)> = Vec::new();
         for (oi, o) in self.objects.iter().enumerate() {
             if o.removed || o.constructed {
                 continue;
@@ -1443,19 +1458,25 @@ impl Linker {
                 if kind == TableKind::Ctors {
                     entries.reverse();
                 }
-                calls.extend(entries.into_iter().map(|f| (priority, oi, f)));
+                // `.preinit_array` functions run before all others.
+                let class = u32::from(kind != TableKind::PreinitArray);
+                calls.extend(entries.into_iter().map(|f| ((class, priority), oi, f)));
             }
         }
-        calls.sort_by_key(|&(priority, oi, _)| (priority, oi));
+        calls.sort_by_key(|&(order, oi, _)| (order, oi));
+        let args = self.program_args.unwrap_or_else(crate::runtime::process_args);
         for o in &mut self.objects {
             if !o.removed {
                 o.constructed = true;
             }
         }
+        type Init = extern "C" fn(std::ffi::c_int, *mut *mut std::ffi::c_char, *mut *mut std::ffi::c_char);
         for (_, _, f) in calls {
             // SAFETY: an entry of a constructor table of a finalized object:
-            // a `void (*)(void)` at its target address in this process.
-            unsafe { std::mem::transmute::<usize, extern "C" fn()>(f as usize)() };
+            // a function at its target address in this process, called as
+            // the C library calls them, with (argc, argv, envp); one that
+            // takes no arguments ignores them.
+            unsafe { std::mem::transmute::<usize, Init>(f as usize)(args.argc, args.argv as *mut _, args.envp as *mut _) };
         }
         Ok(())
     }

@@ -112,6 +112,8 @@ pub struct ParsedGlobal {
 /// A constructor or destructor table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
+    /// `.preinit_array`: run first to last, before every other constructor.
+    PreinitArray,
     /// `.init_array[.N]`: run first to last.
     InitArray,
     /// `.ctors[.N]`: run last to first.
@@ -124,7 +126,7 @@ pub enum TableKind {
 
 impl TableKind {
     pub fn is_init(self) -> bool {
-        matches!(self, TableKind::InitArray | TableKind::Ctors)
+        matches!(self, TableKind::PreinitArray | TableKind::InitArray | TableKind::Ctors)
     }
 
     /// The table kind and priority (lower runs first for constructors,
@@ -132,8 +134,11 @@ impl TableKind {
     pub fn of(name: &[u8]) -> Option<(TableKind, u32)> {
         const DEFAULT: u32 = 65535;
         // Most sections are no table: reject them by their second byte.
-        if !matches!(name.get(1), Some(b'i' | b'f' | b'c' | b'd')) {
+        if !matches!(name.get(1), Some(b'i' | b'f' | b'c' | b'd' | b'p')) {
             return None;
+        }
+        if name == b".preinit_array" {
+            return Some((TableKind::PreinitArray, DEFAULT));
         }
         for (prefix, kind, inverted) in [
             (&b".init_array"[..], TableKind::InitArray, false),
@@ -1450,7 +1455,8 @@ mod tests {
         // .ctors.N and .dtors.N count priorities backwards.
         assert_eq!(TableKind::of(b".ctors.65434"), Some((TableKind::Ctors, 101)));
         assert_eq!(TableKind::of(b".dtors"), Some((TableKind::Dtors, 65535)));
-        for other in [&b".text"[..], b".data", b".data.rel.ro", b".init", b".fini", b".comment", b"", b".", b".init_arrayx", b".ctors.x"] {
+        assert_eq!(TableKind::of(b".preinit_array"), Some((TableKind::PreinitArray, 65535)));
+        for other in [&b".text"[..], b".data", b".data.rel.ro", b".init", b".fini", b".comment", b"", b".", b".init_arrayx", b".ctors.x", b".preinit_arrayx"] {
             assert_eq!(TableKind::of(other), None, "{}", String::from_utf8_lossy(other));
         }
     }

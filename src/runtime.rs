@@ -358,6 +358,47 @@ extern "C" fn cxa_thread_atexit_impl(f: Option<AtExitFn>, obj: *mut c_void, dso:
 /// `__gxx_personality_v0`, `_Unwind_Resume`, ...) are taken from the host
 /// process even when process symbols are off, as a static link takes them
 /// from the runtime libraries.
+/// The process's arguments and environment, as the C library hands them to
+/// the initialization functions of the executable and of every library
+/// (this one's, below, included): the constructors of loaded objects get
+/// them too, as a `dlopen`ed library's do, unless the client gives others.
+static PROCESS_ARGS: [std::sync::atomic::AtomicUsize; 3] = [const { std::sync::atomic::AtomicUsize::new(0) }; 3];
+
+extern "C" fn capture_process_args(argc: c_int, argv: *mut *mut std::ffi::c_char, envp: *mut *mut std::ffi::c_char) {
+    use std::sync::atomic::Ordering::Relaxed;
+    PROCESS_ARGS[0].store(argc as usize, Relaxed);
+    PROCESS_ARGS[1].store(argv as usize, Relaxed);
+    PROCESS_ARGS[2].store(envp as usize, Relaxed);
+}
+
+#[used]
+#[link_section = ".init_array"]
+static CAPTURE_PROCESS_ARGS: extern "C" fn(c_int, *mut *mut std::ffi::c_char, *mut *mut std::ffi::c_char) = capture_process_args;
+
+/// The process's `(argc, argv, envp)` (see [`PROCESS_ARGS`]); `(0, NULL,
+/// environ)` when the C library passed none.
+pub fn process_args() -> ProgramArgs {
+    use std::sync::atomic::Ordering::Relaxed;
+    let argv = PROCESS_ARGS[1].load(Relaxed);
+    if argv == 0 {
+        extern "C" {
+            static environ: *mut *mut std::ffi::c_char;
+        }
+        // SAFETY: reading the C library's `environ` pointer.
+        return ProgramArgs { argc: 0, argv: 0, envp: unsafe { environ } as usize };
+    }
+    ProgramArgs { argc: PROCESS_ARGS[0].load(Relaxed) as c_int, argv, envp: PROCESS_ARGS[2].load(Relaxed) }
+}
+
+/// What a program's `.preinit_array` and `.init_array` functions receive:
+/// `argc`, and the addresses of `argv` and `envp`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramArgs {
+    pub argc: c_int,
+    pub argv: usize,
+    pub envp: usize,
+}
+
 pub fn lookup(name: &std::ffi::CStr) -> Option<u64> {
     let bytes = name.to_bytes();
     match bytes {

@@ -159,6 +159,35 @@ fn libc_sigpipe() -> i32 {
 }
 
 #[test]
+fn constructors_see_the_programs_arguments_and_preinit_array_runs_first() {
+    let dir = common::TempDir::new("cli-ctor-args");
+    let src = dir.join("a.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nstatic char order[8]; static int n; static int seen_argc; static char **seen_argv, **seen_envp;\n\
+         static void pre(void) { order[n++] = 'P'; }\n\
+         __attribute__((used, section(\".preinit_array\"))) static void (*pre_p)(void) = pre;\n\
+         __attribute__((constructor)) static void init(int argc, char **argv, char **envp) {\n\
+           order[n++] = 'I'; seen_argc = argc; seen_argv = argv; seen_envp = envp; }\n\
+         int main(int argc, char **argv, char **envp) {\n\
+           printf(\"%s %d %d %d %s\\n\", order, seen_argc == argc, seen_argv == argv, seen_envp == envp, seen_argv[1]);\n\
+           return 0; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("a.o");
+    assert!(Command::new("gcc").args(["-O2", "-fPIC", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    for remap in [false, true] {
+        let mut cmd = rtdyld();
+        cmd.arg("run");
+        if remap {
+            cmd.arg("--remap");
+        }
+        let out = cmd.arg(&obj).args(["--", "hello"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "PI 1 1 1 hello\n", "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn static_tls_beyond_the_c_librarys_default_surplus_runs() {
     // Local-exec TLS (-fno-pic) of 4 KB: more than the C library keeps for
     // modules loaded after startup unless asked; the command asks, and the

@@ -75,6 +75,38 @@ fn constructors_run_by_priority_then_load_order_and_destructors_in_reverse() {
 }
 
 #[test]
+fn constructors_get_argc_argv_envp_and_preinit_array_runs_first() {
+    // The C library calls .preinit_array, then .init_array functions with
+    // (argc, argv, envp); so does rtdyld: the process's own by default (as
+    // for a dlopen'ed library), or what the client sets.
+    let obj = common::compile_c(
+        "#include <string.h>\nvoid note(long);\n\
+         static void pre(void) { note(1); }\n\
+         __attribute__((used, section(\".preinit_array\"))) static void (*pre_p)(void) = pre;\n\
+         __attribute__((constructor(101))) static void early(int argc, char **argv, char **envp) {\n\
+           note(100 + argc); note(argv && argv[argc] == 0); note(envp != 0);\n\
+           note(argc > 0 && strcmp(argv[0], \"prog.o\") == 0); }",
+        &["-O2", "-fPIC"],
+    );
+    let process_argc = std::env::args_os().count() as i64;
+    let (mut l, log) = linker_with_log();
+    l.load_object(&obj, "args.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    assert_eq!(take(&log), vec![1, 100 + process_argc, 1, 1, 0], "the process's arguments, preinit first");
+    drop(l);
+
+    let (mut l, log) = linker_with_log();
+    l.load_object(&obj, "args.o").unwrap();
+    l.finalize().unwrap();
+    let args = [c"prog.o".as_ptr(), c"x".as_ptr(), std::ptr::null()];
+    let env = [c"A=1".as_ptr(), std::ptr::null()];
+    l.set_program_arguments(2, args.as_ptr(), env.as_ptr());
+    l.run_constructors().unwrap();
+    assert_eq!(take(&log), vec![1, 102, 1, 1, 1], "the arguments set");
+}
+
+#[test]
 fn cxx_globals_are_destroyed_when_their_object_is_removed() {
     let src = "extern \"C\" void note(long);\n\
                struct G { long v; G(long v) : v(v) { note(v); } ~G() { note(-v); } };\n\

@@ -591,14 +591,34 @@ pub extern "C" fn rtdyld_linker_finalize(linker: *mut rtdyld_linker) -> rtdyld_r
     with_linker(linker, |l| l.finalize())
 }
 
-/// Runs the constructors (`.init_array`, `.ctors`, by priority, then in
-/// load order) of every object whose constructors have not run yet. Call
+/// Runs the constructors (`.preinit_array` first, then `.init_array` and
+/// `.ctors`, by priority, then in load order) of every object whose
+/// constructors have not run yet, each with `(argc, argv, envp)` (see
+/// `rtdyld_linker_set_program_arguments`). Call
 /// after a successful finalize; the code runs on the calling thread.
 /// Destructors (`.fini_array`, `.dtors`, and what the code registered with
 /// `__cxa_atexit`) run when the object is removed or the linker freed.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_run_constructors(linker: *mut rtdyld_linker) -> rtdyld_result {
     with_linker(linker, |l| l.run_constructors())
+}
+
+/// Sets the `(argc, argv, envp)` that the objects' `.preinit_array` and
+/// `.init_array` functions receive, as the C library passes a program's
+/// (constructors may read them). By default they get the process's own, as
+/// the constructors of a `dlopen`ed library do. The arrays must stay valid
+/// while constructors run.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_set_program_arguments(
+    linker: *mut rtdyld_linker,
+    argc: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> rtdyld_result {
+    with_linker(linker, |l| {
+        l.set_program_arguments(argc, argv, envp);
+        Ok(())
+    })
 }
 
 /// Runs the destructors of every object whose constructors ran (and what

@@ -175,8 +175,6 @@ fn run(args: &[String]) -> Result<u8, String> {
     }
     // SAFETY: registering a plain function with the C library.
     unsafe { libc::atexit(destroy_at_exit) };
-    linker.run_constructors().map_err(|e| e.to_string())?;
-    *JIT.lock().unwrap_or_else(|e| e.into_inner()) = Some(linker);
     let mut argv_owned: Vec<CString> = Vec::new();
     for a in std::iter::once(&o.objects[0]).chain(o.args.iter()) {
         argv_owned.push(CString::new(a.as_str()).map_err(|_| "argument contains NUL".to_string())?);
@@ -186,6 +184,12 @@ fn run(args: &[String]) -> Result<u8, String> {
     extern "C" {
         static mut environ: *mut *mut c_char;
     }
+    // Constructors get the program's arguments, as main does.
+    // SAFETY: reading the C library's `environ` pointer.
+    let envp = unsafe { environ };
+    linker.set_program_arguments(argv_owned.len() as c_int, argv.as_ptr() as *const *const c_char, envp as *const *const c_char);
+    linker.run_constructors().map_err(|e| e.to_string())?;
+    *JIT.lock().unwrap_or_else(|e| e.into_inner()) = Some(linker);
     // SAFETY: the entry symbol is JIT-linked code the user asked to run as
     // `int main(int, char **, char **)`; argv outlives the call.
     let status = unsafe {
