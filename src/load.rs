@@ -831,6 +831,11 @@ fn is_call_or_jump(t: u16, code: &[u8], offset: u64) -> bool {
     t & T_PC32 != 0 && x86_64::is_branch_displacement(code, offset as usize)
 }
 
+/// Why objects that ask for an executable stack are refused.
+const EXECUTABLE_STACK: &str = "needs an executable stack (its .note.GNU-stack section is marked executable, as GCC marks code \
+     that takes the address of a nested function: the trampoline is built on the stack); rtdyld does not make stacks \
+     executable (no page is ever writable and executable), as newer C libraries refuse to for dlopen";
+
 /// Why link-time-optimization objects are refused: they hold a compiler's
 /// intermediate code, which only that compiler's linker plugin turns into
 /// machine code.
@@ -890,6 +895,12 @@ pub fn parse<'a>(
     let mut comdat_signatures = Vec::new();
     for (index, sh) in table.enumerate() {
         if sh.sh_type(endian) != elf::SHT_GROUP {
+            let flags = sh.sh_flags(endian);
+            if flags & u64::from(elf::SHF_EXECINSTR | elf::SHF_ALLOC) == u64::from(elf::SHF_EXECINSTR)
+                && table.section_name(endian, sh).ok() == Some(b".note.GNU-stack")
+            {
+                return Err(unsupported(&EXECUTABLE_STACK));
+            }
             continue;
         }
         let words: &[object::U32<LittleEndian>] =

@@ -182,6 +182,20 @@ fn not_elf() {
     check_bad(&[0u8; 200], "zeros.o", MALFORMED, &[]);
 }
 
+/// GCC marks an object whose code takes a nested function's address (its
+/// trampoline is built on the stack) as needing an executable stack:
+/// refused, as rtdyld keeps no page writable and executable. An object
+/// whose note says otherwise, or that has none (assembly), loads.
+#[test]
+fn objects_that_need_an_executable_stack_are_refused() {
+    let source = "int apply(int (*f)(int), int x) { return f(x); }\n\
+                  int outer(int k) { int add(int x) { return x + k; } return apply(add, 1); }\n";
+    let obj = compile_c(source, &["-O2", "-fPIC"]);
+    check_bad(&obj, "nested.o", UNSUPPORTED, &["executable stack", ".note.GNU-stack"]);
+    let plain = compile_c("int outer(int k) { return k + 1; }\n", &["-O2", "-fPIC"]);
+    Linker::new().load_object(&plain, "plain.o").unwrap();
+}
+
 /// Link-time-optimization objects hold a compiler's intermediate code, not
 /// machine code: refused, with what to do instead. A fat GCC LTO object
 /// (machine code as well) loads.
