@@ -252,6 +252,10 @@ pub struct Linker {
     /// (once per entry), so that a removal finds the one to take over
     /// without going over every object.
     shadowed_in: HashMap<u32, Vec<u32>>,
+    /// Globals that some object's code reaches with initial-exec TLS
+    /// references (`R_X86_64_GOTTPOFF`): an object defining one later puts
+    /// its block in static TLS.
+    initial_exec_refs: std::collections::HashSet<u32>,
     resolver: Option<Resolver>,
     process_symbols: bool,
     /// What constructors receive, when the client set it (else the
@@ -372,6 +376,7 @@ impl Linker {
             has_ifuncs: false,
             comdats: HashMap::new(),
             shadowed_in: HashMap::new(),
+            initial_exec_refs: Default::default(),
             referrers: None,
             resolver: None,
             process_symbols: false,
@@ -802,12 +807,26 @@ impl Linker {
             .map_err(|e| Error::new(ErrorKind::MemoryManager, format!("{}: the memory manager refused to reserve {code_size} bytes of code, {ro_size} of read-only and {rw_size} of read-write data: {e}", display())))?;
 
         // The TLS module, from the C library.
+        for &(kind, sym) in &parsed.tls_got {
+            if let (x86_64::TlsGot::TpOffset, Some(k)) = (kind, parsed.global_of(sym)) {
+                if parsed.globals[k].undefined() {
+                    self.initial_exec_refs.insert(found[k]);
+                }
+            }
+        }
         let tls =
             if plan.iter().any(|p| p.tls.is_some()) {
                 // Static TLS (a small reserve of the C library's, not given back
                 // when a module is unloaded) only for objects whose own code
-                // needs it.
-                Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, parsed.static_tls).map_err(|e| {
+                // needs it, or that define a variable an earlier object's
+                // code reaches that way.
+                let static_tls = parsed.static_tls
+                    || (!self.initial_exec_refs.is_empty()
+                        && (0..parsed.globals.len()).any(|k| {
+                            self.initial_exec_refs.contains(&found[k])
+                                && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
+                        }));
+                Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, static_tls).map_err(|e| {
                     Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display()))
                 })?)
             } else {
@@ -2285,7 +2304,32 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
     Ok((module, offset, tp.map(|t| t.wrapping_add(offset as i64))))
 }
 
-fn static_tls_error(oi: u32, obj: &LoadedObject, what: &str) -> Error {
+/// The object that defines thread-local symbol `sym` of `obj`, when it is
+/// a loaded object's global.
+fn tls_owner(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> Option<u32> {
+    match obj.symbols.get(sym as usize) {
+        Some(SymTarget::Global(g)) => symbols.get(*g).definition().filter(|d| d.is_tls).map(|d| d.object),
+        _ => None,
+    }
+}
+
+/// As [`static_tls_error`], for a variable of object `owner` (`Some` when
+/// another object's), whose block is in dynamic TLS.
+fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u32, &LoadedObject)>) -> Error {
+    if let Some((o, owner)) = owner.filter(|&(o, _)| o != oi) {
+        return Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{}: an initial-exec reference to thread-local {what}, which {} defines in dynamic TLS: that object was loaded \
+                 before any object referred to its variables that way (load {} first, compile {} with \
+                 -ftls-model=initial-exec, or this one with -fPIC)",
+                obj.display(oi),
+                owner.display(o),
+                obj.display(oi),
+                owner.display(o)
+            ),
+        );
+    }
     Error::new(
         ErrorKind::Unsupported,
         format!(
@@ -2324,7 +2368,8 @@ fn apply_object(
                     w.write(got, at + 8, &0u64.to_le_bytes())?;
                 }
                 x86_64::TlsGot::TpOffset => {
-                    let tp = tp.ok_or_else(|| static_tls_error(oi, obj, &name_of(sym, w)))?;
+                    let owner = tls_owner(obj, sym, symbols).map(|o| (o, &tls.0[o as usize]));
+                    let tp = tp.ok_or_else(|| static_tls_error_in(oi, obj, &name_of(sym, w), owner))?;
                     w.write(got, at, &tp.to_le_bytes())?;
                 }
                 x86_64::TlsGot::Desc => {
@@ -2449,7 +2494,8 @@ fn apply_object(
                 let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;
                 (tls_module, dtp_offset) = (m, off);
                 if matches!(r_type, x86_64::R_TPOFF32 | x86_64::R_TPOFF64) {
-                    tp_offset = tp.ok_or_else(|| static_tls_error(oi, obj, &name_of(r.symbol, w)))? as u64;
+                    let owner = tls_owner(obj, r.symbol, symbols).map(|o| (o, &tls.0[o as usize]));
+                    tp_offset = tp.ok_or_else(|| static_tls_error_in(oi, obj, &name_of(r.symbol, w), owner))? as u64;
                 }
                 let kind = match r_type {
                     x86_64::R_TLSGD => Some(x86_64::TlsGot::Index),

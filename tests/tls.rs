@@ -105,6 +105,35 @@ fn all_tls_models_in_many_threads() {
 }
 
 #[test]
+fn initial_exec_code_reaches_a_variable_of_a_pic_object_loaded_after_it() {
+    // -fno-pic code reads `counter` with R_X86_64_GOTTPOFF; its definer is
+    // -fPIC (its own code uses general dynamic). Loaded after the user, the
+    // definer's block goes to static TLS; loaded before, the error says
+    // why and what to do.
+    let user = common::compile_c("extern __thread long counter; long read_counter(void) { return counter; }", &["-O2", "-fno-pic"]);
+    let definer = common::compile_c("__thread long counter = 42; long bump(long by) { return counter += by; }", &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.load_object(&user, "user.o").unwrap();
+    l.load_object(&definer, "definer.o").unwrap();
+    l.finalize().unwrap();
+    // SAFETY: `long read_counter(void)` and `long bump(long)`.
+    let read: extern "C" fn() -> i64 = unsafe { std::mem::transmute(l.lookup("read_counter").unwrap() as usize) };
+    let bump: F = unsafe { std::mem::transmute(l.lookup("bump").unwrap() as usize) };
+    assert_eq!(read(), 42);
+    assert_eq!(bump(8), 50);
+    assert_eq!(read(), 50);
+    assert_eq!(std::thread::spawn(move || (read(), bump(1), read())).join().unwrap(), (42, 43, 43), "another thread's copy");
+
+    let mut l = Linker::new();
+    l.load_object(&definer, "definer.o").unwrap();
+    l.load_object(&user, "user.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("obj 1 (user.o): an initial-exec reference to thread-local `counter`, which obj 0 (definer.o) defines in dynamic TLS"), "{m}");
+    assert!(m.contains("load obj 1 (user.o) first"), "{m}");
+}
+
+#[test]
 fn local_dynamic_access_in_both_dialects() {
     // Several static thread-locals: gcc starts from the module's block
     // (`__tls_get_addr` of TLSLD, or the `_TLS_MODULE_BASE_` descriptor)
