@@ -258,6 +258,43 @@ fn remap_and_finalize_again_with_the_default_manager() {
 }
 
 #[test]
+fn alignment_beyond_a_page_survives_a_remap_to_an_alias() {
+    // The alias of a region lies at the same address modulo the largest
+    // alignment in it (1 MiB here), not only on a page boundary.
+    let obj = cc(
+        "__attribute__((aligned(1 << 20))) char big_al[100] = {1};\n\
+         __attribute__((aligned(1 << 20))) static char big_bss[100];\n\
+         __attribute__((aligned(1 << 16))) long f(void) { return 1; }\n\
+         long check(void) { big_bss[3] = 2; return big_al[0] + big_bss[3] + f(); }",
+        &["-O0", "-fPIC"],
+    );
+    let mut l = dual();
+    l.load_object(&obj, "align.o").unwrap();
+    l.finalize().unwrap();
+    remap_everything(&mut l);
+    l.finalize().unwrap();
+    l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
+    assert_eq!(l.lookup("big_al").unwrap() % (1 << 20), 0);
+    assert_eq!(l.lookup("f").unwrap() % (1 << 16), 0);
+    assert_eq!(call0(&l, "check"), 4);
+}
+
+#[test]
+fn a_gigabyte_of_bss_in_non_pic_code_is_placed_low() {
+    // -fno-pic code needs its memory in the low 2 GiB; the kernel's
+    // MAP_32BIT window is only 1 GiB, so rtdyld looks for room itself.
+    let obj = cc(
+        "static char huge[1UL << 30];\nlong touch(void) { huge[0] = 1; huge[sizeof huge - 1] = 2; return huge[0] + huge[sizeof huge - 1]; }",
+        &["-O2", "-fno-pic"],
+    );
+    let mut l = Linker::new();
+    l.load_object(&obj, "huge.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "touch"), 3);
+    assert!(l.lookup("touch").unwrap() < 1 << 31);
+}
+
+#[test]
 fn dropping_relocations_forbids_remapping() {
     let obj = cc(REMAP_SRC, &["-O2", "-fPIC"]);
     let mut l = dual();

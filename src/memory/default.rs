@@ -171,6 +171,9 @@ struct Region {
     /// Of a recycled region, the spans (offset, length) whose pages the
     /// dropped manager used, and so are already faulted in.
     resident: Vec<(usize, usize)>,
+    /// The largest alignment of an allocation in it: an alias keeps the
+    /// base's address modulo this, so that every allocation stays aligned.
+    max_align: usize,
 }
 
 impl Region {
@@ -407,18 +410,22 @@ impl DefaultMemoryManager {
             return Err("the region is not backed by a memfd and cannot be mapped twice".into());
         }
         let low = r.low || (r.local.base as u64) < (1 << 31);
-        let flags = libc::MAP_SHARED | if low { libc::MAP_32BIT } else { 0 };
+        // The alias lies at the same address modulo the region's largest
+        // alignment, so that a section aligned beyond a page stays aligned.
+        let modulo = r.max_align.max(self.page) as u64;
+        let residue = r.local.base as u64 % modulo;
+        let congruent = |x: u64| x + (residue.wrapping_sub(x) & (modulo - 1));
+        let fits_low = |a: u64| !low || a + r.len as u64 <= 1 << 31;
         let hint =
             self.regions.iter().flat_map(|r| std::iter::once(&r.local).chain(&r.aliases).map(move |v| v.base as u64 + r.len as u64)).max();
+        let mut candidates: Vec<u64> = hint.map(congruent).into_iter().filter(|&a| fits_low(a)).collect();
+        if low {
+            candidates.extend(low_candidates(r.len).map(congruent).filter(|&a| fits_low(a)));
+        }
         let r = &self.regions[idx];
-        let alias = match try_candidates(r.len, r.fd, libc::MAP_SHARED, &hint.into_iter().collect::<Vec<_>>()) {
-            Some(a) if !low || (a as u64) + (r.len as u64) <= 1 << 31 => a,
-            Some(a) => {
-                // SAFETY: unmapping what we just mapped.
-                unsafe { libc::munmap(a as *mut libc::c_void, r.len) };
-                map_anywhere(r.len, r.fd, flags)?
-            }
-            None => map_anywhere(r.len, r.fd, flags)?,
+        let alias = match try_candidates(r.len, r.fd, libc::MAP_SHARED, &candidates) {
+            Some(a) => a,
+            None => map_congruent(r.len, r.fd, low, modulo, residue)?,
         };
         // The memfd was mapped over the whole length: unmap the holes the
         // local view has (unused tails of a closed region).
@@ -797,6 +804,7 @@ impl DefaultMemoryManager {
             fd,
             parts,
             low,
+            max_align: self.page,
             open: true,
             sealed: false,
             writable: Vec::new(),
@@ -821,7 +829,12 @@ impl DefaultMemoryManager {
         let candidates = self.candidates(len as u64, low, near);
         let placed = try_candidates(len, fd, flags, &candidates).ok_or(()).or_else(|_| {
             if low || self.regions.is_empty() {
-                map_anywhere(len, fd, flags | libc::MAP_32BIT)
+                map_anywhere(len, fd, flags | libc::MAP_32BIT).or_else(|e| {
+                    // MAP_32BIT searches only 0x40000000 to 0x80000000: a
+                    // region of 1 GiB or more, or a crowded window, is
+                    // placed by address anywhere in the low 2 GiB.
+                    try_candidates(len, fd, flags, &low_candidates(len).collect::<Vec<_>>()).ok_or(e)
+                })
             } else {
                 Err(String::new())
             }
@@ -1074,6 +1087,54 @@ fn try_candidates(len: usize, fd: i32, flags: i32, candidates: &[u64]) -> Option
 }
 
 /// Maps `len` bytes read+write where the kernel (and `flags`) put it.
+/// Addresses in the low 2 GiB for a region of `len` bytes, every 64 MiB
+/// from 64 MiB up.
+fn low_candidates(len: usize) -> impl Iterator<Item = u64> {
+    const STEP: u64 = 64 << 20;
+    (1..).map(|k| k * STEP).take_while(move |&a| a + len as u64 <= 1 << 31)
+}
+
+/// Maps `len` bytes of memfd `fd` at an address equal to `residue` modulo
+/// `modulo` (a power of two), in the low 2 GiB when `low`: a reservation
+/// `modulo` bytes larger is mapped where the kernel likes, the memfd over
+/// the right part of it, and the rest given back.
+fn map_congruent(len: usize, fd: i32, low: bool, modulo: u64, residue: u64) -> Result<*mut u8, String> {
+    let span = len + modulo as usize;
+    let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    let reserved = if low {
+        map_anywhere(span, -1, anon | libc::MAP_32BIT)
+            .or_else(|e| try_candidates(span, -1, anon, &low_candidates(span).collect::<Vec<_>>()).ok_or(e))?
+    } else {
+        map_anywhere(span, -1, anon)?
+    };
+    let base = reserved as u64;
+    let at = base + (residue.wrapping_sub(base) & (modulo - 1));
+    // SAFETY: `at..at + len` lies inside the reservation just made, which
+    // nothing else uses: replacing it is what MAP_FIXED is for here.
+    let p = unsafe { libc::mmap(at as *mut libc::c_void, len, PROT_RW, libc::MAP_SHARED | libc::MAP_FIXED, fd, 0) };
+    let failed = p == libc::MAP_FAILED;
+    let error = if failed { Some(os_error(&format!("mmap of {len} bytes failed"))) } else { None };
+    // SAFETY: giving back the parts of our own reservation the memfd does
+    // not cover (all of it when mapping failed).
+    unsafe {
+        if failed {
+            libc::munmap(reserved as *mut libc::c_void, span);
+        } else {
+            if at > base {
+                libc::munmap(reserved as *mut libc::c_void, (at - base) as usize);
+            }
+            let end = at + len as u64;
+            if base + (span as u64) > end {
+                libc::munmap(end as *mut libc::c_void, (base + span as u64 - end) as usize);
+            }
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(at as *mut u8),
+    }
+}
+
 fn map_anywhere(len: usize, fd: i32, flags: i32) -> Result<*mut u8, String> {
     // SAFETY: a fresh mapping at an address of the kernel's choosing.
     let p = unsafe { libc::mmap(ptr::null_mut(), len, PROT_RW, flags, fd, 0) };
@@ -1164,6 +1225,7 @@ impl MemoryManager for DefaultMemoryManager {
         self.batch_used[pi] += end - (start + part.cursor);
         part.cursor = end - start;
         part.live.push((addr - base, req.size));
+        r.max_align = r.max_align.max(align);
         Ok(addr as *mut u8)
     }
 
