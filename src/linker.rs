@@ -256,6 +256,8 @@ pub struct Linker {
     /// references (`R_X86_64_GOTTPOFF`): an object defining one later puts
     /// its block in static TLS.
     initial_exec_refs: std::collections::HashSet<u32>,
+    /// The target address of the last section placed by the memory manager.
+    latest_target: Option<u64>,
     resolver: Option<Resolver>,
     process_symbols: bool,
     /// What constructors receive, when the client set it (else the
@@ -377,6 +379,7 @@ impl Linker {
             comdats: HashMap::new(),
             shadowed_in: HashMap::new(),
             initial_exec_refs: Default::default(),
+            latest_target: None,
             referrers: None,
             resolver: None,
             process_symbols: false,
@@ -704,7 +707,9 @@ impl Linker {
         let anchor = match near {
             _ if parsed.wants_low_memory => 1 << 30,
             Some(n) => n,
-            None => self.sections.iter().rev().find(|s| !s.removed && !s.tls_template).map_or(1 << 30, |s| s.target),
+            // Near the memory of the object loaded last (removed or not:
+            // the next region goes near it), an estimate only.
+            None => self.latest_target.unwrap_or(1 << 30),
         };
         let mut copies: Vec<(u32, u64, u64)> = Vec::new();
         let mut copies_size = 0u64;
@@ -919,6 +924,9 @@ impl Linker {
                 removed: false,
                 tls_template: kind.is_tls(),
             });
+            if !kind.is_tls() && !local.is_null() {
+                self.latest_target = Some(local as u64);
+            }
         }
         let sid = |slot: u32| first_id + slot;
         let mut defined = Vec::with_capacity(defined_count);
@@ -1689,6 +1697,13 @@ impl Linker {
         o.debug_image = None;
         o.image = None;
         o.tls = None;
+        o.got_symbols = Vec::new();
+        o.stub_symbols = Vec::new();
+        o.address_stubs = Vec::new();
+        o.tls_got = Vec::new();
+        o.local_ifuncs = Vec::new();
+        o.tables = Vec::new();
+        o.elf_sections = Vec::new();
         match failure {
             None => Ok(()),
             Some(e) => Err(Error::new(
