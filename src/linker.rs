@@ -1107,9 +1107,6 @@ impl Linker {
         Ok(id)
     }
 
-    /// Resolves every symbol no loaded object defines; fails naming all the
-    /// unresolved ones (weak references resolve to 0). The resolver and the
-    /// host are asked again at each finalize: their answers may change.
     /// Gives each host function whose address `-fno-pic` code takes (a
     /// 32-bit absolute relocation, which cannot reach the host's libraries
     /// from low memory) one stub that stands for it in all loaded code, as
@@ -1152,6 +1149,9 @@ impl Linker {
         }
     }
 
+    /// Resolves every symbol no loaded object defines; fails naming all the
+    /// unresolved ones (weak references resolve to 0). The resolver and the
+    /// host are asked again at each finalize: their answers may change.
     fn resolve_externals(&mut self) -> Result<()> {
         let mut unresolved = Vec::new();
         let host_lookups = host::HostLookups::new();
@@ -1463,9 +1463,9 @@ impl Linker {
     /// and `.ctors`, with priorities) of every object whose constructors
     /// have not run yet: lower priority numbers first, then in load order.
     /// Each gets `(argc, argv, envp)`, as the C library calls them (see
-    /// [`set_program_arguments`](Self::set_program_arguments)). Call after a successful finalize,
-    /// on the thread that should run them; the code runs at its target
-    /// address in this process.
+    /// [`set_program_arguments`](Self::set_program_arguments)). Call after
+    /// a successful finalize, on the thread that should run them; the code
+    /// runs at its target address in this process.
     pub fn run_constructors(&mut self) -> Result<()> {
         let mut calls: Vec<((u32, u32), usize, u64)> = Vec::new();
         for (oi, o) in self.objects.iter().enumerate() {
@@ -2328,10 +2328,14 @@ fn tls_owner(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> Option<u32>
     }
 }
 
-/// As [`static_tls_error`], for a variable of object `owner` (`Some` when
-/// another object's), whose block is in dynamic TLS.
+/// Why an initial- or local-exec reference of `obj` to thread-local `what`
+/// cannot be applied: its block is in dynamic TLS. `owner`: the object
+/// that defines it, when another one; if that object never asked for
+/// static TLS (it was loaded before any object referred to its variables
+/// so), the message says what to do about it.
 fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u32, &LoadedObject)>) -> Error {
-    if let Some((o, owner)) = owner.filter(|&(o, _)| o != oi) {
+    let unrequested = |o: &LoadedObject| o.tls.as_ref().is_some_and(|m| !m.static_requested);
+    if let Some((o, owner)) = owner.filter(|&(o, owner)| o != oi && unrequested(owner)) {
         return Error::new(
             ErrorKind::Unsupported,
             format!(

@@ -35,6 +35,9 @@ pub struct TlsModule {
     pub tp_offset: Option<i64>,
     /// The writable template (the `.tdata` image) in the library's mapping.
     pub template: *mut u8,
+    /// Static TLS was asked for (and `tp_offset` is `None` only when the C
+    /// library could not provide it).
+    pub static_requested: bool,
 }
 
 // SAFETY: the handle and template belong to this module; the C library's
@@ -183,7 +186,14 @@ impl TlsModule {
             // SAFETY: the slot lies in the library's writable segment, where
             // the C library wrote the TPOFF64 relocation's value.
             let tp_offset = static_tls.then(|| unsafe { ((l_addr as usize + slot) as *const i64).read_unaligned() });
-            return Ok(TlsModule { handle, fd, module_id: modid as u64, tp_offset, template: (l_addr as usize + tls_off) as *mut u8 });
+            return Ok(TlsModule {
+                handle,
+                fd,
+                module_id: modid as u64,
+                tp_offset,
+                template: (l_addr as usize + tls_off) as *mut u8,
+                static_requested: prefer_static,
+            });
         }
         Err(format!("the C library refused the TLS module: {last}"))
     }
