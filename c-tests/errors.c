@@ -169,7 +169,50 @@ static void check_null_arguments(rtdyld_linker *linker, uint32_t good_object)
               RTDYLD_RESULT_NOT_FOUND);
   CHECK_FAILS(linker, rtdyld_linker_map_section_id(linker, 1000000, 0x1000), RTDYLD_RESULT_NOT_FOUND);
   CHECK_FAILS(linker, rtdyld_linker_map_section_address(linker, &byte, 0x1000), RTDYLD_RESULT_NOT_FOUND);
+  /* A later failure with a NULL linker is about no linker: the earlier
+   * message of this one is gone. */
+  CHECK(rtdyld_linker_last_error(linker)[0] != '\0');
+  CHECK_FAILS(NULL, rtdyld_linker_lookup(NULL, "x", &address), INVALID);
+  if (rtdyld_linker_last_error(linker)[0] != '\0')
+    FAIL("after a failure with a NULL linker, last_error(linker) = \"%s\"", rtdyld_linker_last_error(linker));
   printf("  NULL arguments and unknown ids: OK\n");
+}
+
+/* A resolver that calls back into its own linker (which is busy
+ * finalizing on this thread): the call is refused with BUSY, and the message
+ * says it re-entered, not that another thread holds the linker. */
+struct reentry {
+  rtdyld_linker *linker;
+  rtdyld_result result;
+  char message[512];
+};
+
+static int reenter_resolve(void *ctx, const char *name, uint64_t *address_out)
+{
+  struct reentry *r = ctx;
+  uint64_t address = 0;
+  r->result = rtdyld_linker_lookup(r->linker, "anything", &address);
+  snprintf(r->message, sizeof r->message, "%s", rtdyld_linker_last_error(r->linker));
+  if (strcmp(name, "missing_one") == 0)
+    *address_out = FN_ADDR(host_missing_one);
+  else if (strcmp(name, "missing_two") == 0)
+    *address_out = FN_ADDR(host_missing_two);
+  else
+    return 0;
+  return 1;
+}
+
+static void check_reentry(const char *unresolved_path)
+{
+  struct reentry r = { 0 };
+  CHECK_OK(NULL, rtdyld_linker_new(&r.linker));
+  CHECK_OK(r.linker, rtdyld_linker_set_resolver(r.linker, reenter_resolve, &r));
+  test_load_file(r.linker, unresolved_path);
+  CHECK_OK(r.linker, rtdyld_linker_finalize(r.linker));
+  if (r.result != RTDYLD_RESULT_BUSY || strstr(r.message, "called again from inside") == NULL)
+    FAIL("a call from the resolver on its own linker gave %s: %s", rtdyld_result_name(r.result), r.message);
+  printf("  re-entry from the resolver: %s: %s\n", rtdyld_result_name(r.result), r.message);
+  rtdyld_linker_free(r.linker);
 }
 
 /* Small deterministic generator for the garbage bytes. */
@@ -209,6 +252,7 @@ int main(int argc, char **argv)
 
   printf("NULL arguments\n");
   check_null_arguments(linker, good_object);
+  check_reentry(unresolved_path);
   check_recovery(linker, good, 2, "NULL arguments");
 
   /* Truncated: the first 100 bytes of good_3.o (a valid ELF identification,

@@ -254,6 +254,29 @@ fn conclude(handle: *const rtdyld_linker, outcome: std::thread::Result<Result<()
 
 const BUSY_MESSAGE: &str =
     "the linker is in use by another thread: calls that change a linker must not overlap with any other call on it (see rtdyld_linker)";
+const REENTERED_MESSAGE: &str = "the linker was called again from inside a call on it on this thread (from its resolver, a memory-manager \
+     callback or a constructor): calls that change a linker must not overlap with any other call on it (see rtdyld_linker)";
+const NULL_LINKER_MESSAGE: &str = "the linker argument is NULL";
+
+thread_local! {
+    /// The linkers this thread is inside a call on (innermost last).
+    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The message for a call refused because the linker is in use.
+fn busy(handle: *const rtdyld_linker) -> rtdyld_result {
+    let reentered = INSIDE.with(|v| v.borrow().contains(&(handle as usize)));
+    record_error(handle, if reentered { REENTERED_MESSAGE } else { BUSY_MESSAGE }.into());
+    rtdyld_result::Busy
+}
+
+/// Runs `f` noting that this thread is inside a call on `handle`.
+fn inside<T>(handle: *const rtdyld_linker, f: impl FnOnce() -> T) -> T {
+    INSIDE.with(|v| v.borrow_mut().push(handle as usize));
+    let r = f();
+    INSIDE.with(|v| v.borrow_mut().pop());
+    r
+}
 
 /// Runs `f` with exclusive access to the linker behind `handle`. A call
 /// that overlaps with any other call on the same linker is refused with
@@ -261,16 +284,16 @@ const BUSY_MESSAGE: &str =
 fn with_linker(handle: *mut rtdyld_linker, f: impl FnOnce(&mut Linker) -> Result<(), Error>) -> rtdyld_result {
     // SAFETY: the caller passes NULL or a live pointer from rtdyld_linker_new.
     let Some(h) = (unsafe { handle.as_ref() }) else {
+        record_error(handle, NULL_LINKER_MESSAGE.into());
         return rtdyld_result::InvalidArgument;
     };
     if h.state.compare_exchange(0, -1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        record_error(handle, BUSY_MESSAGE.into());
-        return rtdyld_result::Busy;
+        return busy(handle);
     }
     // SAFETY: the state word guarantees no other reference to the linker
     // exists until it is reset below.
     let linker = unsafe { &mut *h.linker.get() };
-    let outcome = catch_unwind(AssertUnwindSafe(|| f(linker)));
+    let outcome = inside(handle, || catch_unwind(AssertUnwindSafe(|| f(linker))));
     h.state.store(0, Ordering::Release);
     conclude(handle, outcome)
 }
@@ -280,13 +303,13 @@ fn with_linker(handle: *mut rtdyld_linker, f: impl FnOnce(&mut Linker) -> Result
 fn with_linker_shared(handle: *mut rtdyld_linker, f: impl FnOnce(&Linker) -> Result<(), Error>) -> rtdyld_result {
     // SAFETY: the caller passes NULL or a live pointer from rtdyld_linker_new.
     let Some(h) = (unsafe { handle.as_ref() }) else {
+        record_error(handle, NULL_LINKER_MESSAGE.into());
         return rtdyld_result::InvalidArgument;
     };
     let mut current = h.state.load(Ordering::Relaxed);
     loop {
         if current < 0 {
-            record_error(handle, BUSY_MESSAGE.into());
-            return rtdyld_result::Busy;
+            return busy(handle);
         }
         match h.state.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => break,
@@ -296,7 +319,7 @@ fn with_linker_shared(handle: *mut rtdyld_linker, f: impl FnOnce(&Linker) -> Res
     // SAFETY: while the reader count is positive no exclusive reference
     // exists; the shared methods used here only read the linker.
     let linker = unsafe { &*h.linker.get() };
-    let outcome = catch_unwind(AssertUnwindSafe(|| f(linker)));
+    let outcome = inside(handle, || catch_unwind(AssertUnwindSafe(|| f(linker))));
     h.state.fetch_sub(1, Ordering::Release);
     conclude(handle, outcome)
 }
