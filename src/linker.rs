@@ -2236,6 +2236,21 @@ fn placement_hint(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, 
     )
 }
 
+/// Why a 32-bit reference of `obj` to symbol `sym` may not reach: it is data
+/// of the host, which rtdyld copies next to the object only when it is
+/// read-only and the dynamic loader knows its size. Empty otherwise.
+fn host_data_hint(obj: &LoadedObject, sym: u32, r_type: u32, symbols: &SymbolTable) -> String {
+    let SymTarget::Global(g) = obj.symbols[sym as usize] else { return String::new() };
+    let Some(addr) = symbols.get(g).external() else { return String::new() };
+    if x86_64::field(r_type).size() != 4 || host::is_function(addr) {
+        return String::new();
+    }
+    "; it is data of the host, out of reach: 32-bit references reach host data only within 2 GiB, or through a copy next to \
+     the object, made for read-only data whose size the dynamic loader knows (the host's symbol must be exported, e.g. \
+     linked with -rdynamic); compile with -fPIC to reach it through the GOT"
+        .to_owned()
+}
+
 /// Where the stub of symbol `sym` of `obj` jumps: the symbol's address,
 /// or, for a host function whose address is a stub (maybe this one), the
 /// function itself.
@@ -2589,7 +2604,8 @@ fn apply_object(
                         s,
                         inputs.p,
                         field.describe()
-                    ) + &placement_hint(oi, obj, r.symbol, symbols, tls.0),
+                    ) + &placement_hint(oi, obj, r.symbol, symbols, tls.0)
+                        + &host_data_hint(obj, r.symbol, r_type, symbols),
                 ));
             }
             w.write_field(g.section, u64::from(r.offset), value, field.size())?;

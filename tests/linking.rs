@@ -562,6 +562,28 @@ fn objects_placed_near_host_data_far_apart_say_so_when_they_cannot_reach_each_ot
     assert!(m.contains("compile with -fPIC"), "{m}");
 }
 
+static HOST_TABLE: [i64; 4] = [1, 2, 3, 4];
+
+#[test]
+fn an_overflow_to_host_data_says_how_host_data_is_reached() {
+    // -fno-pic code takes the address of the test program's table (not in
+    // its dynamic symbol table, so its size is unknown and no copy is made).
+    let obj = cc("extern const long host_table[4]; long second(void) { return host_table[1]; }", &["-O2", "-fno-pic"]);
+    let addr = HOST_TABLE.as_ptr() as u64;
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(move |n: &str| (n == "host_table").then_some(addr))));
+    l.load_object(&obj, "table.o").unwrap();
+    match l.finalize() {
+        // (Where the program lies within 2 GiB of low memory, it reaches.)
+        Ok(()) => assert_eq!(call0(&l, "second"), 2),
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::RelocationOverflow, "{e}");
+            assert!(e.to_string().contains("it is data of the host, out of reach"), "{e}");
+            assert!(e.to_string().contains("-fPIC"), "{e}");
+        }
+    }
+}
+
 #[test]
 fn comdat_groups_link_to_one_copy() {
     let header =
