@@ -1245,12 +1245,18 @@ pub fn parse<'a>(
 /// The NUL-terminated string at `offset` of a string table, found eight
 /// bytes at a time.
 fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
-    scan_name(strings, offset).map(|n| n.0)
+    scan::<false>(strings, offset).map(|n| n.0)
 }
 
 /// As [`name_at`], and whether the name holds an `@` (a symbol version).
 #[inline]
 fn scan_name(strings: &[u8], offset: u32) -> Option<(&[u8], bool)> {
+    scan::<true>(strings, offset)
+}
+
+/// [`name_at`], and with `AT_SIGN` whether the name holds an `@`.
+#[inline]
+fn scan<const AT_SIGN: bool>(strings: &[u8], offset: u32) -> Option<(&[u8], bool)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const ATS: u64 = 0x4040_4040_4040_4040;
@@ -1264,7 +1270,7 @@ fn scan_name(strings: &[u8], offset: u32) -> Option<(&[u8], bool)> {
     for w in &mut words {
         let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
         let zero = flag(w);
-        let at_sign = flag(w ^ ATS);
+        let at_sign = if AT_SIGN { flag(w ^ ATS) } else { 0 };
         if zero != 0 {
             versioned |= at_sign.trailing_zeros() < zero.trailing_zeros();
             return Some((&rest[..at + (zero.trailing_zeros() / 8) as usize], versioned));
@@ -1274,7 +1280,7 @@ fn scan_name(strings: &[u8], offset: u32) -> Option<(&[u8], bool)> {
     }
     let tail = words.remainder();
     let end = tail.iter().position(|&b| b == 0)?;
-    Some((&rest[..at + end], versioned || tail[..end].contains(&b'@')))
+    Some((&rest[..at + end], AT_SIGN && (versioned || tail[..end].contains(&b'@'))))
 }
 
 type ElfSymbols<'a> = object::read::elf::SymbolTable<'a, elf::FileHeader64<LittleEndian>>;
