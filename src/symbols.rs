@@ -156,8 +156,6 @@ pub struct SymbolTable {
     /// empty. The length is a power of two, at most half full.
     slots: Vec<u64>,
     seed: u64,
-    /// The hashes of the names being interned (kept between objects).
-    hashes: Vec<NameHash>,
     /// The answers of the resolvers of IFUNC definitions, once asked.
     ifunc_answers: std::collections::HashMap<u32, u64>,
     /// Host functions whose address in the loaded code is a stub (see
@@ -185,7 +183,6 @@ impl Default for SymbolTable {
             names: Vec::new(),
             slots: Vec::new(),
             seed: RandomState::new().hash_one(0x5eed_u64),
-            hashes: Vec::new(),
             ifunc_answers: Default::default(),
             canonical: Default::default(),
         }
@@ -280,24 +277,24 @@ impl SymbolTable {
 
     /// Interns `count` names (`name(k)` for each k) and returns their ids.
     /// With many names, most of the time goes into cache misses on the
-    /// index: each name's slot is prefetched a few names ahead. Returns
-    /// false, interning nothing, when the names could take the arena past
-    /// 4 GiB.
+    /// index: each name's slot is prefetched a few names ahead. The hashes
+    /// are worked out first, in `ids` itself, each replaced by its name's
+    /// id in turn (one buffer, not two). Returns false, interning nothing,
+    /// when the names could take the arena past 4 GiB.
     pub fn intern_all<'n>(&mut self, count: usize, name: impl Fn(usize) -> &'n [u8], ids: &mut Vec<u32>) -> bool {
         const AHEAD: usize = 8;
         self.reserve(count);
-        let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.reserve(count);
-        crate::pages::populate_spare(&hashes, count);
+        ids.clear();
+        ids.reserve(count);
+        crate::pages::populate_spare(ids, count);
         let mut bytes = 0;
-        hashes.extend((0..count).map(|k| {
+        ids.extend((0..count).map(|k| {
             let n = name(k);
             bytes += n.len() + 1;
-            self.hash(n)
+            self.hash(n).0
         }));
         if self.names.len().saturating_add(bytes) > u32::MAX as usize {
-            self.hashes = hashes;
+            ids.clear();
             return false;
         }
         // Room for every name at once (names already present stay unused).
@@ -307,18 +304,11 @@ impl SymbolTable {
             crate::pages::populate_spare(&self.names, bytes);
         }
         let mask = self.slots.len() - 1;
-        ids.clear();
-        ids.reserve(count);
-        crate::pages::populate_spare(ids, count);
-        for (k, &h) in hashes.iter().enumerate() {
-            if let Some(next) = hashes.get(k + AHEAD) {
-                prefetch(&self.slots[next.0 as usize & mask]);
+        for k in 0..count {
+            if let Some(&next) = ids.get(k + AHEAD) {
+                prefetch(&self.slots[next as usize & mask]);
             }
-            ids.push(self.intern_hashed(name(k), h));
-        }
-        // Kept for the next object unless large.
-        if hashes.capacity() <= 64 << 10 {
-            self.hashes = hashes;
+            ids[k] = self.intern_hashed(name(k), NameHash(ids[k]));
         }
         true
     }
