@@ -825,12 +825,12 @@ impl Linker {
                 // when a module is unloaded) only for objects whose own code
                 // needs it, or that define a variable an earlier object's
                 // code reaches that way.
-                let static_tls = parsed.static_tls
-                    || (!self.initial_exec_refs.is_empty()
-                        && (0..parsed.globals.len()).any(|k| {
-                            self.initial_exec_refs.contains(&found[k])
-                                && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
-                        }));
+                let defines_initial_exec_target = |k: usize| {
+                    self.initial_exec_refs.contains(&found[k])
+                        && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
+                };
+                let static_tls =
+                    parsed.static_tls || (!self.initial_exec_refs.is_empty() && (0..parsed.globals.len()).any(defines_initial_exec_target));
                 Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, static_tls).map_err(|e| {
                     Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display()))
                 })?)
@@ -1117,13 +1117,10 @@ impl Linker {
     /// when that object goes, another one's takes over.
     fn assign_canonical_stubs(&mut self) {
         let rescan = std::mem::take(&mut self.changes.canonical_rescan) || self.changes.everything;
-        let candidates: Vec<u32> = if rescan {
-            (0..self.objects.len() as u32).collect()
-        } else {
-            self.changes.objects.clone()
-        };
+        let count = if rescan { self.objects.len() } else { self.changes.objects.len() };
         let mut assigned = Vec::new();
-        for oi in candidates {
+        for i in 0..count {
+            let oi = if rescan { i as u32 } else { self.changes.objects[i] };
             let o = &self.objects[oi as usize];
             let Some(stubs) = o.stubs.filter(|_| !o.removed && !o.relocations_dropped) else { continue };
             for &c in &o.address_stubs {
@@ -2256,9 +2253,7 @@ fn host_data_hint(obj: &LoadedObject, sym: u32, r_type: u32, symbols: &SymbolTab
 /// function itself.
 fn stub_target(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u64], symbols: &SymbolTable) -> u64 {
     match obj.symbols[sym as usize] {
-        SymTarget::Global(g) if symbols.canonical(g).is_some() && !symbols.get(g).is_defined() => {
-            symbols.get(g).external().unwrap_or(0)
-        }
+        SymTarget::Global(g) if symbols.canonical(g).is_some() && !symbols.get(g).is_defined() => symbols.get(g).external().unwrap_or(0),
         _ => symbol_value(obj, sym, sections, values),
     }
 }

@@ -1023,8 +1023,8 @@ pub fn parse<'a>(
             None => global_place(&symtab, sym, index, &section_slot, &sections).map_err(|m| bad(&m))?,
         };
         let st_name = sym.st_name(endian);
-        let (name, versioned) =
-            scan_name(strings, st_name).ok_or_else(|| bad(&format!("symbol {i}: name offset {st_name:#x} lies outside the string table")))?;
+        let (name, versioned) = scan_name(strings, st_name)
+            .ok_or_else(|| bad(&format!("symbol {i}: name offset {st_name:#x} lies outside the string table")))?;
         // GCC marks an object that holds only its intermediate code (LTO
         // without -ffat-lto-objects) with this common symbol.
         if matches!(place, GlobalPlace::Common { .. }) && name == b"__gnu_lto_slim" {
@@ -1473,7 +1473,19 @@ mod tests {
         assert_eq!(TableKind::of(b".ctors.65434"), Some((TableKind::Ctors, 101)));
         assert_eq!(TableKind::of(b".dtors"), Some((TableKind::Dtors, 65535)));
         assert_eq!(TableKind::of(b".preinit_array"), Some((TableKind::PreinitArray, 65535)));
-        for other in [&b".text"[..], b".data", b".data.rel.ro", b".init", b".fini", b".comment", b"", b".", b".init_arrayx", b".ctors.x", b".preinit_arrayx"] {
+        for other in [
+            &b".text"[..],
+            b".data",
+            b".data.rel.ro",
+            b".init",
+            b".fini",
+            b".comment",
+            b"",
+            b".",
+            b".init_arrayx",
+            b".ctors.x",
+            b".preinit_arrayx",
+        ] {
             assert_eq!(TableKind::of(other), None, "{}", String::from_utf8_lossy(other));
         }
     }

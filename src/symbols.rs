@@ -118,11 +118,8 @@ impl GlobalSymbol {
         self.section = d.section.unwrap_or(NO_SECTION);
         self.value = d.value;
         self.size = d.size;
-        self.flags = DEFINED
-            | bit(d.is_function, FUNCTION)
-            | bit(d.is_ifunc, IFUNC)
-            | bit(d.is_tls, TLS)
-            | (d.strength as u32) << STRENGTH_SHIFT;
+        self.flags =
+            DEFINED | bit(d.is_function, FUNCTION) | bit(d.is_ifunc, IFUNC) | bit(d.is_tls, TLS) | (d.strength as u32) << STRENGTH_SHIFT;
     }
 
     /// The address found outside the loaded objects, for a name no loaded
@@ -546,16 +543,8 @@ mod tests {
             (None, Strength::Common, false, false, true),
             (Some(u32::MAX - 1), Strength::Strong, true, true, false),
         ] {
-            let def = Definition {
-                object: 3,
-                section,
-                value: u64::MAX - 5,
-                size: 1 << 40,
-                strength,
-                is_function: f,
-                is_ifunc: i,
-                is_tls: tls,
-            };
+            let def =
+                Definition { object: 3, section, value: u64::MAX - 5, size: 1 << 40, strength, is_function: f, is_ifunc: i, is_tls: tls };
             t.set_definition(id, Some(def));
             assert_eq!(t.get(id).definition(), Some(def));
             assert_eq!(t.get(id).external(), None, "a definition hides any address found outside");

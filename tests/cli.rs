@@ -8,6 +8,19 @@ fn rtdyld() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rtdyld"))
 }
 
+/// `rtdyld run` with the libraries `libs` (`-l` each), and `--remap` when asked.
+fn run_cmd(libs: &[&str], remap: bool) -> Command {
+    let mut cmd = rtdyld();
+    cmd.arg("run");
+    for l in libs {
+        cmd.args(["-l", l]);
+    }
+    if remap {
+        cmd.arg("--remap");
+    }
+    cmd
+}
+
 const CXX: &str = r#"
 #include <cstdlib>
 #include <iostream>
@@ -50,11 +63,7 @@ fn cxx_program_matches_the_system_linked_build() {
         assert!(link.arg(&obj).arg("-o").arg(&exe).status().unwrap().success());
         let reference = Command::new(&exe).args(["b", "a", "b"]).output().unwrap();
         for remap in [false, true] {
-            let mut cmd = rtdyld();
-            cmd.arg("run").args(["-l", "stdc++"]);
-            if remap {
-                cmd.arg("--remap");
-            }
+            let mut cmd = run_cmd(&["stdc++"], remap);
             let out = cmd.arg(&obj).args(["--", "b", "a", "b"]).output().unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&out.stdout),
@@ -99,13 +108,14 @@ fn non_pic_cxx_reaches_libstdcxx_facet_ids_through_the_commands_copies() {
         let obj = dir.join("f.o");
         assert!(Command::new("g++").args(flags).arg("-c").arg(&src).arg("-o").arg(&obj).status().unwrap().success());
         for remap in [false, true] {
-            let mut cmd = rtdyld();
-            cmd.arg("run").args(["-l", "stdc++"]);
-            if remap {
-                cmd.arg("--remap");
-            }
+            let mut cmd = run_cmd(&["stdc++"], remap);
             let out = cmd.arg(&obj).output().unwrap();
-            assert_eq!(String::from_utf8_lossy(&out.stdout), "1 Bob Example . Q\n", "{flags:?} remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "1 Bob Example . Q\n",
+                "{flags:?} remap={remap}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert_eq!(out.status.code(), Some(0), "{flags:?} remap={remap}");
         }
     }
@@ -150,12 +160,8 @@ fn a_program_writing_to_a_closed_pipe_ends_by_sigpipe_as_it_would_natively() {
     assert_eq!(first, "line 0\n");
     // (The reader is dropped: the pipe is closed.)
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc_sigpipe()), "{status:?}");
-}
-
-/// SIGPIPE's number on Linux.
-fn libc_sigpipe() -> i32 {
-    13
+    const SIGPIPE: i32 = 13;
+    assert_eq!(status.signal(), Some(SIGPIPE), "{status:?}");
 }
 
 #[test]
@@ -177,11 +183,7 @@ fn constructors_see_the_programs_arguments_and_preinit_array_runs_first() {
     let obj = dir.join("a.o");
     assert!(Command::new("gcc").args(["-O2", "-fPIC", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
     for remap in [false, true] {
-        let mut cmd = rtdyld();
-        cmd.arg("run");
-        if remap {
-            cmd.arg("--remap");
-        }
+        let mut cmd = run_cmd(&[], remap);
         let out = cmd.arg(&obj).args(["--", "hello"]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "PI 1 1 1 hello\n", "{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -243,11 +245,7 @@ fn threads_still_running_when_main_returns_keep_their_code() {
     assert!(Command::new("g++").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
     for remap in [false, true] {
         for _ in 0..4 {
-            let mut cmd = rtdyld();
-            cmd.arg("run").args(["-l", "stdc++", "-l", "pthread"]);
-            if remap {
-                cmd.arg("--remap");
-            }
+            let mut cmd = run_cmd(&["stdc++", "pthread"], remap);
             let out = cmd.arg(&obj).output().unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), "caught\nbye\n", "remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
             assert_eq!(out.status.code(), Some(6), "remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
@@ -272,11 +270,7 @@ fn quick_exit_runs_the_programs_at_quick_exit_functions() {
         let reference = Command::new(&exe).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&reference.stdout), "main\nb\na\n");
         for remap in [false, true] {
-            let mut cmd = rtdyld();
-            cmd.arg("run");
-            if remap {
-                cmd.arg("--remap");
-            }
+            let mut cmd = run_cmd(&[], remap);
             let out = cmd.arg(&obj).output().unwrap();
             assert_eq!(out.stdout, reference.stdout, "{flags:?} remap={remap}: {}", String::from_utf8_lossy(&out.stderr));
             assert_eq!(out.status.code(), Some(3), "{flags:?} remap={remap}");

@@ -491,7 +491,12 @@ fn a_host_function_has_one_address_in_all_loaded_code() {
     };
     let pic = cc("#include <stdlib.h>\nlong code_p(void) { return (long)atoi; }", &["-O2", "-fPIC", "-fno-builtin"]);
     let stubs_of = |l: &Linker, obj: u32| {
-        l.object_sections(obj).unwrap().iter().map(|&id| l.section(id).unwrap()).find(|s| s.name.to_bytes() == b"__rtdyld_stubs").map(|s| (s.id, s.target))
+        l.object_sections(obj)
+            .unwrap()
+            .iter()
+            .map(|&id| l.section(id).unwrap())
+            .find(|s| s.name.to_bytes() == b"__rtdyld_stubs")
+            .map(|s| (s.id, s.target))
     };
     let mut l = dual();
     l.set_process_symbols(true);

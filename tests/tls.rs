@@ -129,7 +129,10 @@ fn initial_exec_code_reaches_a_variable_of_a_pic_object_loaded_after_it() {
     l.load_object(&user, "user.o").unwrap();
     let e = l.finalize().unwrap_err();
     let m = e.to_string();
-    assert!(m.contains("obj 1 (user.o): an initial-exec reference to thread-local `counter`, which obj 0 (definer.o) defines in dynamic TLS"), "{m}");
+    assert!(
+        m.contains("obj 1 (user.o): an initial-exec reference to thread-local `counter`, which obj 0 (definer.o) defines in dynamic TLS"),
+        "{m}"
+    );
     assert!(m.contains("load obj 1 (user.o) first"), "{m}");
 }
 

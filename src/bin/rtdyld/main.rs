@@ -194,7 +194,7 @@ fn run(args: &[String]) -> Result<u8, String> {
     // `int main(int, char **, char **)`; argv outlives the call.
     let status = unsafe {
         let f: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int = std::mem::transmute(entry as usize);
-        f(argv_owned.len() as c_int, argv.as_mut_ptr(), environ)
+        f(argv_owned.len() as c_int, argv.as_mut_ptr(), envp)
     };
     // exit() flushes the program's stdio buffers and runs its atexit handlers.
     // SAFETY: plain process exit.
@@ -347,6 +347,7 @@ const ORIGINAL_TUNABLES: &str = "RTDYLD_ORIGINAL_GLIBC_TUNABLES";
 /// `glibc.rtld.optional_static_tls`, read only at startup), unless the
 /// user set it, and gives the program the environment the user gave.
 fn ensure_static_tls() {
+    use std::os::unix::process::CommandExt;
     if std::env::var_os(STATIC_TLS_MARK).is_some() {
         std::env::remove_var(STATIC_TLS_MARK);
         match std::env::var_os(ORIGINAL_TUNABLES) {
@@ -367,14 +368,12 @@ fn ensure_static_tls() {
     let mut args = std::env::args_os();
     let mut cmd = std::process::Command::new(exe);
     if let Some(arg0) = args.next() {
-        use std::os::unix::process::CommandExt;
         cmd.arg0(arg0);
     }
     cmd.args(args).env("GLIBC_TUNABLES", tunables).env(STATIC_TLS_MARK, "1");
     if let Some(t) = original {
         cmd.env(ORIGINAL_TUNABLES, t);
     }
-    use std::os::unix::process::CommandExt;
     // Returns only when the command could not be run again: go on with
     // the C library's default surplus.
     let _ = cmd.exec();
