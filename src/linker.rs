@@ -651,7 +651,7 @@ impl Linker {
         plan.extend(parsed.sections.iter().map(|s| Plan {
             name: s.name,
             kind: s.kind,
-            size: s.size,
+            size: s.size + if is_fragment(s.name, s.kind, s.data) { load::FRAGMENT_TAIL as u64 } else { 0 },
             align: s.align,
             data: s.data,
             tls: None,
@@ -888,7 +888,14 @@ impl Linker {
                 }
             }
             if let Some((kind, priority)) = TableKind::of(p.name) {
-                if k < parsed.sections.len() {
+                if k < parsed.sections.len() && !kind.is_fragment() {
+                    tables.push((kind, priority, sid));
+                } else if k < parsed.sections.len() && is_fragment(p.name, p.kind, p.data) {
+                    let len = p.data.map_or(0, |d| d.len());
+                    let tail = load::fragment_tail(len);
+                    // SAFETY: the section has `len + FRAGMENT_TAIL` bytes
+                    // (planned above), writable at `local`.
+                    unsafe { ptr::copy_nonoverlapping(tail.as_ptr(), local.add(len), tail.len()) };
                     tables.push((kind, priority, sid));
                 }
             }
@@ -1478,12 +1485,17 @@ impl Linker {
             let mut tables: Vec<&(TableKind, u32, u32)> = o.tables.iter().filter(|t| t.0.is_init()).collect();
             tables.sort_by_key(|t| t.1);
             for &&(kind, priority, sec) in &tables {
-                let mut entries = self.table_entries(sec);
+                let mut entries = self.table_entries(kind, sec);
                 if kind == TableKind::Ctors {
                     entries.reverse();
                 }
-                // `.preinit_array` functions run before all others.
-                let class = u32::from(kind != TableKind::PreinitArray);
+                // `.preinit_array` functions run before all others, then
+                // the `.init` fragments (as `_init`), then the rest.
+                let class = match kind {
+                    TableKind::PreinitArray => 0,
+                    TableKind::InitFragment => 1,
+                    _ => 2,
+                };
                 calls.extend(entries.into_iter().map(|f| ((class, priority), oi, f)));
             }
         }
@@ -1521,8 +1533,12 @@ impl Linker {
     /// The function addresses in a constructor or destructor table, read at
     /// its target address: the functions run there, in this process, so the
     /// table is readable there too (the local view may not be).
-    fn table_entries(&self, sec: u32) -> Vec<u64> {
+    fn table_entries(&self, kind: TableKind, sec: u32) -> Vec<u64> {
         let s = &self.sections[sec as usize];
+        if kind.is_fragment() {
+            // A fragment: one function, its entry after the epilogue.
+            return vec![s.target + s.size - load::FRAGMENT_TAIL as u64 + 5];
+        }
         let table = s.target as *const u64;
         (0..s.size as usize / 8)
             // SAFETY: the finalized section's `size` bytes are readable at
@@ -1561,12 +1577,17 @@ impl Linker {
         }
         tables.sort_by_key(|&(prio, i, _, _)| (prio, i));
         let mut calls = Vec::new();
-        for &(_, _, kind, sec) in tables.iter().rev() {
-            let mut entries = self.table_entries(sec);
+        for &(_, _, kind, sec) in tables.iter().rev().filter(|t| !t.2.is_fragment()) {
+            let mut entries = self.table_entries(kind, sec);
             if kind == TableKind::FiniArray {
                 entries.reverse();
             }
             calls.extend(entries);
+        }
+        // Then the `.fini` fragments, as `_fini`: in object order, as a
+        // static link concatenates them.
+        for &(_, _, kind, sec) in tables.iter().filter(|t| t.2.is_fragment()) {
+            calls.extend(self.table_entries(kind, sec));
         }
         for &i in ids {
             self.objects[i].constructed = false;
@@ -2369,6 +2390,12 @@ fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Whether a section is a `.init` or `.fini` fragment that gets a tail
+/// (see [`load::FRAGMENT_TAIL`]): code, with contents.
+fn is_fragment(name: &[u8], kind: SectionKind, data: Option<&[u8]>) -> bool {
+    name.len() == 5 && kind == SectionKind::Code && data.is_some_and(|d| !d.is_empty()) && (name == b".init" || name == b".fini")
+}
+
 fn apply_object(
     oi: u32,
     obj: &LoadedObject,

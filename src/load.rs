@@ -122,11 +122,41 @@ pub enum TableKind {
     FiniArray,
     /// `.dtors[.N]`: run first to last.
     Dtors,
+    /// `.init`: code, not a table. A static link concatenates the objects'
+    /// `.init` fragments (each typically one `call`) between the C
+    /// library's `_init` prologue and epilogue; they run after
+    /// `.preinit_array` and before every other constructor. rtdyld
+    /// appends an epilogue and an entry to each (see [`FRAGMENT_TAIL`]).
+    InitFragment,
+    /// `.fini`: the same for `_fini`, which runs after every destructor.
+    FiniFragment,
+}
+
+/// Bytes appended to a `.init` or `.fini` fragment to make it a function:
+/// an epilogue it falls through to (`add $8, %rsp; ret`), then the entry
+/// (`sub $8, %rsp; jmp <fragment>`), which keeps the stack aligned for the
+/// fragment's calls as `_init`'s prologue does. Everything is relative to
+/// the section, so it survives a remap.
+pub const FRAGMENT_TAIL: usize = 14;
+
+/// The tail of a fragment of `len` bytes (see [`FRAGMENT_TAIL`]); its
+/// entry is at `len + 5`.
+pub fn fragment_tail(len: usize) -> [u8; FRAGMENT_TAIL] {
+    let mut t = [0x48, 0x83, 0xc4, 0x08, 0xc3, 0x48, 0x83, 0xec, 0x08, 0xe9, 0, 0, 0, 0];
+    // From the end of the `jmp` back to the fragment's start.
+    let back = -((len + FRAGMENT_TAIL) as i64) as i32;
+    t[10..].copy_from_slice(&back.to_le_bytes());
+    t
 }
 
 impl TableKind {
     pub fn is_init(self) -> bool {
-        matches!(self, TableKind::PreinitArray | TableKind::InitArray | TableKind::Ctors)
+        matches!(self, TableKind::PreinitArray | TableKind::InitArray | TableKind::Ctors | TableKind::InitFragment)
+    }
+
+    /// A code fragment (`.init`, `.fini`), not a table of pointers.
+    pub fn is_fragment(self) -> bool {
+        matches!(self, TableKind::InitFragment | TableKind::FiniFragment)
     }
 
     /// The table kind and priority (lower runs first for constructors,
@@ -137,8 +167,11 @@ impl TableKind {
         if !matches!(name.get(1), Some(b'i' | b'f' | b'c' | b'd' | b'p')) {
             return None;
         }
-        if name == b".preinit_array" {
-            return Some((TableKind::PreinitArray, DEFAULT));
+        match name {
+            b".preinit_array" => return Some((TableKind::PreinitArray, DEFAULT)),
+            b".init" => return Some((TableKind::InitFragment, DEFAULT)),
+            b".fini" => return Some((TableKind::FiniFragment, DEFAULT)),
+            _ => {}
         }
         for (prefix, kind, inverted) in [
             (&b".init_array"[..], TableKind::InitArray, false),

@@ -107,6 +107,51 @@ fn constructors_get_argc_argv_envp_and_preinit_array_runs_first() {
 }
 
 #[test]
+fn init_and_fini_fragments_run_as_init_and_fini_would() {
+    // A static link concatenates the objects' `.init` fragments into `_init`
+    // (OpenSSL's x86_64cpuid.pl puts `call OPENSSL_cpuid_setup` there) and
+    // `.fini` ones into `_fini`: `_init` runs after `.preinit_array` and
+    // before `.init_array`; `_fini` after every `.fini_array` function.
+    // The fragments' callee checks that the stack is aligned as the ABI
+    // promises (its frame address is a multiple of 16).
+    let frag = |n: i64| {
+        common::assemble(
+            &format!(
+                ".section .init,\"ax\",@progbits\n\tmovl ${n}, %edi\n\tcall frag_note\n\
+                 .section .fini,\"ax\",@progbits\n\tmovl ${}, %edi\n\tcall frag_note\n\
+                 .section .note.GNU-stack,\"\",@progbits\n",
+                -n
+            ),
+            &[],
+        )
+    };
+    let c = common::compile_c(
+        "#include <stdint.h>\nvoid note(long);\n\
+         void frag_note(int v) { note(v); note((uintptr_t)__builtin_frame_address(0) % 16); }\n\
+         static void pre(void) { note(100); }\n\
+         __attribute__((used, section(\".preinit_array\"))) static void (*pre_p)(void) = pre;\n\
+         __attribute__((constructor)) static void ctor(void) { note(200); }\n\
+         __attribute__((destructor)) static void dtor(void) { note(-200); }",
+        &["-O0", "-fPIC"],
+    );
+    for remap in [false, true] {
+        let (mut l, log) = linker_with_log();
+        l.load_object(&frag(1), "one.o").unwrap();
+        l.load_object(&c, "c.o").unwrap();
+        l.load_object(&frag(2), "two.o").unwrap();
+        l.finalize().unwrap();
+        if remap {
+            common::remap_everything(&mut l);
+            l.finalize().unwrap();
+        }
+        l.run_constructors().unwrap();
+        assert_eq!(take(&log), vec![100, 1, 0, 2, 0, 200], "remap {remap}");
+        drop(l);
+        assert_eq!(take(&log), vec![-200, -1, 0, -2, 0], "remap {remap}");
+    }
+}
+
+#[test]
 fn cxx_globals_are_destroyed_when_their_object_is_removed() {
     let src = "extern \"C\" void note(long);\n\
                struct G { long v; G(long v) : v(v) { note(v); } ~G() { note(-v); } };\n\

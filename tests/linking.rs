@@ -204,28 +204,6 @@ long entry(long i) { counter++; return other_section(i) + host_op(i, 3); }
 long counter_addr(void) { return (long)&counter; }
 "#;
 
-fn remap_everything(l: &mut Linker) {
-    let mut aliases: Vec<rtdyld::memory::RegionAlias> = Vec::new();
-    for id in 0..l.section_count() {
-        let s = l.section(id).unwrap();
-        if s.kind.is_tls() {
-            continue;
-        }
-        let local = s.local;
-        let mm = l.memory_manager_mut::<DefaultMemoryManager>().unwrap();
-        let a = match aliases.iter().find(|a| (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len)
-        {
-            Some(a) => *a,
-            None => {
-                let a = mm.alias(local).unwrap();
-                aliases.push(a);
-                a
-            }
-        };
-        l.map_section_address(local, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
-    }
-}
-
 #[test]
 fn remap_and_finalize_again_with_the_default_manager() {
     for flags in [&["-O2", "-fPIC"][..], &["-O2", "-fno-pic"], &["-O0", "-mcmodel=large"], &["-O2"]] {
@@ -240,7 +218,7 @@ fn remap_and_finalize_again_with_the_default_manager() {
         assert_eq!(call1(&l, "entry", 1), 200 + 6 + 4, "{flags:?}");
 
         // Move every section to a second mapping and relink.
-        remap_everything(&mut l);
+        common::remap_everything(&mut l);
         l.finalize().unwrap();
         assert_ne!(l.lookup("entry").unwrap(), first_entry);
         assert_eq!(call1(&l, "counter_addr", 0) as u64, l.lookup("counter").unwrap());
@@ -271,7 +249,7 @@ fn alignment_beyond_a_page_survives_a_remap_to_an_alias() {
     let mut l = dual();
     l.load_object(&obj, "align.o").unwrap();
     l.finalize().unwrap();
-    remap_everything(&mut l);
+    common::remap_everything(&mut l);
     l.finalize().unwrap();
     l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
     assert_eq!(l.lookup("big_al").unwrap() % (1 << 20), 0);
@@ -344,7 +322,7 @@ fn no_page_is_writable_and_executable() {
     check();
     l.finalize().unwrap();
     check();
-    remap_everything(&mut l);
+    common::remap_everything(&mut l);
     l.finalize().unwrap();
     check();
     assert_eq!(call1(&l, "entry", 0), 100 + 6 + 3);
@@ -438,7 +416,7 @@ fn cxx_exceptions_cross_jit_frames_after_a_remap() {
     l.load_object(&obj, "eh.o").unwrap();
     l.finalize().unwrap();
     assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64);
-    remap_everything(&mut l);
+    common::remap_everything(&mut l);
     l.finalize().unwrap();
     l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
     assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64);

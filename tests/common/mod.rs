@@ -94,3 +94,27 @@ pub fn compile_c(source: &str, flags: &[&str]) -> Vec<u8> {
 pub fn assemble(source: &str, flags: &[&str]) -> Vec<u8> {
     compile("gcc", "assembler", source, flags)
 }
+
+/// Maps every section (but TLS templates) of a linker with the default
+/// dual-mapping memory manager to its second mapping, at the same offset.
+pub fn remap_everything(l: &mut rtdyld::Linker) {
+    let mut aliases: Vec<rtdyld::memory::RegionAlias> = Vec::new();
+    for id in 0..l.section_count() {
+        let s = l.section(id).unwrap();
+        if s.kind.is_tls() {
+            continue;
+        }
+        let local = s.local;
+        let mm = l.memory_manager_mut::<rtdyld::DefaultMemoryManager>().unwrap();
+        let a = match aliases.iter().find(|a| (local as usize) >= a.local_base as usize && (local as usize) < a.local_base as usize + a.len)
+        {
+            Some(a) => *a,
+            None => {
+                let a = mm.alias(local).unwrap();
+                aliases.push(a);
+                a
+            }
+        };
+        l.map_section_address(local, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+    }
+}
