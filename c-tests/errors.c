@@ -110,10 +110,33 @@ static void check_null_arguments(rtdyld_linker *linker, uint32_t good_object)
   mm.allocate_code = never_code;
   mm.allocate_data = NULL;
   CHECK_FAILS(NULL, rtdyld_linker_new_with_memory_manager(&mm, &out), INVALID);
+  CHECK(strstr(rtdyld_last_error(), "allocate_code and allocate_data are required") != NULL);
   mm.allocate_data = never_data;
   mm.struct_size = 0; /* wrong size */
   CHECK_FAILS(NULL, rtdyld_linker_new_with_memory_manager(&mm, &out), INVALID);
   CHECK(out == sentinel);
+  CHECK(strstr(rtdyld_last_error(), "struct_size is 0") != NULL);
+  printf("  without a linker: %s\n", rtdyld_last_error());
+  /* A newer client's struct: members this library does not know must be
+   * zero (NULL callbacks), or it would silently not call them. */
+  {
+    struct {
+      rtdyld_memory_manager known;
+      void (*newer_callback)(void);
+    } bigger;
+    memset(&bigger, 0, sizeof bigger);
+    bigger.known = mm;
+    bigger.known.struct_size = (uint32_t)sizeof bigger;
+    rtdyld_linker *l2 = NULL;
+    CHECK_OK(NULL, rtdyld_linker_new_with_memory_manager(&bigger.known, &l2));
+    rtdyld_linker_free(l2);
+    bigger.newer_callback = (void (*)(void))never_code;
+    CHECK_FAILS(NULL, rtdyld_linker_new_with_memory_manager(&bigger.known, &out), RTDYLD_RESULT_UNSUPPORTED);
+    CHECK(out == sentinel);
+    CHECK(strstr(rtdyld_last_error(), "would not call them") != NULL);
+  }
+  CHECK_FAILS(NULL, rtdyld_linker_new(NULL), INVALID);
+  CHECK(strcmp(rtdyld_last_error(), "linker_out is NULL") == 0);
 
   /* NULL linker. */
   rtdyld_linker_free(NULL);
@@ -131,6 +154,7 @@ static void check_null_arguments(rtdyld_linker *linker, uint32_t good_object)
   CHECK_FAILS(NULL, rtdyld_linker_object_section(NULL, 0, 0, &section), INVALID);
   CHECK_FAILS(NULL, rtdyld_linker_object_symbol_count(NULL, 0, &count), INVALID);
   CHECK_FAILS(NULL, rtdyld_linker_object_symbol(NULL, 0, 0, &symbol), INVALID);
+  CHECK(strstr(rtdyld_last_error(), "NULL") != NULL);
   const char *null_linker_error = rtdyld_linker_last_error(NULL); /* must not crash */
   printf("  rtdyld_linker_last_error(NULL) = %s\n",
          null_linker_error ? null_linker_error : "(NULL)");
@@ -351,6 +375,18 @@ int main(int argc, char **argv)
   printf("  %s\n", message);
   check_recovery(linker, good, 8, "unsupported relocation");
 
+  /* A message outlives its linker (until the thread's next failure), and a
+   * new linker, perhaps at the same address, does not inherit it. */
+  printf("message after free\n");
+  uint64_t address = 0;
+  CHECK_FAILS(linker, rtdyld_linker_lookup(linker, "no_such_symbol", &address), RTDYLD_RESULT_NOT_FOUND);
+  message = rtdyld_linker_last_error(linker);
+  rtdyld_linker_free(linker);
+  CHECK(strstr(message, "no_such_symbol") != NULL);
+  CHECK(rtdyld_last_error() == message);
+  CHECK_OK(NULL, rtdyld_linker_new(&linker));
+  CHECK_EQ(strlen(rtdyld_linker_last_error(linker)), 0);
+  CHECK(strstr(message, "no_such_symbol") != NULL);
   rtdyld_linker_free(linker);
   printf("errors: OK\n");
   return 0;

@@ -394,6 +394,7 @@ int main(int argc, char **argv)
      * finalize left read-only or executable: rtdyld must ask make_writable
      * first rather than fault. */
     test_resolver_set(&resolver, "host_op", FN_ADDR(host_add));
+    CHECK_OK(l, rtdyld_linker_refresh_external(l, "host_op"));
     unsigned before = mm_state.make_writable_calls;
     CHECK_OK(l, rtdyld_linker_finalize(l));
     CHECK(mm_state.make_writable_calls > before);

@@ -10,9 +10,11 @@
  *        in the other view, and the data's function pointer must follow the
  *        code;
  *     4. make the resolver answer host_op with host_mul instead of host_add,
+ *        finalize: the answer given before holds (a name is asked about
+ *        once); say the address changed (rtdyld_linker_refresh_external),
  *        finalize, and check the new function is called.
- * (b) Default memory manager: finalize, call; change the resolver's answer;
- *     finalize again (the code is already read-only and executable, so rtdyld
+ * (b) Default memory manager: finalize, call; change the resolver's answer
+ *     and say so; finalize again (the code is already read-only and executable, so rtdyld
  *     has to make it writable and protect it again); check the new function
  *     is called; then turn off relocation retention and finalize once more.
  *
@@ -148,6 +150,10 @@ static void part_a_custom_manager(const char *object_path)
   test_resolver_set(&resolver, "host_op", FN_ADDR(host_mul));
   CHECK_OK(linker, rtdyld_linker_finalize(linker));
   CHECK_EQ(mm.finalize_calls, 4);
+  check_module(linker, &mm, (int)view2, (int)view1, &counter, 6 + 7);
+  CHECK_OK(linker, rtdyld_linker_refresh_external(linker, "host_op"));
+  CHECK_OK(linker, rtdyld_linker_finalize(linker));
+  CHECK_EQ(mm.finalize_calls, 5);
   CHECK_EQ(test_lookup(linker, "fx_op"), fx_op_before);
   check_module(linker, &mm, (int)view2, (int)view1, &counter, 6 * 7);
   printf("  step 4 (host_op -> host_mul): OK\n");
@@ -178,6 +184,7 @@ static void part_b_default_manager(const char *object_path)
   /* The code is now executable and read-only; rtdyld must make it writable
    * again to patch the call to host_op. */
   test_resolver_set(&resolver, "host_op", FN_ADDR(host_mul));
+  CHECK_OK(linker, rtdyld_linker_refresh_external(linker, NULL));
   CHECK_OK(linker, rtdyld_linker_finalize(linker));
   CHECK_EQ(test_lookup(linker, "fx_op"), fx_op);
   check_module(linker, NULL, 0, 0, &counter, 6 * 7);

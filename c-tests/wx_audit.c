@@ -375,7 +375,8 @@ int main(int argc, char **argv)
   FINALIZE("re-finalize after moving back");
   PHASE("run again", run_checks(linker, 13));
 
-  PHASE("change a resolver answer", test_resolver_set(&resolver, "host_op", FN_ADDR(host_op_mul)));
+  PHASE("change a resolver answer", test_resolver_set(&resolver, "host_op", FN_ADDR(host_op_mul));
+        CHECK_OK(linker, rtdyld_linker_refresh_external(linker, "host_op")));
   FINALIZE("re-finalize after the new answer");
   PHASE("run with the new answer", run_checks(linker, 42));
 

@@ -373,14 +373,38 @@ size_t rtdyld_set_recycled_memory_limit(size_t bytes);
 const char *rtdyld_linker_last_error(const struct rtdyld_linker *linker);
 
 /**
+ * The message of the calling thread's last failed rtdyld call, whatever it
+ * was about: a linker (even one freed since), or none (a failed
+ * `rtdyld_linker_new_with_memory_manager`, a NULL linker); "" if none
+ * failed yet. Valid until the calling thread's next failing rtdyld call.
+ */
+const char *rtdyld_last_error(void);
+
+/**
  * Sets the function asked, at finalize, for symbols that no loaded object
- * defines (and, while loading, for placement hints). `ctx` is passed
- * through and must stay valid while the linker uses it. NULL `resolve`
- * removes the resolver.
+ * defines (and, while loading, for placement hints); each name once, until
+ * `rtdyld_linker_refresh_external` says its address changed (names it did
+ * not find are asked again at each finalize). `ctx` is passed through and
+ * must stay valid while the linker uses it. NULL `resolve` removes the
+ * resolver. Every name is asked about again at the next finalize.
  */
 rtdyld_result rtdyld_linker_set_resolver(struct rtdyld_linker *linker,
                                          rtdyld_resolve_fn resolve,
                                          void *ctx);
+
+/**
+ * Says that the address the resolver (or the process) gives for the
+ * external symbol `name` may have changed; NULL `name`: any of them. The
+ * next finalize asks again and re-applies what refers to the symbol if
+ * the answer differs. Without this, a name is asked about once, when an
+ * object first refers to it without a definition anywhere (again after
+ * its definition is removed), and a name not found is asked about at
+ * each finalize; `rtdyld_linker_set_resolver` and
+ * `rtdyld_linker_set_process_symbols` ask about every name again. Names
+ * nothing refers to are ignored.
+ */
+rtdyld_result rtdyld_linker_refresh_external(struct rtdyld_linker *linker,
+                                             const char *name);
 
 /**
  * Whether symbols the resolver does not know are looked up in the host

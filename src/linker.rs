@@ -320,8 +320,13 @@ struct Changes {
     globals: Vec<u32>,
     /// Globals that may be referred to without being defined: the names a
     /// finalize asks the resolver and the host about; each once, unless
-    /// `externals_repeat`.
+    /// `externals_repeat`. A name they answered is not asked again until
+    /// it loses its definition again, or the client says its address
+    /// changed ([`Linker::refresh_external`]); unanswered ones stay listed.
     externals: Vec<u32>,
+    /// Every name referred to without a definition is asked about again
+    /// (a new resolver, process symbols switched, or the client's word).
+    all_externals: bool,
     /// A removal may have listed a name in `externals` twice (a definition
     /// withdrawn, or references dropped to 0 and back).
     externals_repeat: bool,
@@ -395,6 +400,26 @@ impl Linker {
     /// defines. It may also be asked while loading, for placement hints.
     pub fn set_resolver(&mut self, resolver: Option<Resolver>) {
         self.resolver = resolver;
+        self.changes.all_externals = true;
+    }
+
+    /// Tells the linker that the address the resolver or the host gives
+    /// for external symbol `name` (every external symbol: `None`) may have
+    /// changed: the next finalize asks again, and re-applies what refers
+    /// to it if the answer differs. Otherwise a name is asked about once,
+    /// when first referred to without a definition (and after it loses
+    /// one), and names not found are asked again at each finalize. Unknown
+    /// names are ignored.
+    pub fn refresh_external(&mut self, name: Option<&[u8]>) {
+        match name {
+            None => self.changes.all_externals = true,
+            Some(n) => {
+                if let Some(g) = self.symbols.find(n) {
+                    self.changes.externals.push(g);
+                    self.changes.externals_repeat = true;
+                }
+            }
+        }
     }
 
     /// Sets the `(argc, argv, envp)` that the objects' `.preinit_array` and
@@ -409,6 +434,9 @@ impl Linker {
     /// Whether symbols not found by the resolver are looked up in the host
     /// process (its executable and loaded libraries). Off by default.
     pub fn set_process_symbols(&mut self, enable: bool) {
+        if enable != self.process_symbols {
+            self.changes.all_externals = true;
+        }
         self.process_symbols = enable;
     }
 
@@ -1153,14 +1181,14 @@ impl Linker {
         }
     }
 
-    /// Resolves every symbol no loaded object defines; fails naming all the
-    /// unresolved ones (weak references resolve to 0). The resolver and the
-    /// host are asked again at each finalize: their answers may change.
+    /// Resolves the symbols no loaded object defines that are new, not
+    /// found before, or said to have changed (see `Changes::externals`);
+    /// fails naming all the unresolved ones (weak references resolve to 0).
     fn resolve_externals(&mut self) -> Result<()> {
         let mut unresolved = Vec::new();
         let host_lookups = host::HostLookups::new();
         let mut names = std::mem::take(&mut self.changes.externals);
-        if self.changes.everything {
+        if self.changes.everything || std::mem::take(&mut self.changes.all_externals) {
             names.clear();
             names.extend(0..self.symbols.len() as u32);
         } else if self.changes.externals_repeat {
@@ -1193,6 +1221,8 @@ impl Linker {
                 unresolved.push(id);
             }
         }
+        // Those not found are asked again at the next finalize.
+        names.retain(|&id| self.symbols.get(id).external().is_none());
         self.changes.externals = names;
         if unresolved.is_empty() {
             return Ok(());

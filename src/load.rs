@@ -1047,8 +1047,13 @@ pub fn parse<'a>(
     let mut needs_dso_handle = false;
     let mut section_bounds = Vec::new();
     for (i, sym) in elf_syms.iter().enumerate().skip(first_global) {
-        if sym.st_bind() == elf::STB_LOCAL {
+        let bind = sym.st_bind();
+        if bind == elf::STB_LOCAL {
             continue; // out of place, but harmless: decoded as a local
+        }
+        if bind != elf::STB_GLOBAL && bind != elf::STB_WEAK && bind != elf::STB_GNU_UNIQUE {
+            let name = name_at(strings, sym.st_name(endian)).map(String::from_utf8_lossy).unwrap_or_default();
+            return Err(bad(&format!("symbol {i} (`{name}`): binding {bind} is none of LOCAL, GLOBAL, WEAK and GNU_UNIQUE")));
         }
         let index = SymbolIndex(i);
         let place = match quick_place(sym, &section_slot, &sections) {
@@ -1506,12 +1511,14 @@ mod tests {
         assert_eq!(TableKind::of(b".ctors.65434"), Some((TableKind::Ctors, 101)));
         assert_eq!(TableKind::of(b".dtors"), Some((TableKind::Dtors, 65535)));
         assert_eq!(TableKind::of(b".preinit_array"), Some((TableKind::PreinitArray, 65535)));
+        assert_eq!(TableKind::of(b".init"), Some((TableKind::InitFragment, 65535)));
+        assert_eq!(TableKind::of(b".fini"), Some((TableKind::FiniFragment, 65535)));
         for other in [
             &b".text"[..],
             b".data",
             b".data.rel.ro",
-            b".init",
-            b".fini",
+            b".initx",
+            b".fini.1",
             b".comment",
             b"",
             b".",

@@ -228,11 +228,74 @@ fn remap_and_finalize_again_with_the_default_manager() {
 
         // A different external address: code is executable already.
         op.store(host_mul as *const () as usize, Ordering::SeqCst);
+        l.refresh_external(Some(b"host_op"));
         l.finalize().unwrap();
         assert_eq!(call1(&l, "entry", 2), 300 + 8 + 6, "{flags:?}");
         l.memory_manager_mut::<DefaultMemoryManager>().unwrap().seal_local_views().unwrap();
         assert_eq!(call1(&l, "entry", 3), 400 + 9 + 9, "{flags:?}");
     }
+}
+
+#[test]
+fn the_resolver_is_asked_about_a_name_once_until_told_it_changed() {
+    // A remote JIT's resolver may be a round trip to another process: a
+    // finalize asks only about names new to it, or not found before, or
+    // that the client says changed.
+    let obj = cc(
+        "long host_op(long, long); long maybe(void); long e(long x) { return host_op(x, 3); }\n\
+                  long m(void) { return maybe(); }",
+        &["-O2", "-fPIC"],
+    );
+    let asked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let op = std::sync::Arc::new(AtomicUsize::new(host_add as *const () as usize));
+    let knows_maybe = std::sync::Arc::new(AtomicUsize::new(0));
+    let resolver =
+        |asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>, op: std::sync::Arc<AtomicUsize>, k: std::sync::Arc<AtomicUsize>| {
+            Box::new(move |n: &str| {
+                asked.lock().unwrap().push(n.to_string());
+                match n {
+                    "host_op" => Some(op.load(Ordering::SeqCst) as u64),
+                    "maybe" if k.load(Ordering::SeqCst) != 0 => Some(host_mul as *const () as u64),
+                    _ => None,
+                }
+            })
+        };
+    let take = |a: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+        let mut v = std::mem::take(&mut *a.lock().unwrap());
+        v.sort();
+        v
+    };
+    let mut l = dual();
+    l.set_resolver(Some(resolver(asked.clone(), op.clone(), knows_maybe.clone())));
+    l.load_object(&obj, "e.o").unwrap();
+    assert!(l.finalize().is_err(), "maybe is unresolved");
+    assert_eq!(take(&asked), ["host_op", "maybe"]);
+    // Only the name not found is asked again.
+    knows_maybe.store(1, Ordering::SeqCst);
+    l.finalize().unwrap();
+    assert_eq!(take(&asked), ["maybe"]);
+    assert_eq!(call1(&l, "e", 4), 7);
+    l.finalize().unwrap();
+    assert!(take(&asked).is_empty(), "nothing changed: nothing is asked");
+    // A new answer counts once the client says so.
+    op.store(host_mul as *const () as usize, Ordering::SeqCst);
+    l.finalize().unwrap();
+    assert!(take(&asked).is_empty());
+    assert_eq!(call1(&l, "e", 4), 7, "the answer given before still holds");
+    l.refresh_external(Some(b"host_op"));
+    l.refresh_external(Some(b"no_such_name"));
+    l.finalize().unwrap();
+    assert_eq!(take(&asked), ["host_op"]);
+    assert_eq!(call1(&l, "e", 4), 12);
+    // Every name: on request, and with a new resolver.
+    l.refresh_external(None);
+    l.finalize().unwrap();
+    assert_eq!(take(&asked), ["host_op", "maybe"]);
+    op.store(host_add as *const () as usize, Ordering::SeqCst);
+    l.set_resolver(Some(resolver(asked.clone(), op.clone(), knows_maybe.clone())));
+    l.finalize().unwrap();
+    assert_eq!(take(&asked), ["host_op", "maybe"]);
+    assert_eq!(call1(&l, "e", 4), 7);
 }
 
 #[test]
@@ -791,6 +854,7 @@ fn modules_finalized_one_at_a_time_follow_later_definitions_answers_and_moves() 
 
     // A new answer from the resolver.
     op.store(host_mul as *const () as usize, Ordering::SeqCst);
+    l.refresh_external(Some(b"host_op"));
     l.finalize().unwrap();
     assert_eq!(call1(&l, &last, 1), 2 + 100 + N as i64 - 1);
 

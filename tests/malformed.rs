@@ -440,6 +440,18 @@ fn symbol_section_index_out_of_range() {
 }
 
 #[test]
+fn a_global_symbol_of_an_unknown_binding_is_refused() {
+    // Binding 5 with type IFUNC (one flipped byte): accepted, the function
+    // would be called as an IFUNC resolver at finalize.
+    for info in [0x5a_u8, 0x32, 0x92] {
+        let mut obj = good_object().to_vec();
+        let e = symbol_entry(&obj, "good_value");
+        obj[e + 4] = info;
+        check_bad(&obj, "binding.o", MALFORMED, &["`good_value`", &format!("binding {}", info >> 4)]);
+    }
+}
+
+#[test]
 fn a_local_symbol_is_checked_where_a_relocation_first_refers_to_it() {
     // Local symbols are decoded at their first reference: a bad one is
     // reported with that relocation's place.

@@ -87,6 +87,9 @@ pub enum rtdyld_section_kind {
 /// call. Error messages are kept per thread.
 pub struct rtdyld_linker {
     linker: UnsafeCell<Linker>,
+    /// Unique in the process (unlike the handle's address, which a later
+    /// linker may get): what a thread's last error is about.
+    serial: u64,
     /// 0: idle; n > 0: n shared calls running; -1: an exclusive call running.
     state: AtomicIsize,
 }
@@ -227,13 +230,25 @@ pub(crate) fn boundary(f: impl FnOnce() -> rtdyld_result) -> rtdyld_result {
 }
 
 thread_local! {
-    /// The calling thread's last error: the linker it was about, and its message.
-    static LAST_ERROR: RefCell<(usize, CString)> = RefCell::new((0, CString::default()));
+    /// The calling thread's last error: the serial of the linker it was
+    /// about (0: none), and its message. The message stays until the
+    /// thread's next failure, even if its linker is freed.
+    static LAST_ERROR: RefCell<(u64, CString)> = RefCell::new((0, CString::default()));
 }
 
+/// Records the message of a failed call on `handle` (NULL: on no linker).
 fn record_error(handle: *const rtdyld_linker, message: String) {
     let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = (handle as usize, message));
+    // SAFETY: NULL or a live handle: failures are recorded before the call
+    // that failed returns.
+    let serial = unsafe { handle.as_ref() }.map_or(0, |h| h.serial);
+    LAST_ERROR.with(|e| *e.borrow_mut() = (serial, message));
+}
+
+/// Records `message` and returns `code`, for failures before any linker.
+fn fail_without_linker(code: rtdyld_result, message: &str) -> rtdyld_result {
+    record_error(ptr::null(), message.to_owned());
+    code
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -369,7 +384,9 @@ pub extern "C" fn rtdyld_result_name(result: u32) -> *const c_char {
 }
 
 fn new_handle(linker: Linker, linker_out: *mut *mut rtdyld_linker) {
-    let h = Box::new(rtdyld_linker { linker: UnsafeCell::new(linker), state: AtomicIsize::new(0) });
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let h = Box::new(rtdyld_linker { linker: UnsafeCell::new(linker), serial, state: AtomicIsize::new(0) });
     // SAFETY: checked non-NULL by the caller.
     unsafe { *linker_out = Box::into_raw(h) };
 }
@@ -381,7 +398,7 @@ fn new_handle(linker: Linker, linker_out: *mut *mut rtdyld_linker) {
 pub extern "C" fn rtdyld_linker_new(linker_out: *mut *mut rtdyld_linker) -> rtdyld_result {
     boundary(|| {
         if linker_out.is_null() {
-            return rtdyld_result::InvalidArgument;
+            return fail_without_linker(rtdyld_result::InvalidArgument, "linker_out is NULL");
         }
         new_handle(Linker::new(), linker_out);
         rtdyld_result::Ok
@@ -399,13 +416,35 @@ pub extern "C" fn rtdyld_linker_new_with_memory_manager(
 ) -> rtdyld_result {
     boundary(|| {
         if memory_manager.is_null() || linker_out.is_null() {
-            return rtdyld_result::InvalidArgument;
+            let what = if linker_out.is_null() { "linker_out" } else { "memory_manager" };
+            return fail_without_linker(rtdyld_result::InvalidArgument, &format!("{what} is NULL"));
         }
         // SAFETY: non-NULL; the client promises `struct_size` readable bytes.
         let size = unsafe { ptr::addr_of!((*memory_manager).struct_size).read_unaligned() } as usize;
         let required = std::mem::offset_of!(rtdyld_memory_manager, reserve);
         if size < required {
-            return rtdyld_result::InvalidArgument;
+            return fail_without_linker(
+                rtdyld_result::InvalidArgument,
+                &format!(
+                    "memory_manager->struct_size is {size}: set it to sizeof(rtdyld_memory_manager) (at least {required} bytes, up to allocate_data)"
+                ),
+            );
+        }
+        let known = std::mem::size_of::<rtdyld_memory_manager>();
+        if size > known {
+            // A newer header's members: refused unless all zero (NULL
+            // callbacks), as this library would not call them.
+            // SAFETY: the client promises `struct_size` readable bytes.
+            let extra = unsafe { std::slice::from_raw_parts(memory_manager.cast::<u8>().add(known), size - known) };
+            if extra.iter().any(|&b| b != 0) {
+                return fail_without_linker(
+                    rtdyld_result::Unsupported,
+                    &format!(
+                        "memory_manager->struct_size is {size}, and members past the {known} bytes this library (rtdyld {}) knows are set: it would not call them; link with a newer rtdyld",
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                );
+            }
         }
         let mut mm = rtdyld_memory_manager {
             struct_size: 0,
@@ -423,7 +462,7 @@ pub extern "C" fn rtdyld_linker_new_with_memory_manager(
         // did not declare stay NULL.
         unsafe { ptr::copy_nonoverlapping(memory_manager.cast::<u8>(), ptr::addr_of_mut!(mm).cast::<u8>(), n) };
         if mm.allocate_code.is_none() || mm.allocate_data.is_none() {
-            return rtdyld_result::InvalidArgument;
+            return fail_without_linker(rtdyld_result::InvalidArgument, "memory_manager: allocate_code and allocate_data are required");
         }
         new_handle(Linker::with_memory_manager(Box::new(CallbackMemoryManager { cb: mm })), linker_out);
         rtdyld_result::Ok
@@ -440,13 +479,9 @@ pub extern "C" fn rtdyld_linker_free(linker: *mut rtdyld_linker) {
     let _ = boundary(|| {
         if !linker.is_null() {
             // SAFETY: a pointer from rtdyld_linker_new*, freed once.
+            // (A message about it stays valid until the thread's next
+            // failure; the serial keeps it from a later linker.)
             drop(unsafe { Box::from_raw(linker) });
-            LAST_ERROR.with(|e| {
-                let mut e = e.borrow_mut();
-                if e.0 == linker as usize {
-                    *e = (0, CString::default());
-                }
-            });
         }
         rtdyld_result::Ok
     });
@@ -476,9 +511,11 @@ pub extern "C" fn rtdyld_set_recycled_memory_limit(bytes: usize) -> usize {
 /// Valid until the calling thread's next failing rtdyld call.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_last_error(linker: *const rtdyld_linker) -> *const c_char {
+    // SAFETY: NULL or a live handle, per the contract.
+    let Some(h) = (unsafe { linker.as_ref() }) else { return c"".as_ptr() };
     LAST_ERROR.with(|e| {
         let e = e.borrow();
-        if e.0 == linker as usize && !linker.is_null() {
+        if e.0 == h.serial {
             e.1.as_ptr()
         } else {
             c"".as_ptr()
@@ -486,10 +523,21 @@ pub extern "C" fn rtdyld_linker_last_error(linker: *const rtdyld_linker) -> *con
     })
 }
 
+/// The message of the calling thread's last failed rtdyld call, whatever it
+/// was about: a linker (even one freed since), or none (a failed
+/// `rtdyld_linker_new_with_memory_manager`, a NULL linker); "" if none
+/// failed yet. Valid until the calling thread's next failing rtdyld call.
+#[no_mangle]
+pub extern "C" fn rtdyld_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().1.as_ptr())
+}
+
 /// Sets the function asked, at finalize, for symbols that no loaded object
-/// defines (and, while loading, for placement hints). `ctx` is passed
-/// through and must stay valid while the linker uses it. NULL `resolve`
-/// removes the resolver.
+/// defines (and, while loading, for placement hints); each name once, until
+/// `rtdyld_linker_refresh_external` says its address changed (names it did
+/// not find are asked again at each finalize). `ctx` is passed through and
+/// must stay valid while the linker uses it. NULL `resolve` removes the
+/// resolver. Every name is asked about again at the next finalize.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_set_resolver(linker: *mut rtdyld_linker, resolve: rtdyld_resolve_fn, ctx: *mut c_void) -> rtdyld_result {
     with_linker(linker, |l| {
@@ -505,6 +553,25 @@ pub extern "C" fn rtdyld_linker_set_resolver(linker: *mut rtdyld_linker, resolve
                 (found != 0).then_some(addr)
             }) as crate::Resolver
         }));
+        Ok(())
+    })
+}
+
+/// Says that the address the resolver (or the process) gives for the
+/// external symbol `name` may have changed; NULL `name`: any of them. The
+/// next finalize asks again and re-applies what refers to the symbol if
+/// the answer differs. Without this, a name is asked about once, when an
+/// object first refers to it without a definition anywhere (again after
+/// its definition is removed), and a name not found is asked about at
+/// each finalize; `rtdyld_linker_set_resolver` and
+/// `rtdyld_linker_set_process_symbols` ask about every name again. Names
+/// nothing refers to are ignored.
+#[no_mangle]
+pub extern "C" fn rtdyld_linker_refresh_external(linker: *mut rtdyld_linker, name: *const c_char) -> rtdyld_result {
+    with_linker(linker, |l| {
+        // SAFETY: NULL, or NUL-terminated per the contract.
+        let name = (!name.is_null()).then(|| unsafe { CStr::from_ptr(name) });
+        l.refresh_external(name.map(CStr::to_bytes));
         Ok(())
     })
 }
