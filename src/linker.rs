@@ -2419,13 +2419,13 @@ fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 /// Whether a section is a `.init` or `.fini` fragment that gets a tail
 /// (see [`load::FRAGMENT_TAIL`]): code, with contents.
 fn is_fragment(name: &[u8], kind: SectionKind, data: Option<&[u8]>) -> bool {
     name.len() == 5 && kind == SectionKind::Code && data.is_some_and(|d| !d.is_empty()) && (name == b".init" || name == b".fini")
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_object(
     oi: u32,
     obj: &LoadedObject,
