@@ -530,6 +530,8 @@ const UNREF: u32 = 1 << 31;
 const UNREF_GLOBAL: u32 = UNREF;
 const UNREF_LOCAL: u32 = u32::MAX;
 const UNREF_GOT_BASE: u32 = u32::MAX - 1;
+/// `section_slot` of an empty allocatable section not loaded (yet).
+const EMPTY_SECTION: u32 = u32::MAX - 1;
 const UNREF_DSO_HANDLE: u32 = u32::MAX - 2;
 const UNREF_TLS_MODULE_BASE: u32 = u32::MAX - 3;
 /// `__start_X` or `__stop_X` of the object's section `X`: see
@@ -984,9 +986,18 @@ pub fn parse<'a>(
     sections.reserve(table.iter().filter(|sh| sh.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0).count());
     let mut section_slot = reuse(&mut scratch.section_slot);
     section_slot.resize(table.len(), u32::MAX);
+    // Empty allocatable sections are loaded only if a symbol lies in one
+    // (gcc puts a function that is all `__builtin_unreachable()` at offset
+    // 0 of an empty .text.unlikely): marked EMPTY_SECTION until then.
+    let mut empty_sections = false;
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
-        if flags & u64::from(elf::SHF_ALLOC) == 0 || sh.sh_size(endian) == 0 || discarded.get(index.0) == Some(&true) {
+        if flags & u64::from(elf::SHF_ALLOC) == 0 || discarded.get(index.0) == Some(&true) {
+            continue;
+        }
+        if sh.sh_size(endian) == 0 {
+            section_slot[index.0] = EMPTY_SECTION;
+            empty_sections = true;
             continue;
         }
         let name = match name_at(shstrtab, sh.sh_name(endian)) {
@@ -1018,6 +1029,23 @@ pub fn parse<'a>(
         section_slot[index.0] = sections.len() as u32;
         sections.push(ParsedSection { tls, elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
     }
+    let materialize_empty = |index: usize, sections: &mut Vec<ParsedSection<'a>>, section_slot: &mut [u32]| -> Result<()> {
+        let sh = table.section(SectionIndex(index)).map_err(|e| bad(&format!("section {index}: {e}")))?;
+        let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {index}: name: {e}")))?;
+        let (flags, sh_type) = (sh.sh_flags(endian), sh.sh_type(endian));
+        let align = sh.sh_addralign(endian).max(1);
+        if !align.is_power_of_two() || align > 1 << 30 {
+            return Err(bad(&format!(
+                "section {} (index {index}): alignment {align} is not a power of two up to 1 GiB",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        let data = (sh_type != elf::SHT_NOBITS).then_some(&[][..]);
+        section_slot[index] = sections.len() as u32;
+        let tls = flags & u64::from(elf::SHF_TLS) != 0;
+        sections.push(ParsedSection { tls, elf_index: index, name, kind: kind_of(flags, sh_type), size: 0, align, data });
+        Ok(())
+    };
 
     // Symbols. Globals are listed here, in one pass over the global part
     // of the table; a local symbol is decoded only when a relocation first
@@ -1032,6 +1060,17 @@ pub fn parse<'a>(
     let elf_syms = symtab.symbols();
     if elf_syms.len() >= MAX_SYMBOLS {
         return Err(unsupported(&format!("symbol table of {} entries is too large", elf_syms.len())));
+    }
+    if empty_sections {
+        for sym in elf_syms {
+            let k = usize::from(sym.st_shndx(endian));
+            if section_slot.get(k) == Some(&EMPTY_SECTION) {
+                materialize_empty(k, &mut sections, &mut section_slot)?;
+            }
+        }
+        for slot in section_slot.iter_mut().filter(|s| **s == EMPTY_SECTION) {
+            *slot = u32::MAX;
+        }
     }
     // sh_info of a symbol table is the index of its first non-local symbol;
     // every symbol before it is local.

@@ -299,6 +299,43 @@ fn the_resolver_is_asked_about_a_name_once_until_told_it_changed() {
 }
 
 #[test]
+fn symbols_in_empty_sections_are_defined() {
+    // gcc puts a function whose body is `__builtin_unreachable()` at offset
+    // 0 of an empty .text.unlikely; a label may end up alone in an empty
+    // data section. Both are definitions, with an address, in a static
+    // link too (jemalloc has 42 such functions).
+    let obj = common::assemble(
+        ".section .text.unlikely,\"ax\",@progbits\n.globl never_called\n.type never_called,@function\nnever_called:\n\
+         .section .data.empty,\"aw\",@progbits\n.globl empty_data\nempty_data:\n\
+         .text\n.globl where\nwhere:\n\tleaq never_called(%rip), %rax\n\tret\n\
+         .globl where_data\nwhere_data:\n\tmovq empty_data@GOTPCREL(%rip), %rax\n\tret\n\
+         .section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    let user = cc(
+        "void never_called(int); extern char empty_data[];\n\
+                   long f(long x) { if (x == 12345) never_called(1); return (long)&never_called; }\n\
+                   long g(long x) { return (long)empty_data + x; }",
+        &["-O2", "-fPIC"],
+    );
+    let mut l = dual();
+    l.load_object(&obj, "empty.o").unwrap();
+    l.load_object(&user, "user.o").unwrap();
+    l.finalize().unwrap();
+    let never = l.lookup("never_called").unwrap();
+    let data = l.lookup("empty_data").unwrap();
+    assert_ne!(never, 0);
+    assert_eq!(call1(&l, "where", 0) as u64, never);
+    assert_eq!(call1(&l, "f", 0) as u64, never);
+    assert_eq!(call1(&l, "where_data", 0) as u64, data);
+    assert_eq!(call1(&l, "g", 0) as u64, data);
+    common::remap_everything(&mut l);
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "f", 0) as u64, l.lookup("never_called").unwrap());
+    assert_eq!(call1(&l, "g", 0) as u64, l.lookup("empty_data").unwrap());
+}
+
+#[test]
 fn alignment_beyond_a_page_survives_a_remap_to_an_alias() {
     // The alias of a region lies at the same address modulo the largest
     // alignment in it (1 MiB here), not only on a page boundary.
