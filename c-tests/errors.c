@@ -159,6 +159,10 @@ static void check_null_arguments(rtdyld_linker *linker, uint32_t good_object)
   printf("  rtdyld_linker_last_error(NULL) = %s\n",
          null_linker_error ? null_linker_error : "(NULL)");
 
+  /* Program arguments: argv must hold argc of them. */
+  CHECK_FAILS(linker, rtdyld_linker_set_program_arguments(linker, 3, NULL, NULL), INVALID);
+  CHECK_FAILS(linker, rtdyld_linker_set_program_arguments(linker, -1, NULL, NULL), INVALID);
+
   /* A real linker with NULL inputs or outputs; the object and section exist,
    * so these fail only because of the NULL. */
   CHECK_OK(linker, rtdyld_linker_object_section(linker, good_object, 0, &section));

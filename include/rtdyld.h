@@ -475,13 +475,15 @@ rtdyld_result rtdyld_linker_load_object(struct rtdyld_linker *linker,
 rtdyld_result rtdyld_linker_finalize(struct rtdyld_linker *linker);
 
 /**
- * Runs the constructors (`.preinit_array` first, then `.init_array` and
+ * Runs the constructors (`.preinit_array` first, then the legacy `.init`
+ * code fragments in load order, as `_init` would, then `.init_array` and
  * `.ctors`, by priority, then in load order) of every object whose
  * constructors have not run yet, each with `(argc, argv, envp)` (see
  * `rtdyld_linker_set_program_arguments`). Call
  * after a successful finalize; the code runs on the calling thread.
- * Destructors (`.fini_array`, `.dtors`, and what the code registered with
- * `__cxa_atexit`) run when the object is removed or the linker freed.
+ * Destructors (`.fini_array`, `.dtors`, then `.fini` fragments, and what
+ * the code registered with `__cxa_atexit`) run when the object is removed
+ * or the linker freed.
  */
 rtdyld_result rtdyld_linker_run_constructors(struct rtdyld_linker *linker);
 
@@ -490,7 +492,8 @@ rtdyld_result rtdyld_linker_run_constructors(struct rtdyld_linker *linker);
  * `.init_array` functions receive, as the C library passes a program's
  * (constructors may read them). By default they get the process's own, as
  * the constructors of a `dlopen`ed library do. The arrays must stay valid
- * while constructors run.
+ * while constructors run; argv must hold `argc` arguments (and envp may be
+ * NULL).
  */
 rtdyld_result rtdyld_linker_set_program_arguments(struct rtdyld_linker *linker,
                                                   int argc,

@@ -1227,17 +1227,35 @@ impl Linker {
         if unresolved.is_empty() {
             return Ok(());
         }
+        // The first ones, each with (at most three of) the objects that refer
+        // to it: found in one pass over the objects, or by the index.
+        const LISTED: usize = 100;
+        let listed = &unresolved[..unresolved.len().min(LISTED)];
+        let mut users: HashMap<u32, Vec<u32>> = listed.iter().map(|&g| (g, Vec::new())).collect();
+        let live = |o: &u32| !self.objects[*o as usize].removed;
+        match &self.referrers {
+            Some(referrers) => {
+                for (&g, v) in users.iter_mut() {
+                    v.extend(referrers.get(g as usize).into_iter().flatten().filter(|o| live(o)).take(3));
+                }
+            }
+            None => {
+                for (i, o) in self.objects.iter().enumerate().filter(|(_, o)| !o.removed) {
+                    for &(x, _) in &o.undefined_refs {
+                        if let Some(v) = users.get_mut(&x).filter(|v| v.len() < 3 && v.last() != Some(&(i as u32))) {
+                            v.push(i as u32);
+                        }
+                    }
+                }
+            }
+        }
         let mut msg = format!("{} unresolved symbol{}:", unresolved.len(), if unresolved.len() == 1 { "" } else { "s" });
-        for (k, &g) in unresolved.iter().enumerate() {
-            let users: Vec<String> = self
-                .objects
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| !o.removed && o.undefined_refs.iter().any(|&(x, _)| x == g))
-                .map(|(i, o)| o.display(i as u32))
-                .take(3)
-                .collect();
-            msg.push_str(&format!("{} `{}` (referenced by {})", if k == 0 { "" } else { "," }, self.symbols.name_str(g), users.join(", ")));
+        for (k, &g) in listed.iter().enumerate() {
+            let by: Vec<String> = users[&g].iter().map(|&i| self.objects[i as usize].display(i)).collect();
+            msg.push_str(&format!("{} `{}` (referenced by {})", if k == 0 { "" } else { "," }, self.symbols.name_str(g), by.join(", ")));
+        }
+        if unresolved.len() > LISTED {
+            msg.push_str(&format!(", and {} more", unresolved.len() - LISTED));
         }
         if unresolved.iter().any(|&g| ["__start_", "__stop_"].iter().any(|p| self.symbols.name_str(g).starts_with(p))) {
             msg.push_str(
@@ -1457,7 +1475,7 @@ impl Linker {
             let Some(d) = gs.definition() else { continue };
             if d.is_ifunc && self.symbols.ifunc_value(g).is_none() {
                 if !in_code(&self.sections, d.section, d.value) {
-                    bad.push(self.symbols.name_str(g).to_owned());
+                    bad.push(format!("`{}` of {}", self.symbols.name_str(g), self.objects[d.object as usize].display(d.object)));
                     continue;
                 }
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
@@ -1472,9 +1490,10 @@ impl Linker {
                 let (sym, None) = o.local_ifuncs[k] else { continue };
                 let SymTarget::LocalIfunc { section, offset, .. } = o.symbols[sym as usize] else { continue };
                 if !in_code(&self.sections, Some(section), offset) {
-                    bad.push(
-                        o.local_names.get(sym).map_or_else(|| format!("an unnamed local symbol of {}", o.display(o.id)), |n| n.to_string()),
-                    );
+                    bad.push(o.local_names.get(sym).map_or_else(
+                        || format!("an unnamed local symbol of {}", o.display(o.id)),
+                        |n| format!("`{n}` of {}", o.display(o.id)),
+                    ));
                     continue;
                 }
                 let v = call(self.sections[section as usize].target + offset);
@@ -1789,6 +1808,16 @@ impl Linker {
                 format!(
                     "section {} (id {id}) is part of a thread-local storage template, which the C library owns; it cannot be moved",
                     name_in(&self.section_names, s.name_at).to_string_lossy()
+                ),
+            ));
+        }
+        if target.checked_add(s.size).is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "section {} (id {id}, {} bytes) cannot run at {target:#x}: it would extend past the end of the address space",
+                    name_in(&self.section_names, s.name_at).to_string_lossy(),
+                    s.size
                 ),
             ));
         }
@@ -2355,7 +2384,18 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
         Some(SymTarget::Tls { offset }) => (oi, *offset),
         Some(SymTarget::Global(g)) => match symbols.get(*g).definition() {
             Some(d) if d.is_tls => (d.object, d.value),
-            _ => {
+            Some(d) => {
+                let by = format!("obj {}", d.object);
+                return Err(Error::new(
+                    ErrorKind::MalformedObject,
+                    format!(
+                        "{}: a relocation for thread-local storage refers to `{}`, which {by} defines as a variable or function that is not thread-local",
+                        obj.display(oi),
+                        symbols.name_str(*g)
+                    ),
+                ));
+            }
+            None => {
                 // A thread-local variable of the host (libstdc++'s, say).
                 return host::tls_symbol(symbols.cname(*g)).map(|t| (t.module, t.offset, t.tp_offset)).ok_or_else(|| {
                     Error::new(
@@ -2372,9 +2412,13 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
         _ => (oi, 0),
     };
     let Some((module, tp)) = tls.get(owner as usize) else {
+        let what = match obj.local_names.get(sym) {
+            Some(n) => format!("`{n}`"),
+            None => format!("local symbol {sym} (unnamed)"),
+        };
         return Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("{}: a relocation for thread-local storage refers to a symbol that is not thread-local", obj.display(oi)),
+            ErrorKind::MalformedObject,
+            format!("{}: a relocation for thread-local storage refers to {what}, which is not thread-local", obj.display(oi)),
         ));
     };
     Ok((module, offset, tp.map(|t| t.wrapping_add(offset as i64))))
@@ -2577,7 +2621,15 @@ fn apply_object(
             let stub = stub_k.map(|k| stub_base + u64::from(k) * x86_64::STUB_SIZE as u64);
             let (mut tls_module, mut dtp_offset, mut tp_offset, mut slot) = (0, 0, 0, slot);
             if matches!(r_type, 16..=23 | x86_64::R_GOTPC32_TLSDESC) {
-                let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls)?;
+                let (m, off, tp) = tls_of(oi, obj, r.symbol, symbols, tls).map_err(|e| {
+                    let at = format!(
+                        " (at {}+{:#x}, {})",
+                        name_in(w.names, w.sections[g.section as usize].name_at).to_string_lossy(),
+                        r.offset,
+                        x86_64::type_name(r_type)
+                    );
+                    Error::new(e.kind(), e.message().to_owned() + &at)
+                })?;
                 (tls_module, dtp_offset) = (m, off);
                 if matches!(r_type, x86_64::R_TPOFF32 | x86_64::R_TPOFF64) {
                     let owner = tls_owner(obj, r.symbol, symbols).map(|o| (o, &tls.0[o as usize]));

@@ -635,6 +635,11 @@ impl SymbolRefs<'_, '_> {
                         (SymTarget::Section { section, offset: value, size: s.st_size(LittleEndian) }, SYM_LOCAL)
                     }
                     GlobalPlace::Absolute(v) => (SymTarget::Absolute(v), SYM_NO_STUB | SYM_ABSOLUTE),
+                    GlobalPlace::Undefined if s.st_shndx(LittleEndian) == elf::SHN_UNDEF => {
+                        return Err(format!("symbol {sym} is undefined but local (an undefined symbol must be global or weak)"));
+                    }
+                    // (In a section not loaded: debug information, or a
+                    // discarded COMDAT group's, as .eh_frame refers to.)
                     _ => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
                 }
             }
@@ -928,6 +933,7 @@ pub fn parse<'a>(
     // (Allocated at the first discarded group.)
     let mut discarded: Vec<bool> = Vec::new();
     let mut comdat_signatures = Vec::new();
+    let mut many_signatures: Option<std::collections::HashSet<&[u8]>> = None;
     for (index, sh) in table.enumerate() {
         if sh.sh_type(endian) != elf::SHT_GROUP {
             let flags = sh.sh_flags(endian);
@@ -956,7 +962,13 @@ pub fn parse<'a>(
             .get(sh.sh_info(endian) as usize)
             .ok_or_else(|| bad(&format!("group section {}: signature symbol {} out of range", index.0, sh.sh_info(endian))))?;
         let signature = sig.name(endian, strtab).map_err(|_| bad(&format!("group section {}: bad signature name", index.0)))?;
-        if comdat_kept(signature) || comdat_signatures.contains(&signature) {
+        // (A set once there are many, so that a template-heavy object
+        // with thousands of groups costs linear time.)
+        let repeated = match &many_signatures {
+            Some(set) => set.contains(signature),
+            None => comdat_signatures.contains(&signature),
+        };
+        if comdat_kept(signature) || repeated {
             for m in members {
                 let m = m.get(endian) as usize;
                 if m >= table.len() {
@@ -969,6 +981,13 @@ pub fn parse<'a>(
             }
         } else {
             comdat_signatures.push(signature);
+            match &mut many_signatures {
+                Some(set) => {
+                    set.insert(signature);
+                }
+                None if comdat_signatures.len() > 32 => many_signatures = Some(comdat_signatures.iter().copied().collect()),
+                None => {}
+            }
         }
     }
 
@@ -1074,7 +1093,14 @@ pub fn parse<'a>(
     }
     // sh_info of a symbol table is the index of its first non-local symbol;
     // every symbol before it is local.
-    let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize).clamp(1, elf_syms.len().max(1));
+    let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize);
+    if first_global > elf_syms.len() {
+        return Err(bad(&format!(
+            "symbol table: its first global symbol ({first_global}, sh_info) lies beyond its {} entries",
+            elf_syms.len()
+        )));
+    }
+    let first_global = first_global.clamp(1, elf_syms.len().max(1));
     let mut compact_of = reuse(&mut scratch.compact_of);
     compact_of.reserve(elf_syms.len());
     crate::pages::populate_spare(&compact_of, elf_syms.len());
@@ -1172,7 +1198,7 @@ pub fn parse<'a>(
             continue;
         }
         let target = sh.sh_info(endian) as usize;
-        if target >= table.len() {
+        if target >= table.len() || target == 0 {
             return Err(bad(&format!("relocation section {}: target section {target} out of range", index.0)));
         }
         let slot = section_slot[target];

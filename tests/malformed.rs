@@ -716,3 +716,75 @@ fn objects_need_not_be_aligned_in_memory() {
     linker.load_object(&shifted[1..], "unaligned.o").unwrap();
     linker.finalize().unwrap();
 }
+
+#[test]
+fn an_undefined_local_symbol_is_an_error_where_it_is_used() {
+    // Turned local, an undefined reference used to bind to address 0.
+    let mut obj = compile_c("long ext(void); long f(void) { return ext() + 1; }", &["-O2", "-fPIC"]);
+    let e = symbol_entry(&obj, "ext");
+    obj[e + 4] &= 0x0f; // STB_LOCAL
+    check_bad(&obj, "undef-local.o", MALFORMED, &[".text+0x", "(relocation 0)", "undefined but local"]);
+}
+
+#[test]
+fn a_symbol_table_whose_first_global_lies_beyond_it_is_refused() {
+    let mut obj = good_object().to_vec();
+    let symtab = sections(&obj).into_iter().find(|s| s.sh_type == 2).unwrap();
+    put_u32(&mut obj, symtab.header + 44, 0xffff_ffff);
+    check_bad(&obj, "symtab-info.o", MALFORMED, &["symbol table", "4294967295"]);
+}
+
+#[test]
+fn a_relocation_section_for_section_zero_is_refused() {
+    let good = good_object();
+    let text = sections(good).iter().position(|s| s.name == ".text").unwrap();
+    let rela = sections(good).into_iter().find(|s| s.sh_type == 4 && s.info as usize == text).unwrap();
+    let mut obj = good.to_vec();
+    put_u32(&mut obj, rela.header + 44, 0);
+    check_bad(&obj, "rela-info0.o", MALFORMED, &["target section 0"]);
+}
+
+#[test]
+fn a_tls_relocation_against_a_variable_that_is_not_thread_local_says_which_and_where() {
+    let obj = common::assemble(".text\n.globl f\nf:\n\tmovl %fs:plain@tpoff, %eax\n\tret\n.section .note.GNU-stack,\"\",@progbits\n", &[]);
+    let mut l = Linker::new();
+    l.load_object(&compile_c("int plain = 1;", &["-O2"]), "plain.o").unwrap();
+    let bad = l.load_object(&obj, "tls.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MalformedObject, "{e}");
+    for part in ["tls.o", "`plain`", "obj 0 defines", "not thread-local", "(at .text+0x", "R_X86_64_TPOFF32"] {
+        assert!(e.message().contains(part), "{part:?} missing from: {e}");
+    }
+    l.remove_object(bad).unwrap();
+    assert_recovers(&mut l);
+}
+
+#[test]
+fn many_unresolved_symbols_are_counted_and_the_first_hundred_named() {
+    let refs: String = (0..150).map(|k| format!("extern long u{k}; ")).collect();
+    let sum: String = (0..150).map(|k| format!("+ u{k}")).collect();
+    let obj = compile_c(&format!("{refs}\nlong f(void) {{ return 0 {sum}; }}"), &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.load_object(&obj, "many.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnresolvedSymbol);
+    let m = e.message();
+    assert!(m.starts_with("150 unresolved symbols:"), "{m}");
+    assert!(m.contains("`u0` (referenced by obj 0 (many.o))"), "{m}");
+    assert!(m.ends_with(", and 50 more"), "{m}");
+    assert_eq!(m.matches("referenced by").count(), 100);
+}
+
+#[test]
+fn a_section_cannot_be_moved_past_the_end_of_the_address_space() {
+    let mut l = Linker::new();
+    let id = l.load_object(good_object(), "good.o").unwrap();
+    let sid = l.object_sections(id).unwrap()[0];
+    let e = l.map_section(sid, u64::MAX - 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("end of the address space"), "{e}");
+    l.finalize().unwrap();
+    // SAFETY: `good_value` is `int good_value(void)`, linked and finalized.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(l.lookup("good_value").unwrap() as usize) };
+    assert_eq!(f(), GOOD_VALUE);
+}

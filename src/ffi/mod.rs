@@ -681,13 +681,15 @@ pub extern "C" fn rtdyld_linker_finalize(linker: *mut rtdyld_linker) -> rtdyld_r
     with_linker(linker, |l| l.finalize())
 }
 
-/// Runs the constructors (`.preinit_array` first, then `.init_array` and
+/// Runs the constructors (`.preinit_array` first, then the legacy `.init`
+/// code fragments in load order, as `_init` would, then `.init_array` and
 /// `.ctors`, by priority, then in load order) of every object whose
 /// constructors have not run yet, each with `(argc, argv, envp)` (see
 /// `rtdyld_linker_set_program_arguments`). Call
 /// after a successful finalize; the code runs on the calling thread.
-/// Destructors (`.fini_array`, `.dtors`, and what the code registered with
-/// `__cxa_atexit`) run when the object is removed or the linker freed.
+/// Destructors (`.fini_array`, `.dtors`, then `.fini` fragments, and what
+/// the code registered with `__cxa_atexit`) run when the object is removed
+/// or the linker freed.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_run_constructors(linker: *mut rtdyld_linker) -> rtdyld_result {
     with_linker(linker, |l| l.run_constructors())
@@ -697,7 +699,8 @@ pub extern "C" fn rtdyld_linker_run_constructors(linker: *mut rtdyld_linker) -> 
 /// `.init_array` functions receive, as the C library passes a program's
 /// (constructors may read them). By default they get the process's own, as
 /// the constructors of a `dlopen`ed library do. The arrays must stay valid
-/// while constructors run.
+/// while constructors run; argv must hold `argc` arguments (and envp may be
+/// NULL).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_set_program_arguments(
     linker: *mut rtdyld_linker,
@@ -706,6 +709,9 @@ pub extern "C" fn rtdyld_linker_set_program_arguments(
     envp: *const *const c_char,
 ) -> rtdyld_result {
     with_linker(linker, |l| {
+        if argc < 0 || (argc > 0 && argv.is_null()) {
+            return Err(Error::new(ErrorKind::InvalidArgument, format!("argc is {argc} and argv {argv:p}: argv must hold argc arguments")));
+        }
         l.set_program_arguments(argc, argv, envp);
         Ok(())
     })
