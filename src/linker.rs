@@ -1188,7 +1188,8 @@ impl Linker {
         let mut unresolved = Vec::new();
         let host_lookups = host::HostLookups::new();
         let mut names = std::mem::take(&mut self.changes.externals);
-        if self.changes.everything || std::mem::take(&mut self.changes.all_externals) {
+        let all = std::mem::take(&mut self.changes.all_externals);
+        if self.changes.everything || all {
             names.clear();
             names.extend(0..self.symbols.len() as u32);
         } else if self.changes.externals_repeat {

@@ -522,6 +522,10 @@ const HAS_GOT_SLOT: u16 = 1 << 13;
 const HAS_STUB: u16 = 1 << 14;
 const TLS_DESC: u16 = 1 << 15;
 
+/// `section_slot` of an empty allocatable section, not loaded unless a
+/// symbol lies in it (`u32::MAX`: a section not loaded).
+const EMPTY_SECTION: u32 = u32::MAX - 1;
+
 /// `compact_of` entries of symbols not referred to yet: a local, the GOT
 /// base, `__dso_handle`, the start of the object's own TLS block, a
 /// section's start or end, or `UNREF_GLOBAL | k` for global `k`. Compact
@@ -530,8 +534,6 @@ const UNREF: u32 = 1 << 31;
 const UNREF_GLOBAL: u32 = UNREF;
 const UNREF_LOCAL: u32 = u32::MAX;
 const UNREF_GOT_BASE: u32 = u32::MAX - 1;
-/// `section_slot` of an empty allocatable section not loaded (yet).
-const EMPTY_SECTION: u32 = u32::MAX - 1;
 const UNREF_DSO_HANDLE: u32 = u32::MAX - 2;
 const UNREF_TLS_MODULE_BASE: u32 = u32::MAX - 3;
 /// `__start_X` or `__stop_X` of the object's section `X`: see
