@@ -386,7 +386,10 @@ const char *rtdyld_last_error(void);
  * `rtdyld_linker_refresh_external` says its address changed (names it did
  * not find are asked again at each finalize). `ctx` is passed through and
  * must stay valid while the linker uses it. NULL `resolve` removes the
- * resolver. Every name is asked about again at the next finalize.
+ * resolver. Every name is asked about again at the next finalize. The
+ * callback must not throw a C++ exception or `longjmp` out (an exception
+ * reaching rtdyld ends the process); the same holds for memory-manager
+ * callbacks and for constructors run by `rtdyld_linker_run_constructors`.
  */
 rtdyld_result rtdyld_linker_set_resolver(struct rtdyld_linker *linker,
                                          rtdyld_resolve_fn resolve,
@@ -542,7 +545,9 @@ rtdyld_result rtdyld_linker_map_section_id(struct rtdyld_linker *linker,
 
 /**
  * Stores in `*target_address_out` the address at which the symbol `name`,
- * defined by a loaded object, runs.
+ * defined by a loaded object, runs. Code and data there are ready only
+ * after a successful finalize (before one, or after a failed one, their
+ * relocations are not all applied).
  */
 rtdyld_result rtdyld_linker_lookup(struct rtdyld_linker *linker,
                                    const char *name,

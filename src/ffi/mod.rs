@@ -537,7 +537,10 @@ pub extern "C" fn rtdyld_last_error() -> *const c_char {
 /// `rtdyld_linker_refresh_external` says its address changed (names it did
 /// not find are asked again at each finalize). `ctx` is passed through and
 /// must stay valid while the linker uses it. NULL `resolve` removes the
-/// resolver. Every name is asked about again at the next finalize.
+/// resolver. Every name is asked about again at the next finalize. The
+/// callback must not throw a C++ exception or `longjmp` out (an exception
+/// reaching rtdyld ends the process); the same holds for memory-manager
+/// callbacks and for constructors run by `rtdyld_linker_run_constructors`.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_set_resolver(linker: *mut rtdyld_linker, resolve: rtdyld_resolve_fn, ctx: *mut c_void) -> rtdyld_result {
     with_linker(linker, |l| {
@@ -764,7 +767,9 @@ pub extern "C" fn rtdyld_linker_map_section_id(linker: *mut rtdyld_linker, secti
 }
 
 /// Stores in `*target_address_out` the address at which the symbol `name`,
-/// defined by a loaded object, runs.
+/// defined by a loaded object, runs. Code and data there are ready only
+/// after a successful finalize (before one, or after a failed one, their
+/// relocations are not all applied).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_lookup(linker: *mut rtdyld_linker, name: *const c_char, target_address_out: *mut u64) -> rtdyld_result {
     with_linker_shared(linker, |l| {
