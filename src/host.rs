@@ -147,6 +147,34 @@ fn segment_covers(start: u64, end: u64, accepts: fn(&libc::Elf64_Phdr) -> bool) 
     q.found
 }
 
+/// The C++ name a mangled `name` stands for, when the process has
+/// libstdc++'s demangler (`__cxa_demangle`) loaded; for messages.
+pub fn demangle(name: &str) -> Option<String> {
+    type Demangle = unsafe extern "C" fn(*const libc::c_char, *mut libc::c_char, *mut usize, *mut libc::c_int) -> *mut libc::c_char;
+    if !name.starts_with("_Z") {
+        return None;
+    }
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__cxa_demangle".as_ptr()) };
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: `__cxa_demangle` has this signature (the Itanium C++ ABI).
+    let f: Demangle = unsafe { std::mem::transmute::<*mut libc::c_void, Demangle>(f) };
+    let c = CString::new(name).ok()?;
+    let mut status: libc::c_int = -1;
+    // SAFETY: a NUL-terminated name, no buffer (it allocates with malloc),
+    // and a status out-parameter.
+    let out = unsafe { f(c.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), &mut status) };
+    if out.is_null() {
+        return None;
+    }
+    // SAFETY: on success, a NUL-terminated string from malloc, ours to free.
+    let text = (status == 0).then(|| unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned());
+    unsafe { libc::free(out.cast()) };
+    text
+}
+
 /// Whether `addr` is the address of a function of the host process (as
 /// opposed to data), when the dynamic loader can tell.
 pub fn is_function(addr: u64) -> bool {

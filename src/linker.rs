@@ -1253,7 +1253,9 @@ impl Linker {
         let mut msg = format!("{} unresolved symbol{}:", unresolved.len(), if unresolved.len() == 1 { "" } else { "s" });
         for (k, &g) in listed.iter().enumerate() {
             let by: Vec<String> = users[&g].iter().map(|&i| self.objects[i as usize].display(i)).collect();
-            msg.push_str(&format!("{} `{}` (referenced by {})", if k == 0 { "" } else { "," }, self.symbols.name_str(g), by.join(", ")));
+            let name = self.symbols.name_str(g);
+            let cxx = host::demangle(name).map_or(String::new(), |d| format!(" ({d})"));
+            msg.push_str(&format!("{} `{name}`{cxx} (referenced by {})", if k == 0 { "" } else { "," }, by.join(", ")));
         }
         if unresolved.len() > LISTED {
             msg.push_str(&format!(", and {} more", unresolved.len() - LISTED));

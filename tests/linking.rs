@@ -161,6 +161,21 @@ fn target_clones_and_cpu_feature_tests_link() {
 }
 
 #[test]
+fn unresolved_cxx_names_are_shown_demangled_too() {
+    rtdyld::host::open_library("stdc++").unwrap();
+    let obj = common::compile(
+        "g++",
+        "c++",
+        "namespace ns { int missing(const char *, double); }\nint f() { return ns::missing(\"a\", 1.0); }",
+        &["-O2", "-fPIC"],
+    );
+    let mut l = dual();
+    l.load_object(&obj, "cxx.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert!(e.message().contains("`_ZN2ns7missingEPKcd` (ns::missing(char const*, double)) (referenced by obj 0 (cxx.o))"), "{e}");
+}
+
+#[test]
 fn unresolved_symbols_are_all_named_and_a_later_finalize_can_succeed() {
     let obj = cc(
         "long missing_one(long); long missing_two(long); long use_both(long x) { return missing_one(x) + missing_two(x); }",
