@@ -161,6 +161,43 @@ fn target_clones_and_cpu_feature_tests_link() {
 }
 
 #[test]
+fn objects_whose_tables_are_not_aligned_load() {
+    // TinyCC and yasm align the section header, symbol and relocation
+    // tables to 4 only in the file; a client's buffer may sit anywhere.
+    let obj = cc("long counter = 5; long bump(long x) { return counter += x; }", &["-O2", "-fPIC"]);
+    let u16_at = |d: &[u8], o: usize| u16::from_le_bytes([d[o], d[o + 1]]) as usize;
+    let u64_at = |d: &[u8], o: usize| u64::from_le_bytes(d[o..o + 8].try_into().unwrap()) as usize;
+    // Each table moves to the end of the file, at an offset of 4 modulo 8.
+    let mut moved = obj.clone();
+    let (shoff, shnum) = (u64_at(&obj, 0x28), u16_at(&obj, 0x3c));
+    for k in 0..shnum {
+        let h = shoff + k * 64;
+        let sh_type = u32::from_le_bytes(obj[h + 4..h + 8].try_into().unwrap());
+        if sh_type == 2 || sh_type == 4 {
+            let (off, size) = (u64_at(&obj, h + 24), u64_at(&obj, h + 32));
+            moved.resize(moved.len().next_multiple_of(8) + 4, 0);
+            let at = moved.len() as u64;
+            moved.extend_from_slice(&obj[off..off + size]);
+            moved[h + 24..h + 32].copy_from_slice(&at.to_le_bytes());
+        }
+    }
+    moved.resize(moved.len().next_multiple_of(8) + 4, 0);
+    let at = moved.len() as u64;
+    let headers = moved[shoff..shoff + shnum * 64].to_vec();
+    moved.extend_from_slice(&headers);
+    moved[0x28..0x30].copy_from_slice(&at.to_le_bytes());
+    for shift in [0, 1, 4] {
+        let mut buf = vec![0u8; moved.len() + 16];
+        let at = (8 - buf.as_ptr() as usize % 8) % 8 + shift;
+        buf[at..at + moved.len()].copy_from_slice(&moved);
+        let mut l = dual();
+        l.load_object(&buf[at..at + moved.len()], "moved.o").unwrap();
+        l.finalize().unwrap();
+        assert_eq!(call1(&l, "bump", 2), 7, "shifted by {shift}");
+    }
+}
+
+#[test]
 fn unresolved_cxx_names_are_shown_demangled_too() {
     rtdyld::host::open_library("stdc++").unwrap();
     let obj = common::compile(
