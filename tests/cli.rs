@@ -165,6 +165,33 @@ fn a_program_writing_to_a_closed_pipe_ends_by_sigpipe_as_it_would_natively() {
 }
 
 #[test]
+fn a_program_that_raises_sigsegv_or_overflows_its_stack_dies_of_the_signal() {
+    // Rust's runtime handles SIGSEGV and SIGBUS (its stack-overflow report);
+    // the program must start with them at their defaults, as natively.
+    use std::os::unix::process::ExitStatusExt;
+    let dir = common::TempDir::new("cli-sigsegv");
+    let src = dir.join("s.c");
+    std::fs::write(
+        &src,
+        "#include <signal.h>\n#include <stdlib.h>\n\
+         static int deep(volatile char *p) { volatile char b[4096]; b[0] = *p; return deep(b) + b[1]; }\n\
+         int main(int argc, char **argv) {\n\
+           struct sigaction a; sigaction(SIGSEGV, 0, &a); if (a.sa_handler != SIG_DFL) return 2;\n\
+           sigaction(SIGBUS, 0, &a); if (a.sa_handler != SIG_DFL) return 3;\n\
+           if (argc > 1) { char c = 0; return deep(&c); }\n\
+           raise(SIGSEGV); return 4; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("s.o");
+    assert!(Command::new("gcc").args(["-O0", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    const SIGSEGV: i32 = 11;
+    for args in [&[][..], &["--", "overflow"]] {
+        let out = rtdyld().arg("run").arg(&obj).args(args).output().unwrap();
+        assert_eq!(out.status.signal(), Some(SIGSEGV), "{args:?}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn constructors_see_the_programs_arguments_and_preinit_array_runs_first() {
     let dir = common::TempDir::new("cli-ctor-args");
     let src = dir.join("a.c");

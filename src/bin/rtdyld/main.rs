@@ -385,8 +385,15 @@ fn main() -> ExitCode {
     // it writes to a closed pipe), which Rust's runtime sets to ignored:
     // the programs `run` runs, and `link`'s own output piped into `head`,
     // get the C behaviour back.
-    // SAFETY: restoring a signal's default disposition.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // Likewise SIGSEGV and SIGBUS, for which Rust's runtime installs its
+    // stack-overflow reporter: a program that raises them, or overflows
+    // its stack, dies of the signal as natively (and so do its children).
+    // SAFETY: restoring signals' default dispositions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
         Some((c, r)) => (c.as_str(), r),
