@@ -523,7 +523,7 @@ const HAS_STUB: u16 = 1 << 14;
 const TLS_DESC: u16 = 1 << 15;
 
 /// `section_slot` of an empty allocatable section, not loaded unless a
-/// symbol lies in it (`u32::MAX`: a section not loaded).
+/// global symbol lies in it (`u32::MAX`: a section not loaded).
 const EMPTY_SECTION: u32 = u32::MAX - 1;
 
 /// `compact_of` entries of symbols not referred to yet: a local, the GOT
@@ -1007,9 +1007,10 @@ pub fn parse<'a>(
     sections.reserve(table.iter().filter(|sh| sh.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0).count());
     let mut section_slot = reuse(&mut scratch.section_slot);
     section_slot.resize(table.len(), u32::MAX);
-    // Empty allocatable sections are loaded only if a symbol lies in one
-    // (gcc puts a function that is all `__builtin_unreachable()` at offset
-    // 0 of an empty .text.unlikely): marked EMPTY_SECTION until then.
+    // Empty allocatable sections are loaded only if a global symbol lies in
+    // one (gcc puts a function that is all `__builtin_unreachable()` at
+    // offset 0 of an empty .text.unlikely): marked EMPTY_SECTION until the
+    // globals are read.
     let mut empty_sections = false;
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
@@ -1082,17 +1083,6 @@ pub fn parse<'a>(
     if elf_syms.len() >= MAX_SYMBOLS {
         return Err(unsupported(&format!("symbol table of {} entries is too large", elf_syms.len())));
     }
-    if empty_sections {
-        for sym in elf_syms {
-            let k = usize::from(sym.st_shndx(endian));
-            if section_slot.get(k) == Some(&EMPTY_SECTION) {
-                materialize_empty(k, &mut sections, &mut section_slot)?;
-            }
-        }
-        for slot in section_slot.iter_mut().filter(|s| **s == EMPTY_SECTION) {
-            *slot = u32::MAX;
-        }
-    }
     // sh_info of a symbol table is the index of its first non-local symbol;
     // every symbol before it is local.
     let first_global = table.section(symtab.section()).map_or(0, |s| s.sh_info(endian) as usize);
@@ -1121,6 +1111,12 @@ pub fn parse<'a>(
         if bind != elf::STB_GLOBAL && bind != elf::STB_WEAK && bind != elf::STB_GNU_UNIQUE {
             let name = name_at(strings, sym.st_name(endian)).map(String::from_utf8_lossy).unwrap_or_default();
             return Err(bad(&format!("symbol {i} (`{name}`): binding {bind} is none of LOCAL, GLOBAL, WEAK and GNU_UNIQUE")));
+        }
+        if empty_sections {
+            let k = usize::from(sym.st_shndx(endian));
+            if section_slot.get(k) == Some(&EMPTY_SECTION) {
+                materialize_empty(k, &mut sections, &mut section_slot)?;
+            }
         }
         let index = SymbolIndex(i);
         let place = match quick_place(sym, &section_slot, &sections) {
@@ -1168,6 +1164,13 @@ pub fn parse<'a>(
             }
             UNREF_GLOBAL | k
         };
+    }
+    if empty_sections {
+        // (A local symbol in an empty section, which no global shares,
+        // stays in a section not loaded: rare, and decoded as such.)
+        for slot in section_slot.iter_mut().filter(|s| **s == EMPTY_SECTION) {
+            *slot = u32::MAX;
+        }
     }
 
     // Room for every entry of the relocation sections of loaded sections
