@@ -495,8 +495,8 @@ rtdyld_result rtdyld_linker_run_constructors(struct rtdyld_linker *linker);
  * `.init_array` functions receive, as the C library passes a program's
  * (constructors may read them). By default they get the process's own, as
  * the constructors of a `dlopen`ed library do. The arrays must stay valid
- * while constructors run; argv must hold `argc` arguments (and envp may be
- * NULL).
+ * while constructors run; argv must hold `argc` arguments (envp is passed
+ * on as given, NULL included).
  */
 rtdyld_result rtdyld_linker_set_program_arguments(struct rtdyld_linker *linker,
                                                   int argc,

@@ -702,8 +702,8 @@ pub extern "C" fn rtdyld_linker_run_constructors(linker: *mut rtdyld_linker) -> 
 /// `.init_array` functions receive, as the C library passes a program's
 /// (constructors may read them). By default they get the process's own, as
 /// the constructors of a `dlopen`ed library do. The arrays must stay valid
-/// while constructors run; argv must hold `argc` arguments (and envp may be
-/// NULL).
+/// while constructors run; argv must hold `argc` arguments (envp is passed
+/// on as given, NULL included).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_set_program_arguments(
     linker: *mut rtdyld_linker,
