@@ -569,7 +569,7 @@ def write_report(o, sets, contenders, elapsed, modules):
       "rtdyld by path: re-finalize after remapping one section, lookup, and a relink check (map back, "
       "finalize, bytes equal).")
     w(f"- Object sets. Lua 5.4.7 (crates.io package `lua-src`, fetched by `cargo fetch` into "
-      "`target/third-party`, never committed) plus `tests/real/lua/driver.c`, 34 objects, compiled with "
+      "`target/third-party`, never committed) plus `tests/real/lua/driver.c`, 33 objects, compiled with "
       "`gcc -std=gnu99 -DLUA_USE_LINUX -U__ELF__` and the flavour's flags: `-O2 -fPIC`, `-O2 -fno-pic`, "
       "`-O2 -mcmodel=large`, `-O2 -fPIC -ffunction-sections -fdata-sections`, `-O0 -g`. (`-U__ELF__` "
       "drops Lua's `visibility(\"internal\")` on its internal functions, which llvm-jitlink 14 rejects; all "
