@@ -169,8 +169,9 @@ pub fn demangle(name: &str) -> Option<String> {
     if out.is_null() {
         return None;
     }
-    // SAFETY: on success, a NUL-terminated string from malloc, ours to free.
+    // SAFETY: on success, a NUL-terminated string.
     let text = (status == 0).then(|| unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned());
+    // SAFETY: allocated with malloc by `__cxa_demangle`, ours to free, once.
     unsafe { libc::free(out.cast()) };
     text
 }

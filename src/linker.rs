@@ -904,11 +904,10 @@ impl Linker {
                     ptr::write_bytes(local.add(copied), 0, p.size as usize - copied);
                 }
             }
-            if let Some((kind, priority)) = TableKind::of(p.name) {
-                if k < parsed.sections.len() && !kind.is_fragment() {
+            if let Some((kind, priority)) = TableKind::of(p.name).filter(|_| k < parsed.sections.len()) {
+                if !kind.is_fragment() {
                     tables.push((kind, priority, sid));
-                } else if k < parsed.sections.len() && is_fragment(p.name, p.kind, p.data) {
-                    let len = p.data.map_or(0, |d| d.len());
+                } else if let Some(len) = p.data.map(|d| d.len()).filter(|_| is_fragment(p.name, p.kind, p.data)) {
                     let tail = load::fragment_tail(len);
                     // SAFETY: the section has `len + FRAGMENT_TAIL` bytes
                     // (planned above), writable at `local`.
@@ -1969,8 +1968,7 @@ impl Drop for Linker {
     fn drop(&mut self) {
         // Destructors of constructed objects, newest object first; then the
         // unwinder must forget the frames before their memory goes.
-        let live: Vec<usize> = (0..self.objects.len()).filter(|&i| !self.objects[i].removed).collect();
-        self.run_destructors_of(&live);
+        self.run_destructors();
         self.deregister_eh_frames();
         let mut sections = std::mem::take(&mut self.sections);
         if sections.capacity() * std::mem::size_of::<Section>() <= SPARE_MAX {
@@ -2377,13 +2375,13 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
         Some(SymTarget::Global(g)) => match symbols.get(*g).definition() {
             Some(d) if d.is_tls => (d.object, d.value),
             Some(d) => {
-                let by = format!("obj {}", d.object);
                 return Err(Error::new(
                     ErrorKind::MalformedObject,
                     format!(
-                        "{}: a relocation for thread-local storage refers to `{}`, which {by} defines as a variable or function that is not thread-local",
+                        "{}: a relocation for thread-local storage refers to `{}`, which obj {} defines as a variable or function that is not thread-local",
                         obj.display(oi),
-                        symbols.name_str(*g)
+                        symbols.name_str(*g),
+                        d.object
                     ),
                 ));
             }

@@ -1012,6 +1012,35 @@ pub fn parse<'a>(
     // offset 0 of an empty .text.unlikely): marked EMPTY_SECTION until the
     // globals are read.
     let mut empty_sections = false;
+    let parse_section = |index: usize, sh: &elf::SectionHeader64<LittleEndian>| -> Result<ParsedSection<'a>> {
+        let name = match name_at(shstrtab, sh.sh_name(endian)) {
+            Some(name) => name,
+            None => table.section_name(endian, sh).map_err(|e| bad(&format!("section {index}: name: {e}")))?,
+        };
+        let lossy = || String::from_utf8_lossy(name);
+        let flags = sh.sh_flags(endian);
+        let tls = flags & u64::from(elf::SHF_TLS) != 0;
+        let sh_type = sh.sh_type(endian);
+        let size = sh.sh_size(endian);
+        let align = sh.sh_addralign(endian).max(1);
+        if !align.is_power_of_two() || align > 1 << 30 {
+            return Err(bad(&format!("section {} (index {index}): alignment {align} is not a power of two up to 1 GiB", lossy())));
+        }
+        if size > u64::from(u32::MAX) {
+            return Err(unsupported(&format!("section {} (index {index}): size {size} exceeds 4 GiB", lossy())));
+        }
+        let bytes = if sh_type == elf::SHT_NOBITS {
+            None
+        } else {
+            let d =
+                sh.data(endian, data).map_err(|_| bad(&format!("section {} (index {index}): contents lie outside the file", lossy())))?;
+            if d.len() as u64 != size {
+                return Err(bad(&format!("section {} (index {index}): contents are truncated", lossy())));
+            }
+            Some(d)
+        };
+        Ok(ParsedSection { tls, elf_index: index, name, kind: kind_of(flags, sh_type), size, align, data: bytes })
+    };
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
         if flags & u64::from(elf::SHF_ALLOC) == 0 || discarded.get(index.0) == Some(&true) {
@@ -1022,50 +1051,14 @@ pub fn parse<'a>(
             empty_sections = true;
             continue;
         }
-        let name = match name_at(shstrtab, sh.sh_name(endian)) {
-            Some(name) => name,
-            None => table.section_name(endian, sh).map_err(|e| bad(&format!("section {}: name: {e}", index.0)))?,
-        };
-        let lossy = || String::from_utf8_lossy(name);
-        let tls = flags & u64::from(elf::SHF_TLS) != 0;
-        let sh_type = sh.sh_type(endian);
-        let size = sh.sh_size(endian);
-        let align = sh.sh_addralign(endian).max(1);
-        if !align.is_power_of_two() || align > 1 << 30 {
-            return Err(bad(&format!("section {} (index {}): alignment {align} is not a power of two up to 1 GiB", lossy(), index.0)));
-        }
-        if size > u64::from(u32::MAX) {
-            return Err(unsupported(&format!("section {} (index {}): size {size} exceeds 4 GiB", lossy(), index.0)));
-        }
-        let bytes = if sh_type == elf::SHT_NOBITS {
-            None
-        } else {
-            let d = sh
-                .data(endian, data)
-                .map_err(|_| bad(&format!("section {} (index {}): contents lie outside the file", lossy(), index.0)))?;
-            if d.len() as u64 != size {
-                return Err(bad(&format!("section {} (index {}): contents are truncated", lossy(), index.0)));
-            }
-            Some(d)
-        };
         section_slot[index.0] = sections.len() as u32;
-        sections.push(ParsedSection { tls, elf_index: index.0, name, kind: kind_of(flags, sh_type), size, align, data: bytes });
+        sections.push(parse_section(index.0, sh)?);
     }
+    // An empty section a global symbol lies in, loaded after all.
     let materialize_empty = |index: usize, sections: &mut Vec<ParsedSection<'a>>, section_slot: &mut [u32]| -> Result<()> {
         let sh = table.section(SectionIndex(index)).map_err(|e| bad(&format!("section {index}: {e}")))?;
-        let name = table.section_name(endian, sh).map_err(|e| bad(&format!("section {index}: name: {e}")))?;
-        let (flags, sh_type) = (sh.sh_flags(endian), sh.sh_type(endian));
-        let align = sh.sh_addralign(endian).max(1);
-        if !align.is_power_of_two() || align > 1 << 30 {
-            return Err(bad(&format!(
-                "section {} (index {index}): alignment {align} is not a power of two up to 1 GiB",
-                String::from_utf8_lossy(name)
-            )));
-        }
-        let data = (sh_type != elf::SHT_NOBITS).then_some(&[][..]);
         section_slot[index] = sections.len() as u32;
-        let tls = flags & u64::from(elf::SHF_TLS) != 0;
-        sections.push(ParsedSection { tls, elf_index: index, name, kind: kind_of(flags, sh_type), size: 0, align, data });
+        sections.push(parse_section(index, sh)?);
         Ok(())
     };
 
