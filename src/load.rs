@@ -608,11 +608,20 @@ struct SymbolRefs<'o, 'a> {
     section_bounds: &'o [(u32, SymTarget)],
 }
 
+/// Why a symbol could not be decoded at its first reference.
+enum RefFault {
+    /// Its entry is invalid.
+    Bad(String),
+    /// It lies in the empty section of this ELF index, which must be
+    /// loaded first.
+    EmptySection(usize),
+}
+
 impl SymbolRefs<'_, '_> {
     /// The target and SYM_* bits of symbol `sym`, whose `compact_of` entry
     /// is `code` (one of the UNREF_* values).
     #[inline]
-    fn first_reference(&self, code: u32, sym: usize) -> std::result::Result<(SymTarget, u16), String> {
+    fn first_reference(&self, code: u32, sym: usize) -> std::result::Result<(SymTarget, u16), RefFault> {
         Ok(match code {
             UNREF_GOT_BASE => (SymTarget::GotBase, SYM_NO_STUB),
             UNREF_DSO_HANDLE => (SymTarget::DsoHandle, SYM_NO_STUB),
@@ -627,7 +636,16 @@ impl SymbolRefs<'_, '_> {
                 let s = &self.elf_syms[sym];
                 let place = match quick_place(s, self.section_slot, self.sections) {
                     Some(place) => place,
-                    None => global_place(self.symtab, s, SymbolIndex(sym), self.section_slot, self.sections)?,
+                    None => {
+                        // (A static function gcc left empty, as one whose
+                        // body is `__builtin_unreachable()`, may still have
+                        // its address taken.)
+                        let k = usize::from(s.st_shndx(LittleEndian));
+                        if self.section_slot.get(k) == Some(&EMPTY_SECTION) {
+                            return Err(RefFault::EmptySection(k));
+                        }
+                        global_place(self.symtab, s, SymbolIndex(sym), self.section_slot, self.sections).map_err(RefFault::Bad)?
+                    }
                 };
                 match place {
                     GlobalPlace::Section { section, value } if s.st_type() == elf::STT_GNU_IFUNC => {
@@ -638,7 +656,9 @@ impl SymbolRefs<'_, '_> {
                     }
                     GlobalPlace::Absolute(v) => (SymTarget::Absolute(v), SYM_NO_STUB | SYM_ABSOLUTE),
                     GlobalPlace::Undefined if s.st_shndx(LittleEndian) == elf::SHN_UNDEF => {
-                        return Err(format!("symbol {sym} is undefined but local (an undefined symbol must be global or weak)"));
+                        return Err(RefFault::Bad(format!(
+                            "symbol {sym} is undefined but local (an undefined symbol must be global or weak)"
+                        )));
                     }
                     // (In a section not loaded: debug information, or a
                     // discarded COMDAT group's, as .eh_frame refers to.)
@@ -670,6 +690,9 @@ enum Fault {
     SymbolIndex(usize),
     /// The symbol's entry is invalid.
     Symbol(String),
+    /// The symbol lies in the empty section of this ELF index, not loaded
+    /// yet: [`parse`] loads it and goes on from this relocation.
+    EmptySection(usize),
 }
 
 /// The relocation pass over an object: each relocation is checked,
@@ -737,6 +760,7 @@ impl RelocPass {
     fn scan(
         &mut self,
         entries: &[elf::Rela64<LittleEndian>],
+        first: usize,
         slot: u32,
         section: &ParsedSection<'_>,
         compact_of: &mut [u32],
@@ -747,11 +771,11 @@ impl RelocPass {
         let contents = section.data.unwrap_or_default();
         let has_contents = section.data.is_some();
         let in_code = section.kind.is_code();
-        for (i, rela) in entries.iter().enumerate() {
+        for (i, rela) in entries[first..].iter().enumerate() {
             let info = rela.r_info.get(e);
             let r_type = info as u32;
             let offset = rela.r_offset.get(e);
-            let fault = move |what| RelocFault { at: (i, offset), what };
+            let fault = move |what| RelocFault { at: (first + i, offset), what };
             let mut t = self.type_class.get(r_type as usize).copied().unwrap_or(0);
             if t & T_KNOWN == 0 {
                 t = classify(r_type).map_err(|why| fault(Fault::Type(r_type, why)))?;
@@ -775,7 +799,12 @@ impl RelocPass {
                 return Err(fault(Fault::SymbolIndex(sym)));
             };
             let c = if code & UNREF != 0 {
-                let c = self.first_reference(code, sym, refs).map_err(|why| fault(Fault::Symbol(why)))?;
+                let c = self.first_reference(code, sym, refs).map_err(|why| {
+                    fault(match why {
+                        RefFault::Bad(why) => Fault::Symbol(why),
+                        RefFault::EmptySection(k) => Fault::EmptySection(k),
+                    })
+                })?;
                 compact_of[sym] = c;
                 c
             } else {
@@ -789,7 +818,7 @@ impl RelocPass {
 
     /// Gives symbol `sym` its compact index.
     #[inline(never)]
-    fn first_reference(&mut self, code: u32, sym: usize, refs: &SymbolRefs<'_, '_>) -> std::result::Result<u32, String> {
+    fn first_reference(&mut self, code: u32, sym: usize, refs: &SymbolRefs<'_, '_>) -> std::result::Result<u32, RefFault> {
         let (target, bits) = refs.first_reference(code, sym)?;
         let c = self.symbols.len() as u32;
         self.symbols.push(target);
@@ -1158,33 +1187,19 @@ pub fn parse<'a>(
             UNREF_GLOBAL | k
         };
     }
-    if empty_sections {
-        // (A local symbol in an empty section, which no global shares,
-        // stays in a section not loaded: rare, and decoded as such.)
-        for slot in section_slot.iter_mut().filter(|s| **s == EMPTY_SECTION) {
-            *slot = u32::MAX;
-        }
-    }
-
     // Room for every entry of the relocation sections of loaded sections
     // (no more than the file could hold).
     let entry_count: usize = table
         .iter()
-        .filter(|sh| sh.sh_type(endian) == elf::SHT_RELA && section_slot.get(sh.sh_info(endian) as usize).is_some_and(|&s| s != u32::MAX))
+        .filter(|sh| {
+            sh.sh_type(endian) == elf::SHT_RELA && section_slot.get(sh.sh_info(endian) as usize).is_some_and(|&s| s < EMPTY_SECTION)
+        })
         .map(|sh| sh.sh_size(endian) as usize / std::mem::size_of::<elf::Rela64<LittleEndian>>())
         .fold(0usize, usize::saturating_add)
         .min(data.len() / std::mem::size_of::<elf::Rela64<LittleEndian>>());
     // Relocations of allocated sections (see [`RelocPass`]). No more
     // symbols can be referred to than there are symbols or relocations.
     let mut pass = RelocPass::new(elf_syms.len().min(entry_count), scratch);
-    let refs = SymbolRefs {
-        elf_syms,
-        symtab: &symtab,
-        section_slot: &section_slot,
-        sections: &sections,
-        globals: &globals,
-        section_bounds: &section_bounds,
-    };
     let mut relocs = Vec::with_capacity(entry_count);
     crate::pages::prefer_huge_pages(&relocs);
     crate::pages::populate_spare(&relocs, entry_count);
@@ -1200,28 +1215,51 @@ pub fn parse<'a>(
             return Err(bad(&format!("relocation section {}: target section {target} out of range", index.0)));
         }
         let slot = section_slot[target];
-        if slot == u32::MAX {
-            continue; // relocations of debug info and other unloaded sections
+        if slot >= EMPTY_SECTION {
+            // Relocations of debug info and other unloaded sections (an
+            // empty one has no room for any).
+            continue;
         }
-        let section = &sections[slot as usize];
-        let sec_name = || section.name_str();
+        let sec_name = |sections: &[ParsedSection<'_>]| sections[slot as usize].name_str().to_owned();
         if sh_type == elf::SHT_REL {
-            return Err(unsupported(&format!("section {}: SHT_REL relocations are not used on x86-64", sec_name())));
+            return Err(unsupported(&format!("section {}: SHT_REL relocations are not used on x86-64", sec_name(&sections))));
         }
         if sh.sh_link(endian) as usize != symtab.section().0 && !elf_syms.is_empty() {
             return Err(bad(&format!(
                 "relocation section for {}: linked to section {} instead of the symbol table",
-                sec_name(),
+                sec_name(&sections),
                 sh.sh_link(endian)
             )));
         }
-        let (entries, _) =
-            sh.rela(endian, data).map_err(|e| bad(&format!("relocations for {}: {e}", sec_name())))?.unwrap_or((&[], SectionIndex(0)));
+        let (entries, _) = sh
+            .rela(endian, data)
+            .map_err(|e| bad(&format!("relocations for {}: {e}", sec_name(&sections))))?
+            .unwrap_or((&[], SectionIndex(0)));
         let start = relocs.len() as u32;
-        pass.scan(entries, slot, section, &mut compact_of, &refs, &mut relocs).map_err(|fault| {
+        let mut first = 0;
+        let fault = loop {
+            let refs = SymbolRefs {
+                elf_syms,
+                symtab: &symtab,
+                section_slot: &section_slot,
+                sections: &sections,
+                globals: &globals,
+                section_bounds: &section_bounds,
+            };
+            match pass.scan(entries, first, slot, &sections[slot as usize], &mut compact_of, &refs, &mut relocs) {
+                Ok(()) => break None,
+                Err(RelocFault { at: (i, _), what: Fault::EmptySection(k) }) => {
+                    materialize_empty(k, &mut sections, &mut section_slot)?;
+                    first = i;
+                }
+                Err(fault) => break Some(fault),
+            }
+        };
+        if let Some(fault) = fault {
+            let section = &sections[slot as usize];
             let (i, offset) = fault.at;
-            let place = format!("{}+{offset:#x} (relocation {i})", sec_name());
-            match fault.what {
+            let place = format!("{}+{offset:#x} (relocation {i})", sec_name(&sections));
+            return Err(match fault.what {
                 Fault::Type(r_type, why) => unsupported(&format!("{place}: {} (type {r_type}): {why}", x86_64::type_name(r_type))),
                 Fault::NoContents => bad(&format!("{place}: relocation in a section without contents")),
                 Fault::Outside(r_type) => {
@@ -1231,8 +1269,9 @@ pub fn parse<'a>(
                     bad(&format!("{place}: symbol index {sym} out of range (the object has {} symbols)", elf_syms.len()))
                 }
                 Fault::Symbol(why) => bad(&format!("{place}: {why}")),
-            }
-        })?;
+                Fault::EmptySection(_) => unreachable!("handled above"),
+            });
+        }
         if relocs.len() as u32 > start {
             reloc_groups.push(ParsedRelocs { section: slot as usize, start, end: relocs.len() as u32 });
         }
@@ -1254,6 +1293,21 @@ pub fn parse<'a>(
     } = pass;
     let static_tls = seen & T_STATIC_TLS != 0;
     needs_got |= seen & T_NEEDS_GOT != 0;
+    if empty_sections {
+        // (Empty sections that neither a global symbol nor a relocation
+        // refers to stay unloaded.)
+        for slot in section_slot.iter_mut().filter(|s| **s == EMPTY_SECTION) {
+            *slot = u32::MAX;
+        }
+    }
+    let refs = SymbolRefs {
+        elf_syms,
+        symtab: &symtab,
+        section_slot: &section_slot,
+        sections: &sections,
+        globals: &globals,
+        section_bounds: &section_bounds,
+    };
 
     // Names of local symbols: of those relocations refer to (for messages),
     // and of all (for perf maps) when asked, which then also get an entry.
@@ -1398,6 +1452,7 @@ fn quick_place(sym: &elf::Sym64<LittleEndian>, section_slot: &[u32], sections: &
         elf::SHN_ABS => Some(GlobalPlace::Absolute(sym.st_value(e))),
         s if s < elf::SHN_LORESERVE => match *section_slot.get(usize::from(s))? {
             u32::MAX => Some(GlobalPlace::Undefined),
+            EMPTY_SECTION => None,
             slot => {
                 let value = sym.st_value(e);
                 (value <= sections[slot as usize].size).then_some(GlobalPlace::Section { section: slot, value })
@@ -1480,7 +1535,7 @@ fn global_place(
         (_, Some(s)) => match section_slot[s.0] {
             // A symbol of a section that is not loaded (debug information)
             // cannot be referred to from loaded code.
-            u32::MAX => GlobalPlace::Undefined,
+            u32::MAX | EMPTY_SECTION => GlobalPlace::Undefined,
             slot => {
                 let sec = &sections[slot as usize];
                 if value > sec.size {

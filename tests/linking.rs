@@ -388,6 +388,44 @@ fn symbols_in_empty_sections_are_defined() {
 }
 
 #[test]
+fn local_symbols_in_empty_sections_have_addresses() {
+    // gcc -O2 leaves a static function whose body is
+    // `__builtin_unreachable()` as a label in an empty .text.unlikely; its
+    // address, taken, goes through the section symbol. It must not be 0.
+    let obj = cc(
+        "__attribute__((noinline, cold)) static void never(void) { __builtin_unreachable(); }\n\
+         void (*volatile table[1])(void) = { never };\n\
+         long taken(void) { return (long)table[0]; }",
+        &["-O2"],
+    );
+    // The same by hand: a local label, reached through a relocation of
+    // code and one of data.
+    let asm = common::assemble(
+        ".section .text.unlikely,\"ax\",@progbits\n.type alone,@function\nalone:\n\
+         .data\n.globl alone_table\nalone_table:\n\t.quad alone\n\
+         .text\n.globl where_alone\nwhere_alone:\n\tleaq alone(%rip), %rax\n\tret\n\
+         .section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    let mut l = dual();
+    l.load_object(&obj, "never.o").unwrap();
+    l.load_object(&asm, "alone.o").unwrap();
+    l.finalize().unwrap();
+    let check = |l: &Linker| {
+        let never = call0(l, "taken");
+        assert_ne!(never, 0);
+        let alone = call0(l, "where_alone");
+        assert_ne!(alone, 0);
+        // SAFETY: alone_table is a loaded, readable 8-byte slot.
+        assert_eq!(unsafe { *(l.lookup("alone_table").unwrap() as *const i64) }, alone);
+    };
+    check(&l);
+    common::remap_everything(&mut l);
+    l.finalize().unwrap();
+    check(&l);
+}
+
+#[test]
 fn alignment_beyond_a_page_survives_a_remap_to_an_alias() {
     // The alias of a region lies at the same address modulo the largest
     // alignment in it (1 MiB here), not only on a page boundary.
