@@ -1664,6 +1664,10 @@ impl Linker {
         let oi = id as usize;
         self.run_destructors_of(&[oi]);
         deregister_eh_frame(&mut self.objects[oi], &self.sections);
+        // The debugger forgets the code while it can still read it (to take
+        // out its breakpoints: left in, they are lost when new code is
+        // copied over the same addresses).
+        self.objects[oi].debug_image = None;
         // Withdraw its definitions; the best remaining one takes over.
         // Every other object's definition of a name whose definition in use
         // is this object's is in that object's `shadowed` list (and the
@@ -1676,14 +1680,14 @@ impl Linker {
             if self.symbols.get(g).definition().is_none_or(|d| d.object != id) {
                 continue;
             }
-            // The strongest; of equals, the first loaded (as in a static
-            // link, the first in link order).
+            // The strongest (of common ones, the largest); of equals, the
+            // first loaded (as in a static link, the first in link order).
             let mut best: Option<(usize, usize, Definition)> = None;
             for &k in self.shadowed_in.get(&g).map_or(&[][..], |v| &v[..]) {
                 let o = &self.objects[k as usize];
                 for (j, &(g2, d)) in o.shadowed.iter().enumerate() {
                     let k = k as usize;
-                    if g2 == g && best.is_none_or(|b| (d.strength, std::cmp::Reverse(k)) > (b.2.strength, std::cmp::Reverse(b.0))) {
+                    if g2 == g && best.is_none_or(|b| (d.rank(), std::cmp::Reverse(k)) > (b.2.rank(), std::cmp::Reverse(b.0))) {
                         best = Some((k, j, d));
                     }
                 }
@@ -1752,7 +1756,6 @@ impl Linker {
         o.undefined_refs = Vec::new();
         o.got_index = load::SlotIndex::Empty;
         o.stub_index = load::SlotIndex::Empty;
-        o.debug_image = None;
         o.image = None;
         o.tls = None;
         o.got_symbols = Vec::new();
@@ -1970,6 +1973,11 @@ impl Drop for Linker {
         // unwinder must forget the frames before their memory goes.
         self.run_destructors();
         self.deregister_eh_frames();
+        // The debugger forgets the code before its memory goes (see
+        // `remove_object`).
+        for o in &mut self.objects {
+            o.debug_image = None;
+        }
         let mut sections = std::mem::take(&mut self.sections);
         if sections.capacity() * std::mem::size_of::<Section>() <= SPARE_MAX {
             sections.clear();

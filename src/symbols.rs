@@ -38,6 +38,22 @@ pub struct Definition {
     pub is_tls: bool,
 }
 
+impl Definition {
+    /// Whether this definition binds rather than `old`: a stronger one
+    /// does, and of two common ones the larger (a static link gives a
+    /// common symbol the largest size declared: the storage must hold what
+    /// every object puts there).
+    pub fn displaces(&self, old: &Definition) -> bool {
+        self.strength > old.strength || (self.strength == Strength::Common && old.strength == Strength::Common && self.size > old.size)
+    }
+
+    /// The order of preference among definitions of one name (greater
+    /// binds; equal ones go by load order).
+    pub fn rank(&self) -> (Strength, u64) {
+        (self.strength, if self.strength == Strength::Common { self.size } else { 0 })
+    }
+}
+
 /// One global name. Kept for every name any object defines or refers to,
 /// so it is small (40 bytes): the definition in use is stored field by
 /// field, and the rare IFUNC answer lives in the table's side map.
@@ -420,12 +436,13 @@ impl SymbolTable {
         }
     }
 
-    /// Records a definition, keeping the stronger of old and new (the first
-    /// of equals). Returns whether the new one took effect.
+    /// Records a definition, keeping the one that binds (see
+    /// [`Definition::displaces`]; the first of equals). Returns whether the
+    /// new one took effect.
     #[inline]
     pub fn define(&mut self, id: u32, def: Definition) -> bool {
         match self.symbols[id as usize].definition() {
-            Some(old) if old.strength >= def.strength => false,
+            Some(old) if !def.displaces(&old) => false,
             _ => {
                 self.set_definition(id, Some(def));
                 true
@@ -530,6 +547,17 @@ mod tests {
         assert_eq!(t.clash(id, Strength::Weak), None);
         let other = t.intern(b"other");
         assert_eq!(t.clash(other, Strength::Strong), None);
+        // Of common definitions, the largest; a strong one beats any.
+        let c = t.intern(b"common");
+        let sized = |object, size, strength| Definition { size, ..def(object, strength) };
+        assert!(t.define(c, sized(0, 16, Strength::Common)));
+        assert!(!t.define(c, sized(1, 16, Strength::Common)), "the first of equals stays");
+        assert!(!t.define(c, sized(2, 8, Strength::Common)));
+        assert!(t.define(c, sized(3, 32, Strength::Common)));
+        assert!(!t.define(c, sized(4, 64, Strength::Weak)));
+        assert!(t.define(c, sized(5, 4, Strength::Strong)));
+        assert!(!t.define(c, sized(6, 128, Strength::Common)));
+        assert_eq!(t.get(c).definition().map(|d| d.object), Some(5));
     }
 
     #[test]

@@ -97,6 +97,41 @@ fn common_symbols_are_laid_out_zeroed_and_shared() {
 }
 
 #[test]
+fn the_largest_common_symbol_binds_whatever_the_load_order() {
+    // As in a static link: `int table[4]` in one unit and `int table[8]`
+    // in another give one table of 8. Were the first loaded kept, big.o
+    // would write past its end, into big_data.
+    let small = cc("int table[4]; long small_addr(void) { return (long)table; }", &["-O1", "-fcommon", "-fPIC"]);
+    let big = cc(
+        "int table[8]; int big_data[4] = {7, 7, 7, 7};\n\
+         long big_addr(void) { return (long)table; }\n\
+         long fill(void) { for (int i = 0; i < 8; i++) table[i] = -1; return big_data[0]; }",
+        &["-O1", "-fcommon", "-fPIC"],
+    );
+    let bigger = cc("int table[64]; long bigger_addr(void) { return (long)table; }", &["-O1", "-fcommon", "-fPIC"]);
+    let mut l = dual();
+    l.load_object(&small, "small.o").unwrap();
+    l.load_object(&big, "big.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "fill"), 7, "the table of 8 ints does not overlap big_data");
+    let table = call0(&l, "small_addr");
+    assert_eq!(call0(&l, "big_addr"), table);
+    assert_eq!(l.lookup("table").unwrap() as i64, table);
+    // A larger one loaded later takes over at the next finalize, for all.
+    let bigger_id = l.load_object(&bigger, "bigger.o").unwrap();
+    l.finalize().unwrap();
+    let table = call0(&l, "bigger_addr");
+    assert_eq!(call0(&l, "small_addr"), table);
+    assert_eq!(call0(&l, "big_addr"), table);
+    // When it goes, the largest of the rest (big.o's) takes over again.
+    l.remove_object(bigger_id).unwrap();
+    l.finalize().unwrap();
+    let table = call0(&l, "big_addr");
+    assert_eq!(call0(&l, "small_addr"), table);
+    assert_eq!(call0(&l, "fill"), 7);
+}
+
+#[test]
 fn large_common_symbols_of_the_medium_and_large_models_are_laid_out_like_common_ones() {
     // Above the large-data threshold (64 KiB), gcc gives a tentative
     // definition the section index SHN_X86_64_LCOMMON.
