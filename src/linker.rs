@@ -13,6 +13,16 @@ use std::ffi::CStr;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr;
 
+/// How an object refers to a global name it does not define.
+#[derive(Debug, Clone, Copy)]
+struct UndefinedRef {
+    /// Weak: binds to 0 when nothing defines the name.
+    weak: bool,
+    /// The object's own definition, in a COMDAT group, was dropped for
+    /// another object's copy (see `load::ParsedGlobal::discarded`).
+    discarded_copy: bool,
+}
+
 /// Hashes section addresses for `Linker::by_local` (SipHash is needlessly
 /// slow for keys nobody chooses adversarially).
 #[derive(Default)]
@@ -140,7 +150,7 @@ struct LoadedObject {
     dso_handle: Option<u32>,
     dso_key: usize,
     /// Names it refers to without defining them, and whether weakly.
-    undefined_refs: Vec<(u32, bool)>,
+    undefined_refs: Vec<(u32, UndefinedRef)>,
     /// Local IFUNC symbols and their resolvers' answers.
     local_ifuncs: Vec<(u32, Option<u64>)>,
     /// Its thread-local storage, and its TLS GOT entries (kind, symbol,
@@ -977,7 +987,7 @@ impl Linker {
                     let e = self.symbols.get_mut(g);
                     e.references += 1;
                     e.strong_references += u32::from(!glob.weak);
-                    undefined_refs.push((g, glob.weak));
+                    undefined_refs.push((g, UndefinedRef { weak: glob.weak, discarded_copy: glob.discarded }));
                     // Listed once, when first referred to (references only
                     // drop back to 0 with a removal, after which the next
                     // finalize removes repeats).
@@ -1239,14 +1249,24 @@ impl Linker {
             }
         }
         let mut msg = format!("{} unresolved symbol{}:", unresolved.len(), if unresolved.len() == 1 { "" } else { "s" });
+        let mut discarded_copies = false;
         for (k, &g) in listed.iter().enumerate() {
             let by: Vec<String> = users[&g].iter().map(|&i| self.objects[i as usize].display(i)).collect();
             let name = self.symbols.name_str(g);
             let cxx = host::demangle(name).map_or(String::new(), |d| format!(" ({d})"));
             msg.push_str(&format!("{} `{name}`{cxx} (referenced by {})", if k == 0 { "" } else { "," }, by.join(", ")));
+            discarded_copies |=
+                users[&g].iter().any(|&i| self.objects[i as usize].undefined_refs.iter().any(|&(x, r)| x == g && r.discarded_copy));
         }
         if unresolved.len() > LISTED {
             msg.push_str(&format!(", and {} more", unresolved.len() - LISTED));
+        }
+        if discarded_copies {
+            msg.push_str(
+                "; note: an object that refers to a name it defines itself, in a COMDAT group (C++ inline functions, \
+                 templates), had its copy dropped for that of an object loaded before it, since removed: load that \
+                 object again, or the referring one again (it then keeps its own copy)",
+            );
         }
         if unresolved.iter().any(|&g| ["__start_", "__stop_"].iter().any(|p| self.symbols.name_str(g).starts_with(p))) {
             msg.push_str(
@@ -1704,7 +1724,7 @@ impl Linker {
                 self.changes.externals.push(g);
             }
         }
-        for &(g, weak) in &self.objects[oi].undefined_refs {
+        for &(g, UndefinedRef { weak, .. }) in &self.objects[oi].undefined_refs {
             let e = self.symbols.get_mut(g);
             e.references -= 1;
             e.strong_references -= u32::from(!weak);

@@ -107,6 +107,9 @@ pub struct ParsedGlobal {
     pub is_function: bool,
     pub weak: bool,
     pub ifunc: bool,
+    /// A definition in a section not loaded: in a COMDAT group discarded
+    /// for another object's copy, which it then refers to.
+    pub discarded: bool,
 }
 
 /// A constructor or destructor table.
@@ -444,8 +447,12 @@ impl<'a> ParsedObject<'a> {
     pub fn global(&self, k: usize) -> ParsedGlobal {
         let r = &self.globals[k];
         if r.undefined() {
-            // A reference: only its binding matters.
-            let weak = self.symtab.symbols().get(r.index()).is_some_and(|s| s.st_bind() == elf::STB_WEAK);
+            // A reference: only its binding matters. (A weak definition in
+            // a discarded COMDAT group stands for the kept copy: see
+            // `describe_global`.)
+            let sym = self.symtab.symbols().get(r.index());
+            let discarded = sym.is_some_and(|s| s.st_shndx(LittleEndian) != elf::SHN_UNDEF);
+            let weak = sym.is_some_and(|s| s.st_bind() == elf::STB_WEAK) && !discarded;
             return ParsedGlobal {
                 place: GlobalPlace::Undefined,
                 strength: if weak { Strength::Weak } else { Strength::Strong },
@@ -453,6 +460,7 @@ impl<'a> ParsedObject<'a> {
                 is_function: false,
                 weak,
                 ifunc: false,
+                discarded,
             };
         }
         let index = SymbolIndex(r.index());
@@ -475,6 +483,7 @@ impl<'a> ParsedObject<'a> {
             is_function: false,
             weak: false,
             ifunc: false,
+            discarded: false,
         })
     }
 
@@ -1559,7 +1568,12 @@ const SHN_X86_64_LCOMMON: u16 = 0xff02;
 
 /// The binding facts of a global symbol defined (or not) at `place`.
 fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> ParsedGlobal {
-    let weak = sym.st_bind() == elf::STB_WEAK;
+    // A weak definition in a section not loaded (its COMDAT group's copy
+    // was discarded for another object's) stands for that copy: should it
+    // go, the reference must find another definition, not bind to 0 as an
+    // undefined weak one would.
+    let discarded = place == GlobalPlace::Undefined && sym.st_shndx(LittleEndian) != elf::SHN_UNDEF;
+    let weak = sym.st_bind() == elf::STB_WEAK && !discarded;
     let ifunc = sym.st_type() == elf::STT_GNU_IFUNC;
     ParsedGlobal {
         place,
@@ -1572,6 +1586,7 @@ fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> Parsed
         is_function: sym.st_type() == elf::STT_FUNC || ifunc,
         weak,
         ifunc,
+        discarded,
     }
 }
 

@@ -843,6 +843,12 @@ fn comdat_groups_link_to_one_copy() {
     // Removing the holder lets the next object with the groups load them
     // (with a new counter), and b is relinked to that copy.
     l.remove_object(ia).unwrap();
+    // Until then b refers to copies nothing holds (its own were dropped
+    // for a's): finalize says so, rather than binding them to 0 as weak
+    // undefined symbols.
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnresolvedSymbol, "{e}");
+    assert!(e.to_string().contains("shared_inline") && e.to_string().contains("COMDAT"), "{e}");
     let ia = l.load_object(&a, "a-again.o").unwrap();
     assert!(holds_groups(&names(&l, ia)));
     l.finalize().unwrap();
