@@ -523,6 +523,9 @@ rtdyld_result rtdyld_linker_run_destructors(struct rtdyld_linker *linker);
  * are relinked at the next `rtdyld_linker_finalize` (to another
  * definition, the resolver or the process; else that finalize fails
  * naming the symbols) and must not run before it. Ids are not reused.
+ * `RTDYLD_RESULT_INVALID_STATE`, changing nothing, when an object whose
+ * relocations were dropped (`rtdyld_linker_set_retain_relocations`) uses
+ * one of its definitions: that object could not be relinked.
  */
 rtdyld_result rtdyld_linker_remove_object(struct rtdyld_linker *linker,
                                           uint32_t object_id);
@@ -530,6 +533,7 @@ rtdyld_result rtdyld_linker_remove_object(struct rtdyld_linker *linker,
 /**
  * Sets the address at which the section whose local address (where rtdyld
  * wrote it) is `local_address` will run. Takes effect at the next finalize.
+ * (A `.tbss` section has no local address: NULL is an invalid argument.)
  */
 rtdyld_result rtdyld_linker_map_section_address(struct rtdyld_linker *linker,
                                                 const void *local_address,

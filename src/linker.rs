@@ -8,7 +8,7 @@ use crate::load::{self, GlobalPlace, LocalNames, SymTarget, TableKind};
 use crate::memory::{AllocationRequest, DefaultMemoryManager, MemoryManager, ReserveRequest, SectionKind};
 use crate::reloc::{x86_64, Field, Reloc};
 use crate::symbols::{Canonical, Definition, Strength, SymbolTable};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr;
@@ -1678,9 +1678,11 @@ impl Linker {
     /// to its symbols are relinked at the next finalize: to another
     /// definition, the resolver's or the process's answer, or else that
     /// finalize fails naming the symbols. Until then they must not run.
-    /// Its id is not reused.
+    /// Its id is not reused. Refused (`InvalidState`, nothing changed) when
+    /// an object whose relocations were dropped uses one of its definitions.
     pub fn remove_object(&mut self, id: u32) -> Result<()> {
         self.object(id)?;
+        self.check_relinkable_without(id)?;
         let oi = id as usize;
         self.run_destructors_of(&[oi]);
         deregister_eh_frame(&mut self.objects[oi], &self.sections);
@@ -1797,6 +1799,12 @@ impl Linker {
     /// Sets the address at which the section starting at local address
     /// `local` will run. Takes effect at the next finalize.
     pub fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
+        if local.is_null() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "local address NULL: no section starts there (a thread-local .tbss has none; use the section's id)".to_string(),
+            ));
+        }
         let sections = &self.sections;
         let index = self.by_local.get_or_insert_with(|| {
             sections
@@ -1810,6 +1818,45 @@ impl Linker {
             .get(&(local as usize))
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no section starts at local address {local:p}")))?;
         self.map_section(id, target)
+    }
+
+    /// Refuses the removal of object `id` when another object would be left
+    /// pointing into it for good: one whose relocations were dropped
+    /// (retention off) and that refers to a symbol `id` defines (or whose
+    /// stub stands for a host function there).
+    fn check_relinkable_without(&self, id: u32) -> Result<()> {
+        let o = &self.objects[id as usize];
+        if !self.objects.iter().any(|x| x.relocations_dropped && !x.removed) {
+            return Ok(());
+        }
+        let ours: HashSet<u32> = o
+            .defined
+            .iter()
+            .copied()
+            .filter(|&g| self.symbols.get(g).definition().is_some_and(|d| d.object == id))
+            .chain(o.canonical_for.iter().copied().filter(|&g| self.symbols.canonical(g).is_some_and(|c| c.object == id)))
+            .collect();
+        if ours.is_empty() {
+            return Ok(());
+        }
+        for (k, x) in self.objects.iter().enumerate() {
+            if k == id as usize || x.removed || !x.relocations_dropped {
+                continue;
+            }
+            if let Some(&g) = x.global_refs.iter().find(|g| ours.contains(g)) {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "{} cannot be removed: {} refers to its symbol `{}`, and that object's relocations were dropped after \
+                         finalize (relocation retention is off), so it could not be relinked; remove it first",
+                        o.display(id),
+                        x.display(k as u32),
+                        self.symbols.name_str(g)
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Sets the address at which section `id` will run. Takes effect at the

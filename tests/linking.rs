@@ -516,6 +516,36 @@ fn dropping_relocations_forbids_remapping() {
 }
 
 #[test]
+fn dropping_relocations_forbids_removing_what_others_refer_to() {
+    // Without its relocations, user.o cannot be relinked: the definition
+    // it calls must stay (removing it would leave the call pointing into
+    // released memory, and a later definition would never be applied).
+    let lib = cc("long lib_fn(long x) { return x + 40; }", &["-O2", "-fPIC"]);
+    let user = cc("long lib_fn(long); long user(long x) { return lib_fn(x); }", &["-O2", "-fPIC"]);
+    let other = cc("long other(void) { return 5; }", &["-O2", "-fPIC"]);
+    let mut l = dual();
+    l.set_retain_relocations(false);
+    let lib_id = l.load_object(&lib, "lib.o").unwrap();
+    let user_id = l.load_object(&user, "user.o").unwrap();
+    let other_id = l.load_object(&other, "other.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "user", 2), 42);
+    let e = l.remove_object(lib_id).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidState);
+    assert!(e.to_string().contains("user.o") && e.to_string().contains("lib_fn"), "{e}");
+    // Refused without a change: everything still runs.
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "user", 2), 42);
+    // What nothing refers to goes; so does the definition once its user has.
+    l.remove_object(other_id).unwrap();
+    l.remove_object(user_id).unwrap();
+    l.remove_object(lib_id).unwrap();
+    l.finalize().unwrap();
+    // NULL is no section's local address (a .tbss has none): a bad argument.
+    assert_eq!(l.map_section_address(std::ptr::null(), 0x1000).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
 fn retained_relocations_take_16_bytes_each() {
     let mut src = String::from("long ext(long);\nlong g[64];\n");
     for i in 0..200 {

@@ -743,6 +743,9 @@ pub extern "C" fn rtdyld_linker_run_destructors(linker: *mut rtdyld_linker) -> r
 /// are relinked at the next `rtdyld_linker_finalize` (to another
 /// definition, the resolver or the process; else that finalize fails
 /// naming the symbols) and must not run before it. Ids are not reused.
+/// `RTDYLD_RESULT_INVALID_STATE`, changing nothing, when an object whose
+/// relocations were dropped (`rtdyld_linker_set_retain_relocations`) uses
+/// one of its definitions: that object could not be relinked.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_remove_object(linker: *mut rtdyld_linker, object_id: u32) -> rtdyld_result {
     with_linker(linker, |l| l.remove_object(object_id))
@@ -750,6 +753,7 @@ pub extern "C" fn rtdyld_linker_remove_object(linker: *mut rtdyld_linker, object
 
 /// Sets the address at which the section whose local address (where rtdyld
 /// wrote it) is `local_address` will run. Takes effect at the next finalize.
+/// (A `.tbss` section has no local address: NULL is an invalid argument.)
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_map_section_address(
     linker: *mut rtdyld_linker,
