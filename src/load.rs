@@ -769,7 +769,6 @@ impl RelocPass {
     fn scan(
         &mut self,
         entries: &[elf::Rela64<LittleEndian>],
-        first: usize,
         slot: u32,
         section: &ParsedSection<'_>,
         compact_of: &mut [u32],
@@ -780,11 +779,11 @@ impl RelocPass {
         let contents = section.data.unwrap_or_default();
         let has_contents = section.data.is_some();
         let in_code = section.kind.is_code();
-        for (i, rela) in entries[first..].iter().enumerate() {
+        for (i, rela) in entries.iter().enumerate() {
             let info = rela.r_info.get(e);
             let r_type = info as u32;
             let offset = rela.r_offset.get(e);
-            let fault = move |what| RelocFault { at: (first + i, offset), what };
+            let fault = move |what| RelocFault { at: (i, offset), what };
             let mut t = self.type_class.get(r_type as usize).copied().unwrap_or(0);
             if t & T_KNOWN == 0 {
                 t = classify(r_type).map_err(|why| fault(Fault::Type(r_type, why)))?;
@@ -1255,13 +1254,14 @@ pub fn parse<'a>(
                 globals: &globals,
                 section_bounds: &section_bounds,
             };
-            match pass.scan(entries, first, slot, &sections[slot as usize], &mut compact_of, &refs, &mut relocs) {
+            // (Fault indices count from `first`.)
+            match pass.scan(&entries[first..], slot, &sections[slot as usize], &mut compact_of, &refs, &mut relocs) {
                 Ok(()) => break None,
                 Err(RelocFault { at: (i, _), what: Fault::EmptySection(k) }) => {
                     materialize_empty(k, &mut sections, &mut section_slot)?;
-                    first = i;
+                    first += i;
                 }
-                Err(fault) => break Some(fault),
+                Err(RelocFault { at: (i, offset), what }) => break Some(RelocFault { at: (first + i, offset), what }),
             }
         };
         if let Some(fault) = fault {
