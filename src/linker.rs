@@ -298,7 +298,9 @@ const MAX_TLS_BYTES: u64 = 64 << 20;
 const MAX_TLS_ALIGN: u64 = 64 << 10;
 
 fn align_up(v: u64, a: u64) -> u64 {
-    v.div_ceil(a) * a
+    // (Alignments are powers of two, checked at parse: no division.)
+    debug_assert!(a.is_power_of_two());
+    (v + (a - 1)) & !(a - 1)
 }
 
 /// Lays sections out one after another; returns (total size, max alignment).
