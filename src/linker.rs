@@ -929,6 +929,14 @@ impl Linker {
             }
             new_sections.push((p.name, local, p.kind));
         }
+        for &(slot, offset, size) in &parsed.zeroed {
+            let local = new_sections[slot as usize].1;
+            if !local.is_null() {
+                // SAFETY: the field lies within the section (checked when
+                // its relocation was read), just copied and writable.
+                unsafe { ptr::write_bytes(local.add(offset as usize), 0, usize::from(size)) };
+            }
+        }
 
         // Commit: from here on nothing fails.
         self.section_names.reserve(plan.iter().map(|p| p.name.len() + 1).sum());

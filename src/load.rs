@@ -432,6 +432,9 @@ pub struct ParsedObject<'a> {
     pub near_symbols: Vec<u32>,
     /// Undefined symbols referred to by any 32-bit data reference.
     pub low_data_refs: Vec<u32>,
+    /// Fields to hold 0 (section slot, offset, size): references to
+    /// sections not loaded (see `RelocPass::zeroed`).
+    pub zeroed: Vec<(u32, u32, u8)>,
 }
 
 impl<'a> ParsedObject<'a> {
@@ -548,6 +551,9 @@ const UNREF_TLS_MODULE_BASE: u32 = u32::MAX - 3;
 /// `__start_X` or `__stop_X` of the object's section `X`: see
 /// [`section_bound`].
 const UNREF_SECTION_BOUND: u32 = u32::MAX - 4;
+/// A local symbol of a section that is not loaded (see
+/// `RelocPass::zeroed`): never given a compact index.
+const UNREF_DISCARDED: u32 = u32::MAX - 5;
 /// More symbols than this cannot be numbered in 30 bits (see
 /// [`GlobalRef`]'s flags).
 const MAX_SYMBOLS: usize = 1 << 30;
@@ -624,6 +630,8 @@ enum RefFault {
     /// It lies in the empty section of this ELF index, which must be
     /// loaded first.
     EmptySection(usize),
+    /// It is local to a section that is not loaded.
+    Discarded,
 }
 
 impl SymbolRefs<'_, '_> {
@@ -669,9 +677,9 @@ impl SymbolRefs<'_, '_> {
                             "symbol {sym} is undefined but local (an undefined symbol must be global or weak)"
                         )));
                     }
-                    // (In a section not loaded: debug information, or a
-                    // discarded COMDAT group's, as .eh_frame refers to.)
-                    _ => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
+                    // In a section not loaded: debug information, or a
+                    // discarded COMDAT group's, as .eh_frame refers to.
+                    _ => return Err(RefFault::Discarded),
                 }
             }
             _ => {
@@ -721,6 +729,14 @@ struct RelocPass {
     tls_got: Vec<(x86_64::TlsGot, u32)>,
     /// ELF indices of the local symbols referred to, for their names.
     referenced_locals: Vec<u32>,
+    /// Fields that refer to a local symbol of a section not loaded (section
+    /// slot, offset, size), to hold 0: no relocation is kept for them. Such
+    /// a reference is the start of an unwind entry (FDE) or its LSDA, of a
+    /// function in a COMDAT group whose copy was dropped for another
+    /// object's; unwinders skip an FDE whose start field is 0 (a static
+    /// link drops it), where an address would make the entry claim code
+    /// it does not describe, and would not fit a 32-bit field far from 0.
+    zeroed: Vec<(u32, u32, u8)>,
     /// What each relocation type needs (T_* bits), worked out once per type.
     type_class: [u16; 48],
     /// The union of the classes of all relocations.
@@ -757,6 +773,7 @@ impl RelocPass {
             low_data_refs: Vec::new(),
             tls_got: Vec::new(),
             referenced_locals,
+            zeroed: Vec::new(),
             type_class: [0; 48],
             seen: 0,
             wants_low_memory: false,
@@ -807,12 +824,20 @@ impl RelocPass {
                 return Err(fault(Fault::SymbolIndex(sym)));
             };
             let c = if code & UNREF != 0 {
-                let c = self.first_reference(code, sym, refs).map_err(|why| {
-                    fault(match why {
-                        RefFault::Bad(why) => Fault::Symbol(why),
-                        RefFault::EmptySection(k) => Fault::EmptySection(k),
-                    })
-                })?;
+                let c = match code {
+                    UNREF_DISCARDED => None,
+                    _ => match self.first_reference(code, sym, refs) {
+                        Ok(c) => Some(c),
+                        Err(RefFault::Discarded) => None,
+                        Err(RefFault::Bad(why)) => return Err(fault(Fault::Symbol(why))),
+                        Err(RefFault::EmptySection(k)) => return Err(fault(Fault::EmptySection(k))),
+                    },
+                };
+                let Some(c) = c else {
+                    compact_of[sym] = UNREF_DISCARDED;
+                    self.zeroed.push((slot, offset as u32, size as u8));
+                    continue;
+                };
                 compact_of[sym] = c;
                 c
             } else {
@@ -1296,6 +1321,7 @@ pub fn parse<'a>(
         low_data_refs,
         tls_got,
         referenced_locals,
+        zeroed,
         type_class: _,
         seen,
         wants_low_memory,
@@ -1403,6 +1429,7 @@ pub fn parse<'a>(
         wants_low_memory,
         near_symbols,
         low_data_refs,
+        zeroed,
     })
 }
 

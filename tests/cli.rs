@@ -77,6 +77,48 @@ fn cxx_program_matches_the_system_linked_build() {
     }
 }
 
+#[test]
+fn exceptions_pass_a_shared_inline_function_that_starts_after_patch_nops() {
+    // -fpatchable-function-entry=1,1 puts a NOP before each function, so
+    // an unwind entry (FDE) starts 1 byte into its section. In the object
+    // whose copy of `helper` is dropped (a COMDAT group the other object
+    // brought first) that entry must come out as a dropped one (0), not
+    // as one starting at address 1: that would claim the address space
+    // below the code, and the unwinder would search the wrong object.
+    let dir = common::TempDir::new("cli-patchable");
+    let header = "__attribute__((noinline)) inline int helper(int x) { return x * 2; }\n";
+    let main = dir.join("main.cpp");
+    std::fs::write(
+        &main,
+        format!(
+            "#include <cstdio>\n{header}int lib_throw(int);\n\
+             int main() {{ try {{ lib_throw(helper(2)); }} catch (int e) {{ std::printf(\"caught %d\\n\", e); return 0; }} return 1; }}\n"
+        ),
+    )
+    .unwrap();
+    let lib = dir.join("lib.cpp");
+    std::fs::write(&lib, format!("{header}int lib_throw(int i) {{ if (i) throw helper(i); return 0; }}\n")).unwrap();
+    let mut objs = Vec::new();
+    for src in [&main, &lib] {
+        let obj = src.with_extension("o");
+        let status = Command::new("g++").args(["-O0", "-fpatchable-function-entry=1,1", "-c"]).arg(src).arg("-o").arg(&obj).status();
+        assert!(status.unwrap().success());
+        objs.push(obj);
+    }
+    for order in [[0, 1], [1, 0]] {
+        for remap in [false, true] {
+            let out = run_cmd(&["stdc++"], remap).arg(&objs[order[0]]).arg(&objs[order[1]]).output().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "caught 8\n",
+                "{order:?} remap={remap}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(0));
+        }
+    }
+}
+
 /// Header-only library code that refers to libstdc++'s writable data: the
 /// locale facets' ids (std::regex uses ctype and collate).
 const CXX_FACETS: &str = r#"

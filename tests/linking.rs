@@ -887,6 +887,35 @@ fn comdat_groups_link_to_one_copy() {
     assert_eq!(call0(&l, "inline_addr_a"), call0(&l, "inline_addr_b"));
 }
 
+#[test]
+fn unwind_entries_of_dropped_comdat_copies_refer_to_nothing() {
+    // PIE code that uses std::cout is placed near libstdc++, far above
+    // 4 GiB. b.o's unwind entry (FDE) for its copy of `helper`, dropped
+    // for a.o's, must hold 0 where its function's address would be (what
+    // unwinders skip, and what a static link's dropped entry amounts to):
+    // a 32-bit PC-relative field there cannot reach address 0.
+    let src = |f: &str| {
+        format!(
+            "#include <iostream>\n__attribute__((noinline)) inline long helper(long x) {{ if (x < 0) throw x; return 2 * x; }}\n\
+             extern \"C\" long {f}(long x) {{ try {{ return helper(x) + std::cout.good(); }} catch (long e) {{ return e; }} }}"
+        )
+    };
+    let a = common::compile("g++", "c++", &src("call_a"), &["-O0", "-fPIE"]);
+    let b = common::compile("g++", "c++", &src("call_b"), &["-O0", "-fPIE"]);
+    let mut l = dual();
+    l.set_process_symbols(true);
+    rtdyld::host::open_library("stdc++").unwrap();
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    assert!(l.lookup("call_b").unwrap() > 1 << 32, "placed near libstdc++");
+    assert_eq!(call1(&l, "call_a", 5), 11);
+    assert_eq!(call1(&l, "call_b", 5), 11);
+    // Exceptions pass through a.o's copy, called from b.o.
+    assert_eq!(call1(&l, "call_b", -4), -4);
+    assert_eq!(call1(&l, "call_a", -3), -3);
+}
+
 /// The default memory manager, recording the sections each finalize asks
 /// it to make writable again.
 struct RecordingMm {
