@@ -588,6 +588,137 @@ impl Linker {
         Ok(&self.object(id)?.name)
     }
 
+    /// The `.tdata` part of the TLS templates of objects `touched`, as they
+    /// are before their relocations are applied (for
+    /// [`Self::follow_tls_templates`]).
+    fn tls_templates(&self, touched: &[u32]) -> Vec<(u32, Vec<u8>)> {
+        let mut out = Vec::new();
+        for &oi in touched {
+            let o = &self.objects[oi as usize];
+            let Some(m) = o.tls.as_ref() else { continue };
+            let len = o
+                .sections
+                .iter()
+                .map(|&s| &self.sections[s as usize])
+                .filter(|s| s.kind == SectionKind::TlsData && !s.local.is_null())
+                .map(|s| s.local as usize - m.template as usize + s.size as usize)
+                .max()
+                .unwrap_or(0);
+            if len > 0 && !o.relocs.is_empty() {
+                // SAFETY: the template's `.tdata` part: `len` bytes from
+                // `m.template`, in the module's writable mapping.
+                out.push((oi, unsafe { std::slice::from_raw_parts(m.template, len) }.to_vec()));
+            }
+        }
+        out
+    }
+
+    /// The calling thread's copy of each template in `before` (taken by
+    /// [`Self::tls_templates`]) follows what the relocations just applied
+    /// changed: a relocated field that still holds the template's earlier
+    /// value gets the new one. The C library copies a static TLS module's
+    /// template into the block of every thread that exists when the module
+    /// is opened, at load, before finalize relocates it; and a remap moves
+    /// what the fields point to. (Other threads that existed then keep
+    /// what the template held at load: see `prerelocate_tls_image`.)
+    fn follow_tls_templates(&self, before: &[(u32, Vec<u8>)]) {
+        for (oi, old) in before {
+            let o = &self.objects[*oi as usize];
+            let Some(m) = o.tls.as_ref() else { continue };
+            // SAFETY: as in `tls_templates`; the relocations only changed bytes.
+            let new = unsafe { std::slice::from_raw_parts(m.template, old.len()) };
+            if new == &old[..] {
+                continue;
+            }
+            let block = m.current_thread_block();
+            for g in &o.reloc_groups {
+                let s = &self.sections[g.section as usize];
+                if s.kind != SectionKind::TlsData || s.local.is_null() {
+                    continue;
+                }
+                let base = s.local as usize - m.template as usize;
+                for r in &o.relocs[g.start as usize..g.end as usize] {
+                    let at = base + r.offset as usize;
+                    let size = x86_64::field(u32::from(r.r_type)).size();
+                    let (Some(was), Some(now)) = (old.get(at..at + size), new.get(at..at + size)) else { continue };
+                    if was == now {
+                        continue;
+                    }
+                    // SAFETY: the thread's block holds a copy of the whole
+                    // template, so `at + size` lies within it.
+                    unsafe {
+                        let field = std::slice::from_raw_parts_mut(block.add(at), size);
+                        if field == was {
+                            field.copy_from_slice(now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes into `image`, the TLS template of the object being loaded,
+    /// the 64-bit addresses its relocations put there whose values are
+    /// known now (its own sections, just placed; symbols defined by
+    /// objects loaded before it; names found outside). The C library
+    /// copies the template into the block of every thread that exists
+    /// when a static TLS module is opened, and those copies are not
+    /// relocated later: without this, `__thread int *p = &x;` would read
+    /// NULL there (the main thread's, typically). Finalize applies every
+    /// relocation of the template again, for threads that come later.
+    fn prerelocate_tls_image(
+        &mut self,
+        parsed: &load::ParsedObject<'_>,
+        plan: &[Plan<'_>],
+        placed: &[(&[u8], *mut u8, SectionKind)],
+        found: &[u32],
+        image: &mut [u8],
+    ) {
+        let host_lookups = host::HostLookups::new();
+        let section_address = |slot: u32| -> Option<u64> {
+            let p = plan.get(slot as usize)?;
+            (p.tls.is_none() && !placed[slot as usize].1.is_null()).then(|| placed[slot as usize].1 as u64)
+        };
+        for g in &parsed.reloc_groups {
+            let Some(base) = plan[g.section].tls.filter(|_| plan[g.section].data.is_some()) else { continue };
+            for r in &parsed.relocs[g.start as usize..g.end as usize] {
+                if u32::from(r.r_type) != x86_64::R_64 {
+                    continue;
+                }
+                let value = match parsed.symbols[r.symbol as usize] {
+                    SymTarget::Absolute(v) => Some(v),
+                    SymTarget::Section { section, offset, .. } => section_address(section).map(|a| a + offset),
+                    SymTarget::Global(k) => {
+                        let k = k as usize;
+                        let glob = parsed.global(k);
+                        let gid = found[k];
+                        let earlier = self.symbols.get(gid).definition();
+                        let own_binds = earlier.is_none_or(|d| glob.strength > d.strength);
+                        match (glob.place, earlier) {
+                            _ if glob.ifunc => None,
+                            (GlobalPlace::Section { section, value }, _) if own_binds => section_address(section).map(|a| a + value),
+                            (GlobalPlace::Absolute(v), _) if own_binds => Some(v),
+                            (_, Some(d)) if !d.is_tls && !d.is_ifunc => match d.section {
+                                Some(s) => Some(self.sections[s as usize].target + d.value),
+                                None => Some(d.value),
+                            },
+                            (GlobalPlace::Undefined, None) => self.symbols.get(gid).external().or_else(|| {
+                                Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(gid))
+                            }),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                let Some(v) = value else { continue };
+                let at = (base + u64::from(r.offset)) as usize;
+                if let Some(field) = image.get_mut(at..at + 8) {
+                    field.copy_from_slice(&v.wrapping_add(r.addend(&parsed.wide_addends) as u64).to_le_bytes());
+                }
+            }
+        }
+    }
+
     /// Looks a name up outside the loaded objects: resolver, then process.
     fn lookup_external(resolver: &mut Option<Resolver>, process: bool, host: &host::HostLookups, name: &CStr) -> Option<u64> {
         if let Some(r) = resolver.as_mut() {
@@ -848,24 +979,18 @@ impl Linker {
                 }
             }
         }
-        let tls =
-            if plan.iter().any(|p| p.tls.is_some()) {
-                // Static TLS (a small reserve of the C library's, not given back
-                // when a module is unloaded) only for objects whose own code
-                // needs it, or that define a variable an earlier object's
-                // code reaches that way.
-                let defines_initial_exec_target = |k: usize| {
-                    self.initial_exec_refs.contains(&found[k])
-                        && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
-                };
-                let static_tls =
-                    parsed.static_tls || (!self.initial_exec_refs.is_empty() && (0..parsed.globals.len()).any(defines_initial_exec_target));
-                Some(crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, static_tls).map_err(|e| {
-                    Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display()))
-                })?)
-            } else {
-                None
+        // Static TLS (a small reserve of the C library's, not given back
+        // when a module is unloaded) only for objects whose own code needs
+        // it, or that define a variable an earlier object's code reaches
+        // that way. (The module is made once the other sections are placed.)
+        let has_tls = plan.iter().any(|p| p.tls.is_some());
+        let static_tls = has_tls && {
+            let defines_initial_exec_target = |k: usize| {
+                self.initial_exec_refs.contains(&found[k])
+                    && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
             };
+            parsed.static_tls || (!self.initial_exec_refs.is_empty() && (0..parsed.globals.len()).any(defines_initial_exec_target))
+        };
 
         // Allocation and copy.
         let zeroed = self.mm.allocates_zeroed_memory();
@@ -875,11 +1000,11 @@ impl Linker {
         let mut tables = Vec::new();
         for (k, p) in plan.iter().enumerate() {
             let sid = first_id + k as u32;
-            if let (Some(off), Some(module)) = (p.tls, tls.as_ref()) {
-                // Part of the TLS template, in the module's own mapping.
-                let local = if p.data.is_some() { module.template.wrapping_add(off as usize) } else { ptr::null_mut() };
+            if p.tls.is_some() {
+                // Part of the TLS template, in the module's own mapping
+                // (set below).
                 let kind = if p.data.is_some() { SectionKind::TlsData } else { SectionKind::TlsZeroFill };
-                new_sections.push((p.name, local, kind));
+                new_sections.push((p.name, ptr::null_mut(), kind));
                 continue;
             }
             let pname = if p.name.is_ascii() {
@@ -937,6 +1062,19 @@ impl Linker {
                 unsafe { ptr::write_bytes(local.add(offset as usize), 0, usize::from(size)) };
             }
         }
+        let tls = if has_tls {
+            self.prerelocate_tls_image(&parsed, &plan, &new_sections, &found, &mut tls_image);
+            let module = crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, static_tls)
+                .map_err(|e| Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display())))?;
+            for (k, p) in plan.iter().enumerate() {
+                if let (Some(off), Some(_)) = (p.tls, p.data) {
+                    new_sections[k].1 = module.template.wrapping_add(off as usize);
+                }
+            }
+            Some(module)
+        } else {
+            None
+        };
 
         // Commit: from here on nothing fails.
         self.section_names.reserve(plan.iter().map(|p| p.name.len() + 1).sum());
@@ -1415,6 +1553,7 @@ impl Linker {
         };
         touched.sort_unstable();
         touched.dedup();
+        let templates = self.tls_templates(&touched);
         if let Err(e) = self.apply_objects(&touched, &values, &changed) {
             // As before the call: the next finalize starts from the same state.
             for &(g, v) in &undo {
@@ -1425,6 +1564,7 @@ impl Linker {
             return Err(e);
         }
         self.applied = values;
+        self.follow_tls_templates(&templates);
         for &oi in &touched {
             let o = &mut self.objects[oi as usize];
             for &sid in &o.sections {

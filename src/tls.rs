@@ -19,8 +19,11 @@
 //!
 //! The template lives in the generated library's writable segment, so
 //! relocations in `.tdata` are applied there; threads that create their
-//! block later see relocated initial values. (A static module's blocks in
-//! threads that already existed are copied at `dlopen`, before relocation.)
+//! block later see relocated initial values. A static module's blocks in
+//! threads that already exist are copied at `dlopen`, at load, before
+//! finalize: the linker writes the addresses it knows then into the image
+//! first, and at each finalize the calling thread's block follows the
+//! relocated fields (`Linker::follow_tls_templates`).
 
 use std::ffi::{c_void, CString};
 
@@ -43,6 +46,32 @@ pub struct TlsModule {
 // SAFETY: the handle and template belong to this module; the C library's
 // dl* functions are thread-safe.
 unsafe impl Send for TlsModule {}
+
+extern "C" {
+    /// The C library's (the dynamic linker's) lookup of a TLS block.
+    fn __tls_get_addr(index: *const u64) -> *mut u8;
+}
+
+impl TlsModule {
+    /// The calling thread's block of this module (a dynamic one is
+    /// allocated, from the template, if the thread had none yet).
+    pub fn current_thread_block(&self) -> *mut u8 {
+        match self.tp_offset {
+            Some(off) => {
+                let tp: usize;
+                // SAFETY: on x86-64 Linux the thread pointer's first word
+                // holds its own address (%fs:0); reading it has no effect.
+                unsafe { std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags)) };
+                tp.wrapping_add_signed(off as isize) as *mut u8
+            }
+            None => {
+                let index = [self.module_id, 0];
+                // SAFETY: a `tls_index` of this module, offset 0.
+                unsafe { __tls_get_addr(index.as_ptr()) }
+            }
+        }
+    }
+}
 
 const RTLD_DI_LINKMAP: libc::c_int = 2;
 const RTLD_DI_TLS_MODID: libc::c_int = 9;
@@ -324,7 +353,6 @@ extern "C" {
     fn __rtdyld_tlsdesc_return();
     fn __rtdyld_tlsdesc_xsave();
     fn __rtdyld_tlsdesc_fxsave();
-    fn __tls_get_addr();
 }
 
 /// The dynamic-TLS descriptor function for this processor and the bytes of

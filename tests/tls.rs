@@ -407,3 +407,50 @@ fn thread_local_variables_of_the_host() {
         assert_eq!(f(), 1);
     }
 }
+
+#[test]
+fn initial_values_that_are_addresses_are_relocated_in_the_threads_that_read_them() {
+    // `__thread int *p = &x;`: the template needs relocating, and the C
+    // library copies a static TLS module's template into every thread that
+    // exists when the module is opened, at load (before finalize). The
+    // object's own addresses are written into the template then; the
+    // thread that finalizes gets the rest (another object's variable, a
+    // host function) and follows a remap; threads created later copy the
+    // relocated template.
+    const A: &str = "#include <stdlib.h>\n\
+        static int x = 42; extern int ext_var;\n\
+        __thread int *p = &x; __thread int *q = &ext_var; __thread void (*fp)(void *) = free;\n\
+        long check(void) { return (p == &x) + 2 * (q == &ext_var) + 4 * (fp == free) + 8 * (*p == 42); }";
+    type Check = extern "C" fn() -> i64;
+    for flags in [&["-O2", "-fno-pic"][..], &["-O2"], &["-O2", "-fPIC", "-ftls-model=initial-exec"], &["-O2", "-fPIC"]] {
+        let a = common::compile_c(A, flags);
+        let b = common::compile_c("int ext_var = 3;", flags);
+        // A thread from before the load, which checks once it is linked.
+        let (go, wait) = std::sync::mpsc::channel::<usize>();
+        let early = std::thread::spawn(move || {
+            let f = wait.recv().unwrap();
+            // SAFETY: `check` takes nothing and returns long.
+            unsafe { std::mem::transmute::<usize, Check>(f)() }
+        });
+        let mut l = Linker::with_memory_manager(Box::new(rtdyld::DefaultMemoryManager::with_dual_mapping()));
+        l.set_process_symbols(true);
+        l.load_object(&a, "a.o").unwrap();
+        l.load_object(&b, "b.o").unwrap();
+        l.finalize().unwrap();
+        let check = |l: &Linker| -> Check {
+            // SAFETY: as above.
+            unsafe { std::mem::transmute(l.lookup("check").unwrap() as usize) }
+        };
+        let f = check(&l);
+        assert_eq!(f(), 15, "{flags:?}: the finalizing thread");
+        assert_eq!(std::thread::spawn(move || f()).join().unwrap(), 15, "{flags:?}: a new thread");
+        go.send(f as usize).unwrap();
+        let r = early.join().unwrap();
+        assert_eq!(r & 9, 9, "{flags:?}: a thread from before the load has the object's own addresses");
+        common::remap_everything(&mut l);
+        l.finalize().unwrap();
+        let f = check(&l);
+        assert_eq!(f(), 15, "{flags:?}: the finalizing thread, after a remap");
+        assert_eq!(std::thread::spawn(move || f()).join().unwrap(), 15, "{flags:?}: a new thread, after a remap");
+    }
+}
