@@ -287,6 +287,29 @@ fn static_tls_beyond_the_c_librarys_default_surplus_runs() {
 }
 
 #[test]
+fn a_program_without_thread_local_variables_keeps_its_threads_whole_stacks() {
+    // The C library takes the static-TLS surplus the command asks for out
+    // of every thread's stack: a 16 KiB thread (the minimum) could not be
+    // created with a 64 KiB surplus. The command asks for what the
+    // objects' thread-local sections need, and nothing without them.
+    let dir = common::TempDir::new("cli-small-stack");
+    let src = dir.join("s.c");
+    std::fs::write(
+        &src,
+        "#include <pthread.h>\n#include <stdio.h>\nstatic void *f(void *a) { return a; }\n\
+         int main(void) { pthread_attr_t at; pthread_attr_init(&at); pthread_attr_setstacksize(&at, 16384);\n\
+         pthread_t t; int e = pthread_create(&t, &at, f, (void *)42); void *r = 0; if (!e) pthread_join(t, &r);\n\
+         printf(\"%d %ld\\n\", e, (long)r); return e; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("s.o");
+    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    let out = rtdyld().env_remove("GLIBC_TUNABLES").arg("run").args(["-l", "pthread"]).arg(&obj).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0 42\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn threads_still_running_when_main_returns_keep_their_code() {
     // Found by a probe: detached threads throwing and catching in JIT'd
     // code while main returns. exit() runs the objects' destructors; their

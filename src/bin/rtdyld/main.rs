@@ -330,9 +330,10 @@ fn link_command(args: &[String]) -> Result<u8, String> {
     Ok(0)
 }
 
-/// The static TLS the command asks the C library to keep for modules
-/// loaded after startup (glibc keeps 512 bytes by default).
-const STATIC_TLS_SURPLUS: usize = 64 << 10;
+/// The static TLS the C library keeps for modules loaded after startup
+/// by default (glibc's `glibc.rtld.optional_static_tls`): what libraries
+/// the command opens (`-l`) may take, besides the objects' own.
+const DEFAULT_STATIC_TLS_SURPLUS: usize = 512;
 /// Set in the environment of the command run again by [`ensure_static_tls`]
 /// (and removed there); the original `GLIBC_TUNABLES` travels in the second.
 const STATIC_TLS_MARK: &str = "RTDYLD_STATIC_TLS_SET";
@@ -346,7 +347,11 @@ const ORIGINAL_TUNABLES: &str = "RTDYLD_ORIGINAL_GLIBC_TUNABLES";
 /// runs itself again with a larger surplus (the tunable
 /// `glibc.rtld.optional_static_tls`, read only at startup), unless the
 /// user set it, and gives the program the environment the user gave.
-fn ensure_static_tls() {
+/// The surplus is what the objects' thread-local sections could take, on
+/// top of the default: the C library reserves it in every thread's stack,
+/// so it is asked for only as needed (a program without thread-local
+/// variables runs as it is, and its threads keep their whole stacks).
+fn ensure_static_tls(args: &[String]) {
     use std::os::unix::process::CommandExt;
     if std::env::var_os(STATIC_TLS_MARK).is_some() {
         std::env::remove_var(STATIC_TLS_MARK);
@@ -362,8 +367,14 @@ fn ensure_static_tls() {
     if text.contains("glibc.rtld.optional_static_tls") {
         return;
     }
+    let objects = parse(args, true).map(|o| o.objects).unwrap_or_default();
+    let needed = objects.iter().map(|p| thread_local_bytes(p)).fold(0usize, usize::saturating_add);
+    if needed == 0 {
+        return;
+    }
     let Ok(exe) = std::env::current_exe() else { return };
-    let setting = format!("glibc.rtld.optional_static_tls={STATIC_TLS_SURPLUS}");
+    let surplus = DEFAULT_STATIC_TLS_SURPLUS.saturating_add(needed);
+    let setting = format!("glibc.rtld.optional_static_tls={surplus}");
     let tunables = if text.is_empty() { setting } else { format!("{text}:{setting}") };
     let mut args = std::env::args_os();
     let mut cmd = std::process::Command::new(exe);
@@ -377,6 +388,27 @@ fn ensure_static_tls() {
     // Returns only when the command could not be run again: go on with
     // the C library's default surplus.
     let _ = cmd.exec();
+}
+
+/// An upper bound of the static TLS the object at `path` may need: its
+/// thread-local sections, each aligned, with room to align its block. 0
+/// when it has none (or cannot be read: `run` then says why).
+fn thread_local_bytes(path: &str) -> usize {
+    use object::read::elf::{FileHeader, SectionHeader};
+    use object::{elf, LittleEndian as LE};
+    let Ok(data) = std::fs::read(path) else { return 0 };
+    let Ok(header) = elf::FileHeader64::<LE>::parse(&*data) else { return 0 };
+    let Ok(sections) = header.sections(LE, &*data) else { return 0 };
+    let (mut total, mut align) = (0u64, 1u64);
+    for sh in sections.iter().filter(|sh| sh.sh_flags(LE) & u64::from(elf::SHF_TLS) != 0) {
+        let a = sh.sh_addralign(LE).clamp(1, 1 << 20);
+        total = total.saturating_add(sh.sh_size(LE)).saturating_add(a - 1);
+        align = align.max(a);
+    }
+    if total == 0 {
+        return 0;
+    }
+    usize::try_from(total.saturating_add(align)).unwrap_or(usize::MAX)
 }
 
 fn main() -> ExitCode {
@@ -412,7 +444,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "run" => {
-            ensure_static_tls();
+            ensure_static_tls(rest);
             run(rest).map_err(|e| (e, RUN_FAILURE))
         }
         "link" => link_command(rest).map_err(|e| (e, 1)),
