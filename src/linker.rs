@@ -214,6 +214,8 @@ struct Plan<'a> {
     data: Option<&'a [u8]>,
     /// Offset in the object's TLS template (not allocated).
     tls: Option<u64>,
+    /// A large-model section (`SHF_X86_64_LARGE`).
+    large: bool,
 }
 
 /// Working buffers of `load_object` and `apply_object`, kept between
@@ -815,6 +817,7 @@ impl Linker {
             align: s.align,
             data: s.data,
             tls: None,
+            large: s.large,
         }));
         // Room for the zero terminator the unwinder looks for.
         let eh_frame_slot = plan.iter().position(|p| p.name == b".eh_frame" && p.data.is_some());
@@ -829,6 +832,7 @@ impl Linker {
                 align: common_align,
                 data: None,
                 tls: None,
+                large: false,
             });
             plan.len() - 1
         });
@@ -889,6 +893,7 @@ impl Linker {
                 align: 16,
                 data: None,
                 tls: None,
+                large: false,
             });
             plan.len() - 1
         });
@@ -934,7 +939,15 @@ impl Linker {
         }
         let got_slot = parsed.needs_got.then(|| {
             let size = got_end.max(8);
-            plan.push(Plan { name: GOT_SECTION.as_bytes(), kind: SectionKind::ReadOnlyData, size, align: 8, data: None, tls: None });
+            plan.push(Plan {
+                name: GOT_SECTION.as_bytes(),
+                kind: SectionKind::ReadOnlyData,
+                size,
+                align: 8,
+                data: None,
+                tls: None,
+                large: false,
+            });
             plan.len() - 1
         });
         let dso_slot = parsed.needs_dso_handle.then(|| {
@@ -945,12 +958,21 @@ impl Linker {
                 align: 8,
                 data: None,
                 tls: None,
+                large: false,
             });
             plan.len() - 1
         });
         let stub_slot = (!parsed.stub_symbols.is_empty()).then(|| {
             let size = (parsed.stub_symbols.len() * x86_64::STUB_SIZE) as u64;
-            plan.push(Plan { name: STUB_SECTION.as_bytes(), kind: SectionKind::Code, size, align: 16, data: None, tls: None });
+            plan.push(Plan {
+                name: STUB_SECTION.as_bytes(),
+                kind: SectionKind::Code,
+                size,
+                align: 16,
+                data: None,
+                tls: None,
+                large: false,
+            });
             plan.len() - 1
         });
 
@@ -998,6 +1020,45 @@ impl Linker {
         let mut new_sections: Vec<(&[u8], *mut u8, SectionKind)> = load::recycle(std::mem::take(&mut self.buffers.placed));
         new_sections.reserve(plan.len());
         let mut tables = Vec::new();
+        let mm = &mut self.mm;
+        let mut allocate = |k: usize, p: &Plan<'_>| -> Result<*mut u8> {
+            let pname = if p.name.is_ascii() {
+                // SAFETY: ASCII is UTF-8 (the common case, checked faster
+                // than by full UTF-8 validation).
+                unsafe { std::str::from_utf8_unchecked(p.name) }
+            } else {
+                std::str::from_utf8(p.name).unwrap_or("<non-UTF-8 name>")
+            };
+            let req = AllocationRequest {
+                size: p.size as usize,
+                align: p.align as usize,
+                section_id: first_id + k as u32,
+                name: pname,
+                kind: p.kind,
+            };
+            let fail = |why: String| {
+                Error::new(
+                    ErrorKind::MemoryManager,
+                    format!("{}: allocating section {pname} ({} bytes, align {}, {}): {why}", display(), p.size, p.align, p.kind.name()),
+                )
+            };
+            let local = mm.allocate(&req).map_err(fail)?;
+            if local.is_null() {
+                return Err(fail("the memory manager returned NULL".into()));
+            }
+            if (local as u64) % p.align != 0 {
+                return Err(fail(format!("the memory manager returned misaligned memory {local:p}")));
+            }
+            Ok(local)
+        };
+        // Large-model data (-mcmodel=medium's .ldata, .lbss, .lrodata) first,
+        // at the far end of its part: the small data that code reaches with
+        // 32-bit offsets then lies next to the code, as a static link puts
+        // large sections after all others.
+        let mut large = Vec::new();
+        for (k, p) in plan.iter().enumerate().filter(|(_, p)| p.large && p.tls.is_none()) {
+            large.push((k, allocate(k, p)?));
+        }
         for (k, p) in plan.iter().enumerate() {
             let sid = first_id + k as u32;
             if p.tls.is_some() {
@@ -1007,27 +1068,10 @@ impl Linker {
                 new_sections.push((p.name, ptr::null_mut(), kind));
                 continue;
             }
-            let pname = if p.name.is_ascii() {
-                // SAFETY: ASCII is UTF-8 (the common case, checked faster
-                // than by full UTF-8 validation).
-                unsafe { std::str::from_utf8_unchecked(p.name) }
-            } else {
-                std::str::from_utf8(p.name).unwrap_or("<non-UTF-8 name>")
+            let local = match large.iter().find(|e| e.0 == k) {
+                Some(e) => e.1,
+                None => allocate(k, p)?,
             };
-            let req = AllocationRequest { size: p.size as usize, align: p.align as usize, section_id: sid, name: pname, kind: p.kind };
-            let fail = |why: String| {
-                Error::new(
-                    ErrorKind::MemoryManager,
-                    format!("{}: allocating section {pname} ({} bytes, align {}, {}): {why}", display(), p.size, p.align, p.kind.name()),
-                )
-            };
-            let local = self.mm.allocate(&req).map_err(fail)?;
-            if local.is_null() {
-                return Err(fail("the memory manager returned NULL".into()));
-            }
-            if (local as u64) % p.align != 0 {
-                return Err(fail(format!("the memory manager returned misaligned memory {local:p}")));
-            }
             // SAFETY: the memory manager promised `size` writable bytes at
             // `local`; `data` has exactly `size` bytes (checked at parse).
             unsafe {

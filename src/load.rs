@@ -25,6 +25,9 @@ pub struct ParsedSection<'a> {
     /// A `.tdata`/`.tbss` section: part of the object's TLS template, not
     /// allocated through the memory manager.
     pub tls: bool,
+    /// A large-model section (`SHF_X86_64_LARGE`: `.ldata`, `.lbss`,
+    /// `.lrodata` of -mcmodel=medium), reached only with 64-bit offsets.
+    pub large: bool,
 }
 
 impl ParsedSection<'_> {
@@ -1101,7 +1104,8 @@ pub fn parse<'a>(
             }
             Some(d)
         };
-        Ok(ParsedSection { tls, elf_index: index, name, kind: kind_of(flags, sh_type), size, align, data: bytes })
+        let large = flags & SHF_X86_64_LARGE != 0;
+        Ok(ParsedSection { tls, large, elf_index: index, name, kind: kind_of(flags, sh_type), size, align, data: bytes })
     };
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);
@@ -1589,6 +1593,9 @@ fn global_place(
         _ => return Err(format!("symbol {} ({}): unsupported special section index {shndx:#x}", index.0, lossy())),
     })
 }
+
+/// `SHF_X86_64_LARGE`: a section of the large data model (x86-64 psABI).
+const SHF_X86_64_LARGE: u64 = 0x1000_0000;
 
 /// `SHN_X86_64_LCOMMON`: the section index of a large common symbol.
 const SHN_X86_64_LCOMMON: u16 = 0xff02;

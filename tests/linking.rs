@@ -152,6 +152,27 @@ fn large_common_symbols_of_the_medium_and_large_models_are_laid_out_like_common_
 }
 
 #[test]
+fn large_model_data_beyond_two_gigabytes_lies_away_from_the_code() {
+    // -mcmodel=medium: arrays above the threshold go to .lbss/.ldata,
+    // reached through 64-bit offsets; small data keeps 32-bit ones. Laid
+    // out between the code and the small data, 3 GiB of .lbss put the
+    // small data out of reach. (Untouched, the .lbss costs no memory.)
+    let obj = cc(
+        "#define BIG (3UL << 30)\nchar huge_bss[BIG]; char huge_data[1 << 20] = {1, 2, 3}; static char small[64] = \"small\";\n\
+         long touch(void) { huge_bss[0] = 1; huge_bss[BIG - 1] = 2; huge_data[(1 << 20) - 1] = 9;\n\
+         small[1] += 1; return huge_bss[0] + huge_bss[BIG - 1] + huge_data[1] + huge_data[(1 << 20) - 1] + small[1]; }",
+        &["-O2", "-mcmodel=medium", "-fPIC"],
+    );
+    let mut l = dual();
+    l.load_object(&obj, "big.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "touch"), 1 + 2 + 2 + 9 + i64::from(b'm') + 1);
+    common::remap_everything(&mut l);
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "touch"), 1 + 2 + 2 + 9 + i64::from(b'm') + 2);
+}
+
+#[test]
 fn a_default_version_definition_also_defines_the_plain_name() {
     // `.symver` renames definitions: `foo@@V2` (the default version) is
     // what a reference to plain `foo` binds to in a static link; `foo@V1`
