@@ -2792,13 +2792,14 @@ fn apply_object(
     // The TLS modules the object's local-dynamic sequences start from.
     // (With descriptors, local-dynamic code starts from the descriptor of
     // `_TLS_MODULE_BASE_`, which is in the object's own block.)
-    let ld_modules: Vec<u64> = obj
+    // (With the symbol each starts from.)
+    let ld_modules: Vec<(u64, u32)> = obj
         .tls_got
         .iter()
         .filter(|e| {
             e.0 == x86_64::TlsGot::Module || (e.0 == x86_64::TlsGot::Desc && matches!(obj.symbols[e.1 as usize], SymTarget::Tls { .. }))
         })
-        .filter_map(|e| tls_of(oi, obj, e.1, symbols, tls).ok().map(|t| t.0))
+        .filter_map(|e| tls_of(oi, obj, e.1, symbols, tls).ok().map(|t| (t.0, e.1)))
         .collect();
     let got_base = obj.got.map_or(0, |g| w.sections[g as usize].target);
     let stub_base = obj.stubs.map_or(0, |s| w.sections[s as usize].target);
@@ -2911,20 +2912,25 @@ fn apply_object(
                 // Which TLSLD a DTPOFF goes with is not recorded: when the
                 // object's TLSLDs name more than one module (one a variable
                 // of another object), none can be trusted.
-                if matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64) && !ld_modules.is_empty() && ld_modules.iter().any(|&x| x != m)
+                if let Some(&(_, start)) =
+                    ld_modules.iter().find(|x| x.0 != m).filter(|_| matches!(r_type, x86_64::R_DTPOFF32 | x86_64::R_DTPOFF64))
                 {
-                    let whose = if ld_modules.contains(&m) {
-                        "the object's local-dynamic sequences also start from a thread-local variable of another object"
-                    } else {
-                        "it lies in another object"
+                    let from = |sym: u32| match tls_owner(obj, sym, symbols) {
+                        Some(o) if o != oi => format!("obj {o}"),
+                        _ => "this object".to_string(),
                     };
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         format!(
-                            "{}: local-dynamic TLS access to {}: {whose}; rtdyld gives each object its own TLS module \
-                             (compile with -ftls-model=global-dynamic, or default visibility)",
+                            "{}: local-dynamic TLS mixes the variables of two objects: the access to {} (defined in {}) goes with a \
+                             sequence that may start from {} (defined in {}); rtdyld gives each object its own TLS module, so \
+                             local-dynamic code reaches only its own object's variables (compile with -ftls-model=global-dynamic, \
+                             or leave variables of other objects out of -ftls-model=local-dynamic)",
                             obj.display(oi),
-                            name_of(r.symbol, w)
+                            name_of(r.symbol, w),
+                            from(r.symbol),
+                            name_of(start, w),
+                            from(start)
                         ),
                     ));
                 }

@@ -190,7 +190,12 @@ fn local_dynamic_code_mixing_its_own_and_another_objects_variable_is_refused() {
         match linker.finalize() {
             Err(e) => {
                 assert_eq!(e.kind(), rtdyld::ErrorKind::Unsupported, "{dialect}: {e}");
-                assert!(e.message().contains("user.o") && e.message().contains("another object"), "{dialect}: {e}");
+                assert!(e.message().contains("user.o") && e.message().contains("two objects"), "{dialect}: {e}");
+                // Named as they are: the object's own `y`, and `x` of obj 0.
+                assert!(
+                    e.message().contains("`y` (defined in this object)") && e.message().contains("`x` (defined in obj 0)"),
+                    "{dialect}: {e}"
+                );
             }
             Ok(()) => {
                 // Allowed only if the result is right.
