@@ -662,12 +662,13 @@ impl Linker {
     /// Writes into `image`, the TLS template of the object being loaded,
     /// the 64-bit addresses its relocations put there whose values are
     /// known now (its own sections, just placed; symbols defined by
-    /// objects loaded before it; names found outside). The C library
-    /// copies the template into the block of every thread that exists
-    /// when a static TLS module is opened, and those copies are not
-    /// relocated later: without this, `__thread int *p = &x;` would read
-    /// NULL there (the main thread's, typically). Finalize applies every
-    /// relocation of the template again, for threads that come later.
+    /// objects loaded before it; names found before, or in the process).
+    /// The C library copies the template into the block of every thread
+    /// that exists when a static TLS module is opened, and those copies
+    /// are not relocated later: without this, `__thread int *p = &x;`
+    /// would read NULL there (the main thread's, typically). Finalize
+    /// applies every relocation of the template again, for threads that
+    /// come later.
     fn prerelocate_tls_image(
         &mut self,
         parsed: &load::ParsedObject<'_>,
@@ -687,31 +688,33 @@ impl Linker {
                 if u32::from(r.r_type) != x86_64::R_64 {
                     continue;
                 }
-                let value = match parsed.symbols[r.symbol as usize] {
-                    SymTarget::Absolute(v) => Some(v),
-                    SymTarget::Section { section, offset, .. } => section_address(section).map(|a| a + offset),
-                    SymTarget::Global(k) => {
-                        let k = k as usize;
-                        let glob = parsed.global(k);
-                        let gid = found[k];
-                        let earlier = self.symbols.get(gid).definition();
-                        let own_binds = earlier.is_none_or(|d| glob.strength > d.strength);
-                        match (glob.place, earlier) {
-                            _ if glob.ifunc => None,
-                            (GlobalPlace::Section { section, value }, _) if own_binds => section_address(section).map(|a| a + value),
-                            (GlobalPlace::Absolute(v), _) if own_binds => Some(v),
-                            (_, Some(d)) if !d.is_tls && !d.is_ifunc => match d.section {
-                                Some(s) => Some(self.sections[s as usize].target + d.value),
-                                None => Some(d.value),
-                            },
-                            (GlobalPlace::Undefined, None) => self.symbols.get(gid).external().or_else(|| {
-                                Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(gid))
-                            }),
-                            _ => None,
+                let value =
+                    match parsed.symbols[r.symbol as usize] {
+                        SymTarget::Absolute(v) => Some(v),
+                        SymTarget::Section { section, offset, .. } => section_address(section).map(|a| a + offset),
+                        SymTarget::Global(k) => {
+                            let k = k as usize;
+                            let glob = parsed.global(k);
+                            let gid = found[k];
+                            let earlier = self.symbols.get(gid).definition();
+                            let own_binds = earlier.is_none_or(|d| glob.strength > d.strength);
+                            match (glob.place, earlier) {
+                                _ if glob.ifunc => None,
+                                (GlobalPlace::Section { section, value }, _) if own_binds => section_address(section).map(|a| a + value),
+                                (GlobalPlace::Absolute(v), _) if own_binds => Some(v),
+                                (_, Some(d)) if !d.is_tls && !d.is_ifunc => match d.section {
+                                    Some(s) => Some(self.sections[s as usize].target + d.value),
+                                    None => Some(d.value),
+                                },
+                                // (Not the resolver: it is asked at finalize, once.)
+                                (GlobalPlace::Undefined, None) => self.symbols.get(gid).external().or_else(|| {
+                                    Self::lookup_external(&mut None, self.process_symbols, &host_lookups, self.symbols.cname(gid))
+                                }),
+                                _ => None,
+                            }
                         }
-                    }
-                    _ => None,
-                };
+                        _ => None,
+                    };
                 let Some(v) = value else { continue };
                 let at = (base + u64::from(r.offset)) as usize;
                 if let Some(field) = image.get_mut(at..at + 8) {
