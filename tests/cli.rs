@@ -310,6 +310,28 @@ fn a_program_without_thread_local_variables_keeps_its_threads_whole_stacks() {
 }
 
 #[test]
+fn program_arguments_lie_back_to_back_as_the_kernel_lays_them_out() {
+    // Programs that set their process title (libuv, PostgreSQL, nginx)
+    // overwrite the area from argv[0] to the end of the last argument.
+    let dir = common::TempDir::new("cli-argv");
+    let src = dir.join("a.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\
+         int main(int argc, char **argv) { for (int i = 1; i < argc; i++) if (argv[i] != argv[i - 1] + strlen(argv[i - 1]) + 1) return 1;\n\
+         size_t cap = argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]; memset(argv[0], 0, cap); strcpy(argv[0], \"title\");\n\
+         for (int i = 0; i < 100; i++) free(malloc(16 * i + 8)); printf(\"%d %zu\\n\", argc, cap); return 0; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("a.o");
+    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+    let out = rtdyld().arg("run").arg(&obj).args(["--", "one", "two"]).output().unwrap();
+    let cap = obj.to_str().unwrap().len() + 1 + 4 + 4;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("3 {cap}\n"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn threads_still_running_when_main_returns_keep_their_code() {
     // Found by a probe: detached threads throwing and catching in JIT'd
     // code while main returns. exit() runs the objects' destructors; their

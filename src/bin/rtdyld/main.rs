@@ -3,7 +3,7 @@
 mod host_data;
 
 use rtdyld::{DefaultMemoryManager, Linker};
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -175,11 +175,24 @@ fn run(args: &[String]) -> Result<u8, String> {
     }
     // SAFETY: registering a plain function with the C library.
     unsafe { libc::atexit(destroy_at_exit) };
-    let mut argv_owned: Vec<CString> = Vec::new();
-    for a in std::iter::once(&o.objects[0]).chain(o.args.iter()) {
-        argv_owned.push(CString::new(a.as_str()).map_err(|_| "argument contains NUL".to_string())?);
+    // The argument strings lie back to back, NUL after each, as the kernel
+    // lays them out: programs that set their process title (libuv,
+    // PostgreSQL, nginx) reuse the area from argv[0] to the end of the last
+    // one. (The buffer lives until the process exits.)
+    let program_args: Vec<&String> = std::iter::once(&o.objects[0]).chain(o.args.iter()).collect();
+    if program_args.iter().any(|a| a.contains('\0')) {
+        return Err("argument contains NUL".to_string());
     }
-    let mut argv: Vec<*mut c_char> = argv_owned.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+    let mut strings: Vec<u8> = Vec::with_capacity(program_args.iter().map(|a| a.len() + 1).sum());
+    let mut starts = Vec::with_capacity(program_args.len());
+    for a in &program_args {
+        starts.push(strings.len());
+        strings.extend_from_slice(a.as_bytes());
+        strings.push(0);
+    }
+    let strings = strings.leak();
+    let mut argv: Vec<*mut c_char> = starts.iter().map(|&at| strings[at..].as_mut_ptr().cast::<c_char>()).collect();
+    let argc = argv.len() as c_int;
     argv.push(std::ptr::null_mut());
     extern "C" {
         static mut environ: *mut *mut c_char;
@@ -187,14 +200,14 @@ fn run(args: &[String]) -> Result<u8, String> {
     // Constructors get the program's arguments, as main does.
     // SAFETY: reading the C library's `environ` pointer.
     let envp = unsafe { environ };
-    linker.set_program_arguments(argv_owned.len() as c_int, argv.as_ptr() as *const *const c_char, envp as *const *const c_char);
+    linker.set_program_arguments(argc, argv.as_ptr() as *const *const c_char, envp as *const *const c_char);
     linker.run_constructors().map_err(|e| e.to_string())?;
     *JIT.lock().unwrap_or_else(|e| e.into_inner()) = Some(linker);
     // SAFETY: the entry symbol is JIT-linked code the user asked to run as
     // `int main(int, char **, char **)`; argv outlives the call.
     let status = unsafe {
         let f: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int = std::mem::transmute(entry as usize);
-        f(argv_owned.len() as c_int, argv.as_mut_ptr(), envp)
+        f(argc, argv.as_mut_ptr(), envp)
     };
     // exit() flushes the program's stdio buffers and runs its atexit handlers.
     // SAFETY: plain process exit.
