@@ -2569,8 +2569,23 @@ fn placement_hint(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, 
         [(o, h)] => (format!("{o} was placed near `{h}`"), "it refers"),
         [(o1, h1), (o2, h2), ..] => (format!("{o1} was placed near `{h1}` and {o2} near `{h2}`"), "they refer"),
     };
+    // An object is placed when it is loaded, knowing only what it and the
+    // objects before it need.
+    let order = match (objects[oi as usize].placed_near, objects[other as usize].placed_near) {
+        (Some(_), None) if other < oi => format!(
+            "; {} was loaded before, with no host data to be near, and placed elsewhere (loaded after the objects that refer \
+             to host data, it would go near them)",
+            objects[other as usize].display(other)
+        ),
+        (None, Some(_)) if oi < other => format!(
+            "; {} was loaded before, with no host data to be near, and placed elsewhere (loaded after {}, it would go near it)",
+            objects[oi as usize].display(oi),
+            objects[other as usize].display(other)
+        ),
+        _ => String::new(),
+    };
     format!(
-        "; the two objects lie far apart: {what}, host data {who} to with 32-bit PC-relative references; \
+        "; the two objects lie far apart: {what}, host data {who} to with 32-bit PC-relative references{order}; \
          compile with -fPIC to reach host data through the GOT"
     )
 }

@@ -821,6 +821,32 @@ fn objects_placed_near_host_data_far_apart_say_so_when_they_cannot_reach_each_ot
     assert!(m.contains("compile with -fPIC"), "{m}");
 }
 
+#[test]
+fn an_object_placed_before_what_it_is_reached_from_says_that_load_order_matters() {
+    // a.o needs nothing near it and is placed first; b.o, which reaches
+    // a.o's `counter` and the C library's data PC-relatively, goes near
+    // that data, out of a.o's reach. (Loaded the other way round, both
+    // lie near the C library's data.)
+    let a = cc("long counter = 41;", &["-O2", "-fPIE"]);
+    let b = cc("extern long counter; extern char **near_b; long fb(void) { return counter + (near_b != 0); }", &["-O2", "-fPIE"]);
+    let addr_b = std::ptr::addr_of!(environ) as u64;
+    let resolver = move |n: &str| (n == "near_b").then_some(addr_b);
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(resolver)));
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RelocationOverflow, "{e}");
+    let m = e.to_string();
+    assert!(m.contains("obj 1 (b.o) was placed near `near_b`") && m.contains("obj 0 (a.o) was loaded before"), "{m}");
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(resolver)));
+    l.load_object(&b, "b.o").unwrap();
+    l.load_object(&a, "a.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "fb"), 42);
+}
+
 static HOST_TABLE: [i64; 4] = [1, 2, 3, 4];
 
 #[test]
