@@ -268,6 +268,8 @@ pub struct Linker {
     /// references (`R_X86_64_GOTTPOFF`): an object defining one later puts
     /// its block in static TLS.
     initial_exec_refs: std::collections::HashSet<u32>,
+    /// Every object's TLS asks for static TLS (see `set_static_tls_for_all`).
+    static_tls_for_all: bool,
     /// The target address of the last section placed by the memory manager.
     latest_target: Option<u64>,
     resolver: Option<Resolver>,
@@ -398,6 +400,7 @@ impl Linker {
             comdats: HashMap::new(),
             shadowed_in: HashMap::new(),
             initial_exec_refs: Default::default(),
+            static_tls_for_all: false,
             latest_target: None,
             referrers: None,
             resolver: None,
@@ -452,6 +455,19 @@ impl Linker {
             self.changes.all_externals = true;
         }
         self.process_symbols = enable;
+    }
+
+    /// Whether every object's thread-local storage asks the C library for
+    /// static TLS (off by default: only objects whose code needs it, and
+    /// those defining a variable that code loaded earlier reaches with
+    /// initial-exec references). On, initial-exec code reaches variables of
+    /// objects loaded before it in any case, as in a static link, as long
+    /// as the C library's reserve lasts (`glibc.rtld.optional_static_tls`;
+    /// beyond it a module gets dynamic TLS). The reserve is not given back
+    /// when a module is unloaded: for a process that loads a program once,
+    /// as the `rtdyld` command does.
+    pub fn set_static_tls_for_all(&mut self, on: bool) {
+        self.static_tls_for_all = on;
     }
 
     /// Whether relocations are kept after finalize so that later finalizes
@@ -1014,7 +1030,9 @@ impl Linker {
                 self.initial_exec_refs.contains(&found[k])
                     && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
             };
-            parsed.static_tls || (!self.initial_exec_refs.is_empty() && (0..parsed.globals.len()).any(defines_initial_exec_target))
+            self.static_tls_for_all
+                || parsed.static_tls
+                || (!self.initial_exec_refs.is_empty() && (0..parsed.globals.len()).any(defines_initial_exec_target))
         };
 
         // Allocation and copy.

@@ -332,6 +332,27 @@ fn program_arguments_lie_back_to_back_as_the_kernel_lays_them_out() {
 }
 
 #[test]
+fn initial_exec_code_reaches_a_variable_of_a_pic_object_loaded_before_it() {
+    // The command gives every object static TLS, as a static link does:
+    // PIE code (initial-exec) reaches the variable of a -fPIC object
+    // (general-dynamic) in either load order.
+    let dir = common::TempDir::new("cli-tls-order");
+    let def = dir.join("def.c");
+    std::fs::write(&def, "__thread int counter = 100;\n").unwrap();
+    let user = dir.join("user.c");
+    std::fs::write(&user, "#include <stdio.h>\nextern __thread int counter;\nint main(void) { printf(\"%d\\n\", ++counter); return 0; }\n")
+        .unwrap();
+    let (def_o, user_o) = (dir.join("def.o"), dir.join("user.o"));
+    assert!(Command::new("gcc").args(["-O2", "-fPIC", "-c"]).arg(&def).arg("-o").arg(&def_o).status().unwrap().success());
+    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&user).arg("-o").arg(&user_o).status().unwrap().success());
+    for objs in [[&def_o, &user_o], [&user_o, &def_o]] {
+        let out = rtdyld().arg("run").args(objs).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "101\n", "{objs:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
 fn threads_still_running_when_main_returns_keep_their_code() {
     // Found by a probe: detached threads throwing and catching in JIT'd
     // code while main returns. exit() runs the objects' destructors; their

@@ -115,6 +115,9 @@ fn link(objects: &[(String, Vec<u8>)], perf_map: bool, dual_mapping: bool) -> Re
     let mut linker =
         if dual_mapping { Linker::with_memory_manager(Box::new(DefaultMemoryManager::with_dual_mapping())) } else { Linker::new() };
     linker.set_process_symbols(true);
+    // All thread-local storage static, as in a static link (the command
+    // asked the C library for room for all of it: `ensure_static_tls`).
+    linker.set_static_tls_for_all(true);
     // Cheap for a command: gdb can then see and break on the program.
     linker.set_debugger_registration(true);
     linker.set_perf_map(perf_map);
