@@ -428,6 +428,9 @@ pub struct ParsedObject<'a> {
     pub needs_got: bool,
     /// Signatures of the COMDAT groups this object brings (not discarded).
     pub comdat_signatures: Vec<&'a [u8]>,
+    /// Per ELF section: in a COMDAT group discarded for another object's
+    /// copy (empty when none is).
+    pub comdat_discarded: Vec<bool>,
     /// The object refers to `__dso_handle`.
     pub needs_dso_handle: bool,
     pub wants_low_memory: bool,
@@ -453,12 +456,19 @@ impl<'a> ParsedObject<'a> {
     pub fn global(&self, k: usize) -> ParsedGlobal {
         let r = &self.globals[k];
         if r.undefined() {
-            // A reference: only its binding matters. (A weak definition in
-            // a discarded COMDAT group stands for the kept copy: see
-            // `describe_global`.)
+            // A reference: only its binding matters. A definition in a
+            // COMDAT group discarded for another object's copy stands for
+            // that copy (a strong reference: should the copy go, not 0); one
+            // in a section not loaded for another reason (coverage records,
+            // debug information) binds like a weak reference, to 0 when
+            // nothing else defines the name.
             let sym = self.symtab.symbols().get(r.index());
-            let discarded = sym.is_some_and(|s| s.st_shndx(LittleEndian) != elf::SHN_UNDEF);
-            let weak = sym.is_some_and(|s| s.st_bind() == elf::STB_WEAK) && !discarded;
+            let defined_here = sym.is_some_and(|s| s.st_shndx(LittleEndian) != elf::SHN_UNDEF);
+            let discarded = sym.is_some_and(|s| {
+                matches!(self.symtab.symbol_section(LittleEndian, s, SymbolIndex(r.index())),
+                    Ok(Some(i)) if self.comdat_discarded.get(i.0) == Some(&true))
+            });
+            let weak = (sym.is_some_and(|s| s.st_bind() == elf::STB_WEAK) || defined_here) && !discarded;
             return ParsedGlobal {
                 place: GlobalPlace::Undefined,
                 strength: if weak { Strength::Weak } else { Strength::Strong },
@@ -1429,6 +1439,7 @@ pub fn parse<'a>(
         static_tls,
         needs_got,
         comdat_signatures,
+        comdat_discarded: discarded,
         needs_dso_handle,
         wants_low_memory,
         near_symbols,
@@ -1602,12 +1613,10 @@ const SHN_X86_64_LCOMMON: u16 = 0xff02;
 
 /// The binding facts of a global symbol defined (or not) at `place`.
 fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> ParsedGlobal {
-    // A weak definition in a section not loaded (its COMDAT group's copy
-    // was discarded for another object's) stands for that copy: should it
-    // go, the reference must find another definition, not bind to 0 as an
-    // undefined weak one would.
-    let discarded = place == GlobalPlace::Undefined && sym.st_shndx(LittleEndian) != elf::SHN_UNDEF;
-    let weak = sym.st_bind() == elf::STB_WEAK && !discarded;
+    // (A definition whose section is not loaded is read by
+    // `ParsedObject::global` as a reference.)
+    let discarded = false;
+    let weak = sym.st_bind() == elf::STB_WEAK;
     let ifunc = sym.st_type() == elf::STT_GNU_IFUNC;
     ParsedGlobal {
         place,
