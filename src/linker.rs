@@ -2013,7 +2013,17 @@ impl Linker {
 
     /// Sets the address at which the section starting at local address
     /// `local` will run. Takes effect at the next finalize.
-    pub fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
+    ///
+    /// # Safety
+    ///
+    /// In-process steps use a section at its target address: finalize
+    /// registers `.eh_frame` with the unwinder (unless turned off) and runs
+    /// IFUNC resolvers; `run_constructors`, `run_destructors` and dropping
+    /// the linker read and call the constructor and destructor tables. When
+    /// any of these apply, the target must be where the section's bytes are
+    /// mapped in this process by the next finalize (an alias of the local
+    /// memory, say); a target elsewhere (another process) needs them off.
+    pub unsafe fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
         if local.is_null() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -2032,7 +2042,8 @@ impl Linker {
         let id = *index
             .get(&(local as usize))
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no section starts at local address {local:p}")))?;
-        self.map_section(id, target)
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.map_section(id, target) }
     }
 
     /// Refuses the removal of object `id` when another object would be left
@@ -2076,7 +2087,17 @@ impl Linker {
 
     /// Sets the address at which section `id` will run. Takes effect at the
     /// next finalize.
-    pub fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
+    ///
+    /// # Safety
+    ///
+    /// In-process steps use a section at its target address: finalize
+    /// registers `.eh_frame` with the unwinder (unless turned off) and runs
+    /// IFUNC resolvers; `run_constructors`, `run_destructors` and dropping
+    /// the linker read and call the constructor and destructor tables. When
+    /// any of these apply, the target must be where the section's bytes are
+    /// mapped in this process by the next finalize (an alias of the local
+    /// memory, say); a target elsewhere (another process) needs them off.
+    pub unsafe fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
         let s = self.section_ref(id)?;
         if s.tls_template {
             return Err(Error::new(

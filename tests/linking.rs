@@ -530,7 +530,8 @@ fn dropping_relocations_forbids_remapping() {
     assert_eq!(l.retained_relocation_count(), 0);
     assert_eq!(l.retained_relocation_bytes(), 0);
     assert_eq!(call1(&l, "entry", 0), 100 + 6 + 3);
-    let e = l.map_section(0, 0x1000).unwrap_err();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    let e = unsafe { l.map_section(0, 0x1000) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidState);
     l.finalize().unwrap();
     assert_eq!(call1(&l, "entry", 0), 100 + 7 + 3);
@@ -563,7 +564,8 @@ fn dropping_relocations_forbids_removing_what_others_refer_to() {
     l.remove_object(lib_id).unwrap();
     l.finalize().unwrap();
     // NULL is no section's local address (a .tbss has none): a bad argument.
-    assert_eq!(l.map_section_address(std::ptr::null(), 0x1000).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    assert_eq!(unsafe { l.map_section_address(std::ptr::null(), 0x1000) }.unwrap_err().kind(), ErrorKind::InvalidArgument);
 }
 
 #[test]
@@ -663,7 +665,8 @@ fn cross_object_references_follow_a_remap_and_later_definitions() {
                 a
             }
         };
-        l.map_section(sid, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+        // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+        unsafe { l.map_section(sid, a.alias_base as u64 + (local as u64 - a.local_base as u64)) }.unwrap();
     }
     l.finalize().unwrap();
     let b_func = l.lookup("b_func").unwrap();
@@ -768,12 +771,14 @@ fn a_host_function_has_one_address_in_all_loaded_code() {
     assert_eq!(call0(&l, "call_b"), 142);
 
     // The stub moves: so does every pointer to the function.
-    l.map_section(stubs_a, target_a + 0x10000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section(stubs_a, target_a + 0x10000) }.unwrap();
     l.finalize().unwrap();
     for f in ["code_a", "data_a", "code_b", "data_b", "code_p"] {
         assert_eq!(call0(&l, f), addr + 0x10000, "{f} after the move");
     }
-    l.map_section(stubs_a, target_a).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section(stubs_a, target_a) }.unwrap();
     l.finalize().unwrap();
     assert_eq!(call0(&l, "code_p"), addr);
 
@@ -935,6 +940,26 @@ fn comdat_groups_link_to_one_copy() {
 }
 
 #[test]
+fn definitions_in_sections_that_are_not_loaded_need_nothing() {
+    // Coverage records (clang -fcoverage-mapping, rustc -C
+    // instrument-coverage): a weak hidden `__covrec_*` in a COMDAT group
+    // whose only section is not allocated; also a strong definition in a
+    // plain non-allocated section. Nothing loaded refers to them: the
+    // object links, as in a static link.
+    let obj = common::assemble(
+        ".section mycov,\"G\",@progbits,__covrec_1,comdat\n.weak __covrec_1\n.hidden __covrec_1\n__covrec_1:\n.quad 1\n\
+         .section notes_of_mine,\"\",@progbits\n.globl strong_note\nstrong_note:\n.quad 2\n\
+         .text\n.globl answer\nanswer:\n\tmovl $42, %eax\n\tret\n\
+         .section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    let mut l = dual();
+    l.load_object(&obj, "cov.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "answer"), 42);
+}
+
+#[test]
 fn unwind_entries_of_dropped_comdat_copies_refer_to_nothing() {
     // PIE code that uses std::cout is placed near libstdc++, far above
     // 4 GiB. b.o's unwind entry (FDE) for its copy of `helper`, dropped
@@ -970,7 +995,8 @@ struct RecordingMm {
     requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<u32>>>>,
 }
 
-impl rtdyld::MemoryManager for RecordingMm {
+// SAFETY: every call goes to the default manager.
+unsafe impl rtdyld::MemoryManager for RecordingMm {
     fn reserve(&mut self, r: &rtdyld::ReserveRequest) -> Result<(), String> {
         self.inner.reserve(r)
     }
@@ -1021,7 +1047,8 @@ fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
     let a_target = l.section(a_text).unwrap().target;
 
     // Moving f's code changes the two calls in b and nothing else.
-    l.map_section(a_text, a_target + 0x10000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section(a_text, a_target + 0x10000) }.unwrap();
     l.finalize().unwrap();
     let names = |ids: &[u32]| -> Vec<(u32, String)> {
         ids.iter().map(|&s| (l.section(s).unwrap().object, l.section(s).unwrap().name.to_string_lossy().into_owned())).collect()
@@ -1044,7 +1071,8 @@ fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
     assert_eq!(requests.lock().unwrap().len(), 1);
 
     // Moving back restores every byte, and the code runs again.
-    l.map_section(a_text, a_target).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section(a_text, a_target) }.unwrap();
     l.finalize().unwrap();
     assert_eq!(requests.lock().unwrap().len(), 2);
     assert_eq!(bytes(&l, b_text), b_before);
@@ -1077,7 +1105,8 @@ fn a_failed_refinalize_leaves_no_held_back_writes_behind() {
 
     // Moving f changes b's call (held back: b's code is finalized); the
     // object loaded after b cannot be linked (f's address in one byte).
-    l.map_section(a_text, a_target + 0x10000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section(a_text, a_target + 0x10000) }.unwrap();
     let c = l.load_object(&common::assemble(".data\n.globl c_byte\nc_byte: .byte f\n", &[]), "c.o").unwrap();
     let e = l.finalize().unwrap_err();
     assert!(e.message().contains("c.o"), "{}", e.message());
@@ -1086,7 +1115,8 @@ fn a_failed_refinalize_leaves_no_held_back_writes_behind() {
     l.remove_object(c).unwrap();
     l.finalize().unwrap();
     assert_ne!(bytes(&l, b_text), b_before, "b.o's call to f was not patched");
-    l.map_section(a_text, a_target).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section(a_text, a_target) }.unwrap();
     l.finalize().unwrap();
     assert_eq!(bytes(&l, b_text), b_before);
     assert_eq!(call0(&l, "g"), 8);
@@ -1138,7 +1168,8 @@ fn modules_finalized_one_at_a_time_follow_later_definitions_answers_and_moves() 
     for &sid in l.object_sections(ids[0]).unwrap().to_vec().iter() {
         let local = l.section(sid).unwrap().local;
         let a = *alias.get_or_insert_with(|| l.memory_manager_mut::<DefaultMemoryManager>().unwrap().alias(local).unwrap());
-        l.map_section(sid, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+        // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+        unsafe { l.map_section(sid, a.alias_base as u64 + (local as u64 - a.local_base as u64)) }.unwrap();
     }
     l.finalize().unwrap();
     let text = *l.object_sections(ids[0]).unwrap().iter().find(|&&s| l.section(s).unwrap().name.to_bytes() == b".text").unwrap();
@@ -1261,16 +1292,19 @@ fn map_section_address_finds_sections_loaded_before_and_after_its_first_call_and
     let ia = l.load_object(&a, "a.o").unwrap();
     let ta = text(&l, ia);
     // The first call finds a section loaded before it...
-    l.map_section_address(ta.local, 0x1000_0000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section_address(ta.local, 0x1000_0000) }.unwrap();
     assert_eq!(l.section(ta.id).unwrap().target, 0x1000_0000);
     // ...later calls one loaded after it...
     let ib = l.load_object(&b, "b.o").unwrap();
     let tb = text(&l, ib);
-    l.map_section_address(tb.local, 0x2000_0000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section_address(tb.local, 0x2000_0000) }.unwrap();
     assert_eq!(l.section(tb.id).unwrap().target, 0x2000_0000);
     // ...and none of a removed object.
     l.remove_object(ia).unwrap();
-    assert_eq!(l.map_section_address(ta.local, 0x3000_0000).unwrap_err().kind(), ErrorKind::NotFound);
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    assert_eq!(unsafe { l.map_section_address(ta.local, 0x3000_0000) }.unwrap_err().kind(), ErrorKind::NotFound);
     // A removal before the first call: the same.
     let mut l = Linker::new();
     let ia = l.load_object(&a, "a.o").unwrap();
@@ -1278,8 +1312,10 @@ fn map_section_address_finds_sections_loaded_before_and_after_its_first_call_and
     let ib = l.load_object(&b, "b.o").unwrap();
     let tb = text(&l, ib);
     l.remove_object(ia).unwrap();
-    assert_eq!(l.map_section_address(ta.local, 0x3000_0000).unwrap_err().kind(), ErrorKind::NotFound);
-    l.map_section_address(tb.local, 0x2000_0000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    assert_eq!(unsafe { l.map_section_address(ta.local, 0x3000_0000) }.unwrap_err().kind(), ErrorKind::NotFound);
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { l.map_section_address(tb.local, 0x2000_0000) }.unwrap();
     assert_eq!(l.section(tb.id).unwrap().target, 0x2000_0000);
 }
 
@@ -1329,7 +1365,8 @@ fn section_start_and_stop_symbols_bound_the_objects_own_section() {
             // And follow the section when it moves (the code reads its
             // address from a GOT slot; nothing reads the new place).
             let moved = target + 0x10_0000;
-            l.map_section_address(local, moved).unwrap();
+            // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+            unsafe { l.map_section_address(local, moved) }.unwrap();
             l.finalize().unwrap();
             assert_eq!(start() as u64, moved);
             assert_eq!(stop() as u64, moved + 48);

@@ -515,7 +515,8 @@ fn failures_in_a_row_leave_the_linker_usable() {
 /// a mutated section size cannot make the test allocate gigabytes.
 struct CappedMm(DefaultMemoryManager);
 
-impl MemoryManager for CappedMm {
+// SAFETY: allocations come from the default manager (or fail).
+unsafe impl MemoryManager for CappedMm {
     fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
         let total = r.code_size as u128 + r.ro_size as u128 + r.rw_size as u128;
         if total > 64 << 20 || r.code_align > 1 << 20 || r.ro_align > 1 << 20 || r.rw_align > 1 << 20 {
@@ -780,7 +781,8 @@ fn a_section_cannot_be_moved_past_the_end_of_the_address_space() {
     let mut l = Linker::new();
     let id = l.load_object(good_object(), "good.o").unwrap();
     let sid = l.object_sections(id).unwrap()[0];
-    let e = l.map_section(sid, u64::MAX - 1).unwrap_err();
+    // SAFETY: refused (the target range wraps): nothing moves.
+    let e = unsafe { l.map_section(sid, u64::MAX - 1) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(e.message().contains("end of the address space"), "{e}");
     l.finalize().unwrap();

@@ -668,7 +668,8 @@ fn shift_object(linker: &mut Linker, obj: u32, delta: i64) {
     let ids = linker.object_sections(obj).unwrap().to_vec();
     for id in ids {
         let t = linker.section(id).unwrap().target;
-        linker.map_section(id, t.wrapping_add(delta as u64)).unwrap();
+        // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+        unsafe { linker.map_section(id, t.wrapping_add(delta as u64)) }.unwrap();
     }
 }
 
@@ -704,7 +705,8 @@ fn run_case(c: &Case, t: Target, b_objects: &[Vec<u8>; 2]) -> Result<(), String>
     // branch values must follow them, and nothing else may change.
     for name in [GOT_SECTION, STUB_SECTION] {
         if let Some((id, target, _, _)) = find_section(&l.linker, l.a, name) {
-            l.linker.map_section(id, target + 0x100_0000).unwrap();
+            // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+            unsafe { l.linker.map_section(id, target + 0x100_0000) }.unwrap();
         }
     }
     l.linker.finalize().map_err(|e| format!("finalize after moving the GOT and stubs: {e}"))?;
@@ -852,7 +854,9 @@ mod far {
     // SAFETY: the manager owns its mappings; the pointers are their addresses.
     unsafe impl Send for FarMm {}
 
-    impl MemoryManager for FarMm {
+    // SAFETY: each allocation is a fresh private read+write mapping of its
+    // own, kept until the manager is dropped.
+    unsafe impl MemoryManager for FarMm {
         fn allocate(&mut self, req: &AllocationRequest<'_>) -> Result<*mut u8, String> {
             let c = class(req.kind);
             let align = req.align.max(1);
@@ -977,7 +981,8 @@ fn far_data_overflows_and_the_linker_recovers() {
     // reach; then a good object links and runs in the same linker.
     let (data_id, _, _, _) = find_section(&linker, id, ".data").unwrap();
     let new_data = code + 0x10_0000;
-    linker.map_section(data_id, new_data).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { linker.map_section(data_id, new_data) }.unwrap();
     let good = compile_c("int good_one(int x) { return x * 2 + 1; }", NO_EH);
     linker.load_object(&good, "good1.o").unwrap();
     linker.finalize().unwrap();
@@ -995,7 +1000,8 @@ fn far_data_overflows_and_the_linker_recovers() {
     assert_eq!(read_le(field, 4), 0, "an overflowing field was written");
 
     let (data_id, _, _, _) = find_section(&linker, id, ".data").unwrap();
-    linker.map_section(data_id, 0x10_0000).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { linker.map_section(data_id, 0x10_0000) }.unwrap();
     let good = compile_c("int good_two(int x) { return x * 3 - 1; }", NO_EH);
     linker.load_object(&good, "good2.o").unwrap();
     linker.finalize().unwrap();
@@ -1081,8 +1087,10 @@ fn a_call_that_reaches_directly_goes_through_its_stub_once_a_remap_puts_it_out_o
     // Out of reach (targets only, 8 GiB away): each call now goes through
     // a stub that jumps to the function's new address.
     let far = 8u64 << 30;
-    linker.map_section(text_b.0, text_b.1 + far).unwrap();
-    linker.map_section(helper_sec.0, helper_sec.1 + far).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { linker.map_section(text_b.0, text_b.1 + far) }.unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { linker.map_section(helper_sec.0, helper_sec.1 + far) }.unwrap();
     linker.finalize().unwrap();
     let text_a = find_section(&linker, ia, ".text.caller").unwrap();
     let to_callee = call_destination(text_a, caller + 1);
@@ -1093,8 +1101,10 @@ fn a_call_that_reaches_directly_goes_through_its_stub_once_a_remap_puts_it_out_o
     assert!(to_callee != text_b.1 + far && to_helper != helper_sec.1 + far, "both go through stubs");
 
     // Back within reach: direct again, and the stubs are left as they are.
-    linker.map_section(text_b.0, text_b.1).unwrap();
-    linker.map_section(helper_sec.0, helper_sec.1).unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { linker.map_section(text_b.0, text_b.1) }.unwrap();
+    // SAFETY: the target is an alias of the section's memory, or nothing is registered, resolved or run there before it is mapped back (see the test).
+    unsafe { linker.map_section(helper_sec.0, helper_sec.1) }.unwrap();
     linker.finalize().unwrap();
     assert_eq!(call_destination(text_a, caller + 1), text_b.1);
     assert_eq!(call_destination(text_a, caller + 6), helper_sec.1);

@@ -760,14 +760,17 @@ pub extern "C" fn rtdyld_linker_map_section_address(
     local_address: *const c_void,
     target_address: u64,
 ) -> rtdyld_result {
-    with_linker(linker, |l| l.map_section_address(local_address.cast(), target_address))
+    // SAFETY: the C API's contract (the header's remote-target notes): a
+    // target elsewhere than this process needs the in-process steps off.
+    with_linker(linker, |l| unsafe { l.map_section_address(local_address.cast(), target_address) })
 }
 
 /// Sets the address at which section `section_id` will run. Takes effect at
 /// the next finalize.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_map_section_id(linker: *mut rtdyld_linker, section_id: u32, target_address: u64) -> rtdyld_result {
-    with_linker(linker, |l| l.map_section(section_id, target_address))
+    // SAFETY: as for rtdyld_linker_map_section_address.
+    with_linker(linker, |l| unsafe { l.map_section(section_id, target_address) })
 }
 
 /// Stores in `*target_address_out` the address at which the symbol `name`,
@@ -911,7 +914,10 @@ fn c_align(align: usize) -> Result<u32, String> {
     u32::try_from(align).map_err(|_| format!("alignment {align} does not fit the callback's 32-bit argument"))
 }
 
-impl MemoryManager for CallbackMemoryManager {
+// SAFETY: the C callbacks promise the trait's contract; the header's
+// rtdyld_memory_manager documents it for C callers, who pass the callbacks
+// through an unsafe boundary.
+unsafe impl MemoryManager for CallbackMemoryManager {
     fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
         let Some(f) = self.cb.reserve else { return Ok(()) };
         // SAFETY: the client's callback with its own ctx.

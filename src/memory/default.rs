@@ -1144,7 +1144,10 @@ fn map_anywhere(len: usize, fd: i32, flags: i32) -> Result<*mut u8, String> {
     Ok(p as *mut u8)
 }
 
-impl MemoryManager for DefaultMemoryManager {
+// SAFETY: allocations come from the regions' own read+write mappings, each
+// range handed out once, kept mapped until the manager is dropped;
+// make_writable reopens exactly the pages of the sections named.
+unsafe impl MemoryManager for DefaultMemoryManager {
     fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
         // Each object's code starts on a page of its own: re-patching an
         // object's code makes its pages read+write for a moment, which must

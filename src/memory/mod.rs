@@ -102,9 +102,16 @@ pub struct AllocationRequest<'a> {
 /// A linker may move to another thread, taking its memory manager along,
 /// hence `Send`.
 ///
-/// Memory handed out must stay valid and at the same local address until the
-/// memory manager is dropped (the linker drops it last).
-pub trait MemoryManager: Send {
+/// # Safety
+///
+/// The linker writes section bytes, relocated fields, GOT slots and stubs
+/// through the pointers the manager hands out, and trusts it to do so:
+/// [`MemoryManager::allocate`] must return memory writable for `size`
+/// bytes, used for nothing else, that stays valid at the same local
+/// address until the manager is dropped (the linker drops it last); and
+/// after `make_writable`/`make_writable_many` (and `begin_finalize`) the
+/// named sections must be writable again.
+pub unsafe trait MemoryManager: Send {
     /// Called once per object before its allocations. The default accepts.
     fn reserve(&mut self, _request: &ReserveRequest) -> Result<(), String> {
         Ok(())

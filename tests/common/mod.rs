@@ -116,6 +116,7 @@ pub fn remap_everything(l: &mut rtdyld::Linker) {
                 a
             }
         };
-        l.map_section_address(local, a.alias_base as u64 + (local as u64 - a.local_base as u64)).unwrap();
+        // SAFETY: the target is the alias of the section's own memory.
+        unsafe { l.map_section_address(local, a.alias_base as u64 + (local as u64 - a.local_base as u64)) }.unwrap();
     }
 }

@@ -149,7 +149,8 @@ fn remap(linker: &mut Linker) -> Result<(), String> {
             }
         };
         let target = alias.alias_base as u64 + (local as u64 - alias.local_base as u64);
-        linker.map_section(id, target).map_err(|e| e.to_string())?;
+        // SAFETY: the target is the alias of the section's own memory (`alias`).
+        unsafe { linker.map_section(id, target) }.map_err(|e| e.to_string())?;
     }
     linker.finalize().map_err(|e| e.to_string())?;
     linker.memory_manager_mut::<DefaultMemoryManager>().ok_or("not the default memory manager")?.seal_local_views()
