@@ -105,7 +105,7 @@ fn main() {
             .unwrap();
         remapped = (id, target);
         let t3 = Instant::now();
-        // SAFETY: the objects register no unwind tables and run nothing there: only the relocations are applied and timed.
+        // SAFETY: the largest section of these sets is code or data, not .eh_frame nor a constructor table; no IFUNC or constructor runs, and nothing is called: only the relocations are applied.
         unsafe { l.map_section(id, target + 4096) }.unwrap_or_else(|e| die(e.to_string()));
         l.finalize().unwrap_or_else(|e| die(format!("re-finalize: {e}")));
         let t4 = Instant::now();
@@ -118,15 +118,15 @@ fn main() {
     let mut l = last.unwrap();
     // Check the relink: back to the first addresses gives the first bytes.
     let (id, target) = remapped;
-    // SAFETY: the objects register no unwind tables and run nothing there: only the relocations are applied and timed.
+    // SAFETY: the largest section of these sets is code or data, not .eh_frame nor a constructor table; no IFUNC or constructor runs, and nothing is called: only the relocations are applied.
     unsafe { l.map_section(id, target) }.unwrap_or_else(|e| die(e.to_string()));
     l.finalize().unwrap_or_else(|e| die(e.to_string()));
     let after = snapshot(&l);
-    // SAFETY: the objects register no unwind tables and run nothing there: only the relocations are applied and timed.
+    // SAFETY: the largest section of these sets is code or data, not .eh_frame nor a constructor table; no IFUNC or constructor runs, and nothing is called: only the relocations are applied.
     unsafe { l.map_section(id, target + 4096) }.unwrap();
     l.finalize().unwrap();
     let moved = snapshot(&l);
-    // SAFETY: the objects register no unwind tables and run nothing there: only the relocations are applied and timed.
+    // SAFETY: the largest section of these sets is code or data, not .eh_frame nor a constructor table; no IFUNC or constructor runs, and nothing is called: only the relocations are applied.
     unsafe { l.map_section(id, target) }.unwrap();
     l.finalize().unwrap();
     if snapshot(&l) != after {
