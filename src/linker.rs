@@ -622,7 +622,9 @@ impl Linker {
                 .map(|s| s.local as usize - m.template as usize + s.size as usize)
                 .max()
                 .unwrap_or(0);
-            if len > 0 && !o.relocs.is_empty() {
+            // (Only templates that relocations write into.)
+            let relocated = o.reloc_groups.iter().any(|g| self.sections[g.section as usize].kind == SectionKind::TlsData);
+            if len > 0 && relocated {
                 // SAFETY: the template's `.tdata` part: `len` bytes from
                 // `m.template`, in the module's writable mapping.
                 out.push((oi, unsafe { std::slice::from_raw_parts(m.template, len) }.to_vec()));

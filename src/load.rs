@@ -464,10 +464,13 @@ impl<'a> ParsedObject<'a> {
             // nothing else defines the name.
             let sym = self.symtab.symbols().get(r.index());
             let defined_here = sym.is_some_and(|s| s.st_shndx(LittleEndian) != elf::SHN_UNDEF);
-            let discarded = sym.is_some_and(|s| {
-                matches!(self.symtab.symbol_section(LittleEndian, s, SymbolIndex(r.index())),
-                    Ok(Some(i)) if self.comdat_discarded.get(i.0) == Some(&true))
-            });
+            // (Looked up only for such definitions, in objects with discarded groups.)
+            let discarded = defined_here
+                && !self.comdat_discarded.is_empty()
+                && sym.is_some_and(|s| {
+                    matches!(self.symtab.symbol_section(LittleEndian, s, SymbolIndex(r.index())),
+                        Ok(Some(i)) if self.comdat_discarded.get(i.0) == Some(&true))
+                });
             let weak = (sym.is_some_and(|s| s.st_bind() == elf::STB_WEAK) || defined_here) && !discarded;
             return ParsedGlobal {
                 place: GlobalPlace::Undefined,
@@ -1247,6 +1250,20 @@ pub fn parse<'a>(
     // Relocations of allocated sections (see [`RelocPass`]). No more
     // symbols can be referred to than there are symbols or relocations.
     let mut pass = RelocPass::new(elf_syms.len().min(entry_count), scratch);
+    // What decoding a symbol needs, borrowed afresh where an empty section
+    // may have been loaded since.
+    macro_rules! symbol_refs {
+        () => {
+            SymbolRefs {
+                elf_syms,
+                symtab: &symtab,
+                section_slot: &section_slot,
+                sections: &sections,
+                globals: &globals,
+                section_bounds: &section_bounds,
+            }
+        };
+    }
     let mut relocs = Vec::with_capacity(entry_count);
     crate::pages::prefer_huge_pages(&relocs);
     crate::pages::populate_spare(&relocs, entry_count);
@@ -1285,14 +1302,7 @@ pub fn parse<'a>(
         let start = relocs.len() as u32;
         let mut first = 0;
         let fault = loop {
-            let refs = SymbolRefs {
-                elf_syms,
-                symtab: &symtab,
-                section_slot: &section_slot,
-                sections: &sections,
-                globals: &globals,
-                section_bounds: &section_bounds,
-            };
+            let refs = symbol_refs!();
             // (Fault indices count from `first`.)
             match pass.scan(&entries[first..], slot, &sections[slot as usize], &mut compact_of, &refs, &mut relocs) {
                 Ok(()) => break None,
@@ -1349,14 +1359,7 @@ pub fn parse<'a>(
             *slot = u32::MAX;
         }
     }
-    let refs = SymbolRefs {
-        elf_syms,
-        symtab: &symtab,
-        section_slot: &section_slot,
-        sections: &sections,
-        globals: &globals,
-        section_bounds: &section_bounds,
-    };
+    let refs = symbol_refs!();
 
     // Names of local symbols: of those relocations refer to (for messages),
     // and of all (for perf maps) when asked, which then also get an entry.
@@ -1613,9 +1616,6 @@ const SHN_X86_64_LCOMMON: u16 = 0xff02;
 
 /// The binding facts of a global symbol defined (or not) at `place`.
 fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> ParsedGlobal {
-    // (A definition whose section is not loaded is read by
-    // `ParsedObject::global` as a reference.)
-    let discarded = false;
     let weak = sym.st_bind() == elf::STB_WEAK;
     let ifunc = sym.st_type() == elf::STT_GNU_IFUNC;
     ParsedGlobal {
@@ -1629,7 +1629,9 @@ fn describe_global(sym: &elf::Sym64<LittleEndian>, place: GlobalPlace) -> Parsed
         is_function: sym.st_type() == elf::STT_FUNC || ifunc,
         weak,
         ifunc,
-        discarded,
+        // (A definition whose section is not loaded is read by
+        // `ParsedObject::global`, as a reference.)
+        discarded: false,
     }
 }
 

@@ -21,6 +21,16 @@ fn run_cmd(libs: &[&str], remap: bool) -> Command {
     cmd
 }
 
+/// Writes `source` to `dir/name` and compiles it with `compiler` and
+/// `flags`; returns the object's path.
+fn compile_file(dir: &common::TempDir, name: &str, compiler: &str, source: &str, flags: &[&str]) -> std::path::PathBuf {
+    let src = dir.join(name);
+    std::fs::write(&src, source).unwrap();
+    let obj = src.with_extension("o");
+    assert!(Command::new(compiler).args(flags).arg("-c").arg(&src).arg("-o").arg(&obj).status().unwrap().success(), "{name}");
+    obj
+}
+
 const CXX: &str = r#"
 #include <cstdlib>
 #include <iostream>
@@ -87,24 +97,13 @@ fn exceptions_pass_a_shared_inline_function_that_starts_after_patch_nops() {
     // below the code, and the unwinder would search the wrong object.
     let dir = common::TempDir::new("cli-patchable");
     let header = "__attribute__((noinline)) inline int helper(int x) { return x * 2; }\n";
-    let main = dir.join("main.cpp");
-    std::fs::write(
-        &main,
-        format!(
-            "#include <cstdio>\n{header}int lib_throw(int);\n\
-             int main() {{ try {{ lib_throw(helper(2)); }} catch (int e) {{ std::printf(\"caught %d\\n\", e); return 0; }} return 1; }}\n"
-        ),
-    )
-    .unwrap();
-    let lib = dir.join("lib.cpp");
-    std::fs::write(&lib, format!("{header}int lib_throw(int i) {{ if (i) throw helper(i); return 0; }}\n")).unwrap();
-    let mut objs = Vec::new();
-    for src in [&main, &lib] {
-        let obj = src.with_extension("o");
-        let status = Command::new("g++").args(["-O0", "-fpatchable-function-entry=1,1", "-c"]).arg(src).arg("-o").arg(&obj).status();
-        assert!(status.unwrap().success());
-        objs.push(obj);
-    }
+    let flags = ["-O0", "-fpatchable-function-entry=1,1"];
+    let main = format!(
+        "#include <cstdio>\n{header}int lib_throw(int);\n\
+         int main() {{ try {{ lib_throw(helper(2)); }} catch (int e) {{ std::printf(\"caught %d\\n\", e); return 0; }} return 1; }}\n"
+    );
+    let lib = format!("{header}int lib_throw(int i) {{ if (i) throw helper(i); return 0; }}\n");
+    let objs = [compile_file(&dir, "main.cpp", "g++", &main, &flags), compile_file(&dir, "lib.cpp", "g++", &lib, &flags)];
     for order in [[0, 1], [1, 0]] {
         for remap in [false, true] {
             let out = run_cmd(&["stdc++"], remap).arg(&objs[order[0]]).arg(&objs[order[1]]).output().unwrap();
@@ -293,17 +292,16 @@ fn a_program_without_thread_local_variables_keeps_its_threads_whole_stacks() {
     // created with a 64 KiB surplus. The command asks for what the
     // objects' thread-local sections need, and nothing without them.
     let dir = common::TempDir::new("cli-small-stack");
-    let src = dir.join("s.c");
-    std::fs::write(
-        &src,
+    let obj = compile_file(
+        &dir,
+        "s.c",
+        "gcc",
         "#include <pthread.h>\n#include <stdio.h>\nstatic void *f(void *a) { return a; }\n\
          int main(void) { pthread_attr_t at; pthread_attr_init(&at); pthread_attr_setstacksize(&at, 16384);\n\
          pthread_t t; int e = pthread_create(&t, &at, f, (void *)42); void *r = 0; if (!e) pthread_join(t, &r);\n\
          printf(\"%d %ld\\n\", e, (long)r); return e; }\n",
-    )
-    .unwrap();
-    let obj = dir.join("s.o");
-    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+        &["-O2"],
+    );
     let out = rtdyld().env_remove("GLIBC_TUNABLES").arg("run").args(["-l", "pthread"]).arg(&obj).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0 42\n", "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0));
@@ -314,17 +312,16 @@ fn program_arguments_lie_back_to_back_as_the_kernel_lays_them_out() {
     // Programs that set their process title (libuv, PostgreSQL, nginx)
     // overwrite the area from argv[0] to the end of the last argument.
     let dir = common::TempDir::new("cli-argv");
-    let src = dir.join("a.c");
-    std::fs::write(
-        &src,
+    let obj = compile_file(
+        &dir,
+        "a.c",
+        "gcc",
         "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\
          int main(int argc, char **argv) { for (int i = 1; i < argc; i++) if (argv[i] != argv[i - 1] + strlen(argv[i - 1]) + 1) return 1;\n\
          size_t cap = argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]; memset(argv[0], 0, cap); strcpy(argv[0], \"title\");\n\
          for (int i = 0; i < 100; i++) free(malloc(16 * i + 8)); printf(\"%d %zu\\n\", argc, cap); return 0; }\n",
-    )
-    .unwrap();
-    let obj = dir.join("a.o");
-    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&src).arg("-o").arg(&obj).status().unwrap().success());
+        &["-O2"],
+    );
     let out = rtdyld().arg("run").arg(&obj).args(["--", "one", "two"]).output().unwrap();
     let cap = obj.to_str().unwrap().len() + 1 + 4 + 4;
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("3 {cap}\n"), "{}", String::from_utf8_lossy(&out.stderr));
@@ -337,14 +334,9 @@ fn initial_exec_code_reaches_a_variable_of_a_pic_object_loaded_before_it() {
     // PIE code (initial-exec) reaches the variable of a -fPIC object
     // (general-dynamic) in either load order.
     let dir = common::TempDir::new("cli-tls-order");
-    let def = dir.join("def.c");
-    std::fs::write(&def, "__thread int counter = 100;\n").unwrap();
-    let user = dir.join("user.c");
-    std::fs::write(&user, "#include <stdio.h>\nextern __thread int counter;\nint main(void) { printf(\"%d\\n\", ++counter); return 0; }\n")
-        .unwrap();
-    let (def_o, user_o) = (dir.join("def.o"), dir.join("user.o"));
-    assert!(Command::new("gcc").args(["-O2", "-fPIC", "-c"]).arg(&def).arg("-o").arg(&def_o).status().unwrap().success());
-    assert!(Command::new("gcc").args(["-O2", "-c"]).arg(&user).arg("-o").arg(&user_o).status().unwrap().success());
+    let def_o = compile_file(&dir, "def.c", "gcc", "__thread int counter = 100;\n", &["-O2", "-fPIC"]);
+    let user = "#include <stdio.h>\nextern __thread int counter;\nint main(void) { printf(\"%d\\n\", ++counter); return 0; }\n";
+    let user_o = compile_file(&dir, "user.c", "gcc", user, &["-O2"]);
     for objs in [[&def_o, &user_o], [&user_o, &def_o]] {
         let out = rtdyld().arg("run").args(objs).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "101\n", "{objs:?}: {}", String::from_utf8_lossy(&out.stderr));
