@@ -471,6 +471,14 @@ fn link_incremental_finalizes_after_each_object_and_check_calls_the_result() {
         let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in {text}"));
         assert!(line[key.len()..].parse::<f64>().is_ok(), "{line}");
     }
+    // Without --times, the listing shows the objects that are loaded: the
+    // replacement of b (object 3), not the removed copy.
+    let out = rtdyld().args(["link", "--incremental", "--replace", "1"]).args(&objs).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Vec<&str> = text.lines().filter(|l| l.starts_with("object ")).collect();
+    assert_eq!(listed.len(), 3, "{text}");
+    assert!(listed[2].starts_with("object 3: ") && listed[2].ends_with("b.o"), "{text}");
     // One at a time, an object cannot refer to one loaded after it.
     let reversed: Vec<_> = objs.iter().rev().collect();
     let out = rtdyld().args(["link", "--incremental"]).args(&reversed).output().unwrap();

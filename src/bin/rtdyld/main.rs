@@ -319,7 +319,9 @@ fn link_command(args: &[String]) -> Result<u8, String> {
         return Ok(0);
     }
     for obj in 0..linker.object_count() {
-        println!("object {obj}: {}", linker.object_name(obj).unwrap_or("?"));
+        // (Objects removed by --replace are not listed.)
+        let Ok(name) = linker.object_name(obj) else { continue };
+        println!("object {obj}: {name}");
         for &sid in linker.object_sections(obj).map_err(|e| e.to_string())? {
             let s = linker.section(sid).map_err(|e| e.to_string())?;
             println!(
