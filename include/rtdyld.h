@@ -234,8 +234,9 @@ typedef struct rtdyld_memory_manager {
   void (*destroy)(void *ctx);
   /**
    * Optional. Called for each section of an object removed with
-   * `rtdyld_linker_remove_object`: rtdyld no longer uses that memory.
-   * Return 0 on success.
+   * `rtdyld_linker_remove_object`, and of an object whose load failed
+   * after some of its sections were allocated: rtdyld no longer uses
+   * that memory. Return 0 on success.
    */
   int (*release)(void *ctx,
                  uint8_t *local_address,
@@ -458,7 +459,9 @@ rtdyld_result rtdyld_linker_set_perf_map(struct rtdyld_linker *linker,
  * Loads an ELF x86-64 relocatable object from `data[0..len)`, which is
  * only borrowed for the call. `name` (may be NULL) appears in messages.
  * On success stores the object's id in `*object_id_out` (may be NULL). On
- * failure nothing of the object is added.
+ * failure nothing of the object is added: sections already allocated are
+ * released (the memory manager's `release`), and their ids may be given
+ * to the sections of a later load.
  */
 rtdyld_result rtdyld_linker_load_object(struct rtdyld_linker *linker,
                                         const uint8_t *data,

@@ -218,6 +218,26 @@ struct Plan<'a> {
     large: bool,
 }
 
+/// Gives the memory manager back the sections of an object whose load
+/// failed after some were allocated: `placed` are the sections handled so
+/// far (in plan order; null for TLS ones, which live in the TLS module),
+/// `large` the large-model ones allocated ahead of them. (A release that
+/// fails changes nothing for the caller, who gets the load's error.)
+fn release_unplaced(
+    mm: &mut dyn MemoryManager,
+    first_id: u32,
+    plan: &[Plan<'_>],
+    placed: &[(&[u8], *mut u8, SectionKind)],
+    large: &[(usize, *mut u8)],
+) {
+    let ahead = large.iter().filter(|e| e.0 >= placed.len()).map(|e| (e.0, e.1));
+    for (k, local) in placed.iter().enumerate().map(|(k, p)| (k, p.1)).chain(ahead) {
+        if !local.is_null() {
+            let _ = mm.release(local, plan[k].size as usize, first_id + k as u32);
+        }
+    }
+}
+
 /// Working buffers of `load_object` and `apply_object`, kept between
 /// objects (empty in between: the items of the first two borrow an object's
 /// bytes, see [`load::recycle`]).
@@ -759,7 +779,8 @@ impl Linker {
     }
 
     /// Loads an ELF x86-64 relocatable object. `data` is only borrowed for
-    /// the call. On error nothing of the object stays in the symbol table.
+    /// the call. On error nothing of the object stays in the symbol table,
+    /// and the sections already allocated are released.
     pub fn load_object(&mut self, data: &[u8], name: &str) -> Result<u32> {
         // (ELF structures are read in place, at any alignment: `object`'s
         // `unaligned` feature; TinyCC and yasm align their tables to 4.)
@@ -1080,7 +1101,13 @@ impl Linker {
         // large sections after all others.
         let mut large = Vec::new();
         for (k, p) in plan.iter().enumerate().filter(|(_, p)| p.large && p.tls.is_none()) {
-            large.push((k, allocate(k, p)?));
+            match allocate(k, p) {
+                Ok(local) => large.push((k, local)),
+                Err(e) => {
+                    release_unplaced(&mut **mm, first_id, &plan, &new_sections, &large);
+                    return Err(e);
+                }
+            }
         }
         for (k, p) in plan.iter().enumerate() {
             let sid = first_id + k as u32;
@@ -1093,7 +1120,13 @@ impl Linker {
             }
             let local = match large.iter().find(|e| e.0 == k) {
                 Some(e) => e.1,
-                None => allocate(k, p)?,
+                None => match allocate(k, p) {
+                    Ok(local) => local,
+                    Err(e) => {
+                        release_unplaced(&mut **mm, first_id, &plan, &new_sections, &large);
+                        return Err(e);
+                    }
+                },
             };
             // SAFETY: the memory manager promised `size` writable bytes at
             // `local`; `data` has exactly `size` bytes (checked at parse).
@@ -1131,8 +1164,13 @@ impl Linker {
         }
         let tls = if has_tls {
             self.prerelocate_tls_image(&parsed, &plan, &new_sections, &found, &mut tls_image);
-            let module = crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, static_tls)
-                .map_err(|e| Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display())))?;
+            let module = match crate::tls::TlsModule::create(&tls_image, tls_end as usize, tls_align as usize, static_tls) {
+                Ok(module) => module,
+                Err(e) => {
+                    release_unplaced(&mut *self.mm, first_id, &plan, &new_sections, &large);
+                    return Err(Error::new(ErrorKind::Unsupported, format!("{}: thread-local storage of {tls_end} bytes: {e}", display())));
+                }
+            };
             for (k, p) in plan.iter().enumerate() {
                 if let (Some(off), Some(_)) = (p.tls, p.data) {
                     new_sections[k].1 = module.template.wrapping_add(off as usize);

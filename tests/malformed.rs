@@ -508,6 +508,72 @@ fn failures_in_a_row_leave_the_linker_usable() {
     linker.finalize().unwrap();
 }
 
+/// The default memory manager, failing its `fail_at`-th allocation and
+/// keeping the sections it handed out and did not get back.
+struct FailingMm {
+    inner: DefaultMemoryManager,
+    fail_at: usize,
+    allocations: usize,
+    live: std::sync::Arc<std::sync::Mutex<Vec<(u32, usize)>>>,
+}
+
+// SAFETY: allocations come from the default manager (or fail).
+unsafe impl MemoryManager for FailingMm {
+    fn reserve(&mut self, r: &ReserveRequest) -> Result<(), String> {
+        self.inner.reserve(r)
+    }
+    fn allocates_zeroed_memory(&self) -> bool {
+        self.inner.allocates_zeroed_memory()
+    }
+    fn allocate(&mut self, r: &AllocationRequest<'_>) -> Result<*mut u8, String> {
+        self.allocations += 1;
+        if self.allocations == self.fail_at {
+            return Err(format!("no memory for {}", r.name));
+        }
+        let local = self.inner.allocate(r)?;
+        self.live.lock().unwrap().push((r.section_id, local as usize));
+        Ok(local)
+    }
+    fn release(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+        let mut live = self.live.lock().unwrap();
+        let k =
+            live.iter().position(|&e| e == (id, local as usize)).ok_or_else(|| format!("section {id} at {local:p} was not handed out"))?;
+        live.remove(k);
+        self.inner.release(local, size, id)
+    }
+    fn make_writable(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+        self.inner.make_writable(local, size, id)
+    }
+    fn finalize(&mut self) -> Result<(), String> {
+        self.inner.finalize()
+    }
+}
+
+#[test]
+fn a_load_that_fails_half_way_gives_back_what_it_allocated() {
+    // The good object has code, data, read-only data, unwind tables and a
+    // GOT: failing each allocation in turn fails some after others succeeded.
+    let sections = {
+        let mut linker = Linker::new();
+        let id = linker.load_object(good_object(), "good.o").unwrap();
+        linker.object_sections(id).unwrap().len()
+    };
+    assert!(sections >= 3, "{sections}");
+    for fail_at in 1..=sections {
+        let live = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mm = FailingMm { inner: DefaultMemoryManager::new(), fail_at, allocations: 0, live: live.clone() };
+        let mut linker = Linker::with_memory_manager(Box::new(mm));
+        linker.set_resolver(resolver());
+        let err = linker.load_object(good_object(), "good.o").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MemoryManager, "{err}");
+        assert!(err.message().contains("no memory for"), "{err}");
+        assert!(live.lock().unwrap().is_empty(), "allocation {fail_at} failed; not given back: {:?}", live.lock().unwrap());
+        // The next load gets memory again, and works.
+        assert_recovers(&mut linker);
+        assert_eq!(live.lock().unwrap().len(), sections, "allocation {fail_at} failed");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Random mutations.
 

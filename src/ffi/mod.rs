@@ -161,8 +161,9 @@ pub struct rtdyld_memory_manager {
     /// memory it handed out is used.
     pub destroy: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
     /// Optional. Called for each section of an object removed with
-    /// `rtdyld_linker_remove_object`: rtdyld no longer uses that memory.
-    /// Return 0 on success.
+    /// `rtdyld_linker_remove_object`, and of an object whose load failed
+    /// after some of its sections were allocated: rtdyld no longer uses
+    /// that memory. Return 0 on success.
     pub release: Option<unsafe extern "C" fn(ctx: *mut c_void, local_address: *mut u8, size: usize, section_id: u32) -> c_int>,
 }
 
@@ -642,7 +643,9 @@ pub extern "C" fn rtdyld_linker_set_perf_map(linker: *mut rtdyld_linker, enable:
 /// Loads an ELF x86-64 relocatable object from `data[0..len)`, which is
 /// only borrowed for the call. `name` (may be NULL) appears in messages.
 /// On success stores the object's id in `*object_id_out` (may be NULL). On
-/// failure nothing of the object is added.
+/// failure nothing of the object is added: sections already allocated are
+/// released (the memory manager's `release`), and their ids may be given
+/// to the sections of a later load.
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_load_object(
     linker: *mut rtdyld_linker,

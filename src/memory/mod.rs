@@ -152,7 +152,8 @@ pub unsafe trait MemoryManager: Send {
         Ok(())
     }
 
-    /// Called for each section of an object being removed: the memory is no
+    /// Called for each section of an object being removed, or of an object
+    /// whose load failed after the section was allocated: the memory is no
     /// longer used by rtdyld. The default does nothing.
     fn release(&mut self, _local: *mut u8, _size: usize, _section_id: u32) -> Result<(), String> {
         Ok(())
