@@ -605,6 +605,34 @@ impl Linker {
         }
     }
 
+    /// Refuses, before anything is written, a finalize that would have the
+    /// unwinder of this process read an unwind table at a target address
+    /// that is not mapped here (sections mapped into another process with
+    /// registration left on): it would crash.
+    fn check_unwind_targets(&self) -> Result<()> {
+        if !self.register_eh_frames {
+            return Ok(());
+        }
+        for (oi, o) in self.objects.iter().enumerate().filter(|(_, o)| !o.removed) {
+            let Some(sec) = o.eh_frame else { continue };
+            let s = &self.sections[sec as usize];
+            if o.eh_registered == Some(s.target) || s.target == s.local as u64 || crate::pages::mapped(s.target, s.size) {
+                continue;
+            }
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "{}: its unwind table (.eh_frame, section {sec}) has target address {:#x}, which is not mapped in this \
+                     process, where the unwinder would read it: turn unwind-table registration off for code that runs in \
+                     another process",
+                    o.display(oi as u32),
+                    s.target
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The memory manager, if it is of type `T`.
     pub fn memory_manager_mut<T: 'static>(&mut self) -> Option<&mut T> {
         self.mm.as_any_mut()?.downcast_mut::<T>()
@@ -1538,6 +1566,7 @@ impl Linker {
     /// objects loaded, the sections moved and the symbols whose addresses
     /// changed, with what refers to them), not to all that is loaded.
     pub fn finalize(&mut self) -> Result<()> {
+        self.check_unwind_targets()?;
         self.resolve_externals()?;
         self.assign_canonical_stubs();
         self.mm
@@ -1736,6 +1765,12 @@ impl Linker {
             s.is_some_and(|s| sections[s as usize].kind.is_code() && off < sections[s as usize].size)
         };
         let mut bad = Vec::new();
+        // Resolvers at a target address this process has not mapped (code
+        // placed in another process) cannot be called here.
+        let mut elsewhere = Vec::new();
+        let not_here = |sections: &[Section], s: Option<u32>, addr: u64| {
+            s.is_some_and(|s| sections[s as usize].target != sections[s as usize].local as u64) && !crate::pages::mapped(addr, 1)
+        };
         for g in 0..self.symbols.len() as u32 {
             let gs = self.symbols.get(g);
             let Some(d) = gs.definition() else { continue };
@@ -1745,6 +1780,11 @@ impl Linker {
                     continue;
                 }
                 let resolver = d.section.map_or(d.value, |s| self.sections[s as usize].target + d.value);
+                if not_here(&self.sections, d.section, resolver) {
+                    let owner = &self.objects[d.object as usize];
+                    elsewhere.push(format!("`{}` of {} at {resolver:#x}", self.symbols.name_str(g), owner.display(d.object)));
+                    continue;
+                }
                 let v = call(resolver);
                 self.symbols.set_ifunc_value(g, Some(v));
                 self.changes.globals.push(g);
@@ -1762,11 +1802,23 @@ impl Linker {
                     ));
                     continue;
                 }
-                let v = call(self.sections[section as usize].target + offset);
+                let resolver = self.sections[section as usize].target + offset;
+                if not_here(&self.sections, Some(section), resolver) {
+                    let name = o.local_names.get(sym).map_or_else(|| "an unnamed local symbol".to_owned(), |n| format!("`{n}`"));
+                    elsewhere.push(format!("{name} of {} at {resolver:#x}", o.display(o.id)));
+                    continue;
+                }
+                let v = call(resolver);
                 o.local_ifuncs[k].1 = Some(v);
                 self.changes.object(o);
                 any = true;
             }
+        }
+        if !elsewhere.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("IFUNC resolvers run in this process at their target address, which is not mapped here: {}", elsewhere.join(", ")),
+            ));
         }
         if bad.is_empty() {
             Ok(any)
@@ -2063,6 +2115,9 @@ impl Linker {
     /// any of these apply, the target must be where the section's bytes are
     /// mapped in this process by the next finalize (an alias of the local
     /// memory, say); a target elsewhere (another process) needs them off.
+    /// (Finalize refuses, with an error, to register or call at a target
+    /// that is not mapped in this process at all; memory of other contents
+    /// mapped there it cannot tell from the section's.)
     pub unsafe fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
         if local.is_null() {
             return Err(Error::new(
@@ -2137,6 +2192,9 @@ impl Linker {
     /// any of these apply, the target must be where the section's bytes are
     /// mapped in this process by the next finalize (an alias of the local
     /// memory, say); a target elsewhere (another process) needs them off.
+    /// (Finalize refuses, with an error, to register or call at a target
+    /// that is not mapped in this process at all; memory of other contents
+    /// mapped there it cannot tell from the section's.)
     pub unsafe fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
         let s = self.section_ref(id)?;
         if s.tls_template {

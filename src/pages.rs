@@ -49,9 +49,35 @@ pub(crate) fn populate_spare<T>(buffer: &Vec<T>, count: usize) {
     }
 }
 
+/// Whether every page of `[addr, addr + len)` is mapped in this process
+/// (whatever its protection): where rtdyld is about to read or run memory
+/// at a section's target address, which the client may have placed in
+/// another process.
+pub(crate) fn mapped(addr: u64, len: u64) -> bool {
+    const PAGE: u64 = 4096;
+    let start = addr / PAGE * PAGE;
+    let Some(end) = addr.checked_add(len.max(1)) else { return false };
+    let pages = (end - start).div_ceil(PAGE);
+    // (mincore fills one byte per page; only its failure matters here.)
+    let mut residency = vec![0u8; pages as usize];
+    // SAFETY: mincore only reads the page tables of the range and writes
+    // one byte per page into `residency`, which has room for them.
+    let rc = unsafe { libc::mincore(start as *mut libc::c_void, (end - start) as usize, residency.as_mut_ptr()) };
+    rc == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_tells_mapped_memory_from_holes() {
+        let v = vec![0u8; 3 * 4096];
+        assert!(mapped(v.as_ptr() as u64 + 10, 8000));
+        // (Far from where the kernel places mappings and the heap.)
+        assert!(!mapped(0x5000_0000_0000, 1));
+        assert!(!mapped(u64::MAX - 8, 100));
+    }
 
     /// The `THPeligible` line of the /proc/self/smaps entry that maps `addr`.
     fn thp_eligible(addr: usize) -> Option<bool> {

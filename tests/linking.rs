@@ -1432,3 +1432,48 @@ fn versioned_references_bind_to_that_version_of_the_host_symbol() {
         }
     }
 }
+
+#[test]
+fn code_placed_in_another_process_is_not_read_or_run_here() {
+    // A remote JIT maps sections to addresses of another process. The
+    // unwinder here would read a registered .eh_frame at its target, and
+    // IFUNC resolvers would be called there: finalize refuses both when
+    // the target is not mapped in this process, instead of crashing.
+    const ELSEWHERE: u64 = 0x5000_0000_0000;
+    let remote = |l: &mut Linker| {
+        for id in 0..l.section_count() {
+            let Ok(s) = l.section(id) else { continue };
+            if !s.kind.is_tls() {
+                // SAFETY: nothing is registered, resolved or run at these
+                // targets: finalize refuses, and the linker is dropped with
+                // no constructor run.
+                unsafe { l.map_section(id, ELSEWHERE + u64::from(id) * 0x10000) }.unwrap();
+            }
+        }
+    };
+    let obj = cc("long twice(long x) { return 2 * x; }", &["-O2", "-fPIC", "-fasynchronous-unwind-tables"]);
+    let mut l = Linker::new();
+    l.load_object(&obj, "remote.o").unwrap();
+    remote(&mut l);
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidState, "{e}");
+    assert!(e.message().contains("remote.o") && e.message().contains(".eh_frame") && e.message().contains("0x5000"), "{e}");
+    // Registration off, as for a remote target: the link completes.
+    l.set_register_eh_frames(false);
+    l.finalize().unwrap();
+    assert_eq!(l.lookup("twice").unwrap() >> 44, ELSEWHERE >> 44);
+
+    let obj = cc(
+        "static long one(long x) { return x; }\n\
+         static long (*pick(void))(long) { return one; }\n\
+         long chosen(long) __attribute__((ifunc(\"pick\")));",
+        &["-O2", "-fPIC"],
+    );
+    let mut l = Linker::new();
+    l.set_register_eh_frames(false);
+    l.load_object(&obj, "ifunc.o").unwrap();
+    remote(&mut l);
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("IFUNC") && e.message().contains("`chosen`"), "{e}");
+}
