@@ -142,6 +142,7 @@ static void check_null_arguments(rtdyld_linker *linker, uint32_t good_object)
   rtdyld_linker_free(NULL);
   CHECK_FAILS(NULL, rtdyld_linker_set_resolver(NULL, test_resolve, NULL), INVALID);
   CHECK_FAILS(NULL, rtdyld_linker_set_process_symbols(NULL, true), INVALID);
+  CHECK_FAILS(NULL, rtdyld_linker_set_runtime_helpers(NULL, true), INVALID);
   CHECK_FAILS(NULL, rtdyld_linker_set_retain_relocations(NULL, true), INVALID);
   CHECK_FAILS(NULL, rtdyld_linker_load_object(NULL, &byte, 1, "x", &count), INVALID);
   CHECK_FAILS(NULL, rtdyld_linker_finalize(NULL), INVALID);

@@ -3,7 +3,8 @@
  *
  *   - lc_ssp.c, -fstack-protector-all: guarded("hello") = 5; smash(64)
  *     overruns its buffer, and __stack_chk_fail aborts a child process
- *     with SIGABRT (smash(8) returns normally);
+ *     with SIGABRT (smash(8) returns normally); with runtime helpers off
+ *     it comes from the resolver only (unresolved without it);
  *   - lc_atexit.cpp (-fno-threadsafe-statics: nothing from libstdc++,
  *     which this program has not loaded): globals g1(1), g2(2) and a
  *     function-local static local(3) with destructors, registered through
@@ -68,6 +69,23 @@ int main(int argc, char **argv)
          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
   CHECK(WIFSIGNALED(status));
   CHECK_EQ(WTERMSIG(status), SIGABRT);
+
+  /* Runtime helpers off (code that runs in another process): the
+   * stack protector's __stack_chk_fail comes from the resolver only. */
+  {
+    rtdyld_linker *r = NULL;
+    test_resolver names = {0};
+    static char elsewhere; /* stands for the other process's function */
+    CHECK_OK(NULL, rtdyld_linker_new(&r));
+    CHECK_OK(r, rtdyld_linker_set_runtime_helpers(r, false));
+    CHECK_OK(r, rtdyld_linker_set_resolver(r, test_resolve, &names));
+    test_load_file(r, argv[1]);
+    CHECK_FAILS(r, rtdyld_linker_finalize(r), RTDYLD_RESULT_UNRESOLVED_SYMBOL);
+    CHECK(strstr(test_last_error(r), "__stack_chk_fail") != NULL);
+    test_resolver_set(&names, "__stack_chk_fail", (uint64_t)(uintptr_t)&elsewhere);
+    CHECK_OK(r, rtdyld_linker_finalize(r));
+    rtdyld_linker_free(r);
+  }
 
   /* C++ globals with destructors: __cxa_atexit and __dso_handle. */
   long sink = 0;

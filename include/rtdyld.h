@@ -418,6 +418,19 @@ rtdyld_result rtdyld_linker_set_process_symbols(struct rtdyld_linker *linker,
                                                 bool enable);
 
 /**
+ * Whether names of the implementation's namespace (`__*`, `_Unwind_*`:
+ * `__stack_chk_fail`, `__cxa_atexit`, `__gxx_personality_v0`, ...) and
+ * `atexit`, `at_quick_exit`, `pthread_atfork` that the resolver does not
+ * know are taken from this process (rtdyld's own helpers or the host's
+ * libraries), even with process symbols off. On by default; turn it off
+ * when the code runs in another process, where this one's addresses mean
+ * nothing: such names then come from the resolver only (or from the
+ * process, if process symbols are on).
+ */
+rtdyld_result rtdyld_linker_set_runtime_helpers(struct rtdyld_linker *linker,
+                                                bool enable);
+
+/**
  * Whether relocations are kept after finalize so that later finalizes can
  * re-apply them after a remap or a changed symbol address (on by default,
  * 16 bytes per relocation). When off, relocations are dropped after each

@@ -294,6 +294,9 @@ pub struct Linker {
     latest_target: Option<u64>,
     resolver: Option<Resolver>,
     process_symbols: bool,
+    /// Names of the implementation's namespace come from this process when
+    /// the resolver does not know them (see `set_runtime_helpers`).
+    runtime_helpers: bool,
     /// What constructors receive, when the client set it (else the
     /// process's own).
     program_args: Option<crate::runtime::ProgramArgs>,
@@ -425,6 +428,7 @@ impl Linker {
             referrers: None,
             resolver: None,
             process_symbols: false,
+            runtime_helpers: true,
             program_args: None,
             retain_relocations: true,
             register_eh_frames: true,
@@ -475,6 +479,20 @@ impl Linker {
             self.changes.all_externals = true;
         }
         self.process_symbols = enable;
+    }
+
+    /// Whether names of the implementation's namespace (`__*`, `_Unwind_*`:
+    /// `__stack_chk_fail`, `__cxa_atexit`, `__gxx_personality_v0`, ...) and
+    /// `atexit`, `at_quick_exit`, `pthread_atfork` that the resolver does
+    /// not know are taken from this process (rtdyld's own helpers, or the
+    /// host's libraries) even with process symbols off. On by default; turn
+    /// it off when the code runs in another process, where addresses of
+    /// this one mean nothing.
+    pub fn set_runtime_helpers(&mut self, enable: bool) {
+        if enable != self.runtime_helpers {
+            self.changes.all_externals = true;
+        }
+        self.runtime_helpers = enable;
     }
 
     /// Whether every object's thread-local storage asks the C library for
@@ -754,33 +772,37 @@ impl Linker {
                 if u32::from(r.r_type) != x86_64::R_64 {
                     continue;
                 }
-                let value =
-                    match parsed.symbols[r.symbol as usize] {
-                        SymTarget::Absolute(v) => Some(v),
-                        SymTarget::Section { section, offset, .. } => section_address(section).map(|a| a + offset),
-                        SymTarget::Global(k) => {
-                            let k = k as usize;
-                            let glob = parsed.global(k);
-                            let gid = found[k];
-                            let earlier = self.symbols.get(gid).definition();
-                            let own_binds = earlier.is_none_or(|d| glob.strength > d.strength);
-                            match (glob.place, earlier) {
-                                _ if glob.ifunc => None,
-                                (GlobalPlace::Section { section, value }, _) if own_binds => section_address(section).map(|a| a + value),
-                                (GlobalPlace::Absolute(v), _) if own_binds => Some(v),
-                                (_, Some(d)) if !d.is_tls && !d.is_ifunc => match d.section {
-                                    Some(s) => Some(self.sections[s as usize].target + d.value),
-                                    None => Some(d.value),
-                                },
-                                // (Not the resolver: it is asked at finalize, once.)
-                                (GlobalPlace::Undefined, None) => self.symbols.get(gid).external().or_else(|| {
-                                    Self::lookup_external(&mut None, self.process_symbols, &host_lookups, self.symbols.cname(gid))
-                                }),
-                                _ => None,
-                            }
+                let value = match parsed.symbols[r.symbol as usize] {
+                    SymTarget::Absolute(v) => Some(v),
+                    SymTarget::Section { section, offset, .. } => section_address(section).map(|a| a + offset),
+                    SymTarget::Global(k) => {
+                        let k = k as usize;
+                        let glob = parsed.global(k);
+                        let gid = found[k];
+                        let earlier = self.symbols.get(gid).definition();
+                        let own_binds = earlier.is_none_or(|d| glob.strength > d.strength);
+                        match (glob.place, earlier) {
+                            _ if glob.ifunc => None,
+                            (GlobalPlace::Section { section, value }, _) if own_binds => section_address(section).map(|a| a + value),
+                            (GlobalPlace::Absolute(v), _) if own_binds => Some(v),
+                            (_, Some(d)) if !d.is_tls && !d.is_ifunc => match d.section {
+                                Some(s) => Some(self.sections[s as usize].target + d.value),
+                                None => Some(d.value),
+                            },
+                            // (Not the resolver: it is asked at finalize, once.)
+                            (GlobalPlace::Undefined, None) => self.symbols.get(gid).external().or_else(|| {
+                                Self::lookup_external(
+                                    &mut None,
+                                    (self.process_symbols, self.runtime_helpers),
+                                    &host_lookups,
+                                    self.symbols.cname(gid),
+                                )
+                            }),
+                            _ => None,
                         }
-                        _ => None,
-                    };
+                    }
+                    _ => None,
+                };
                 let Some(v) = value else { continue };
                 let at = (base + u64::from(r.offset)) as usize;
                 if let Some(field) = image.get_mut(at..at + 8) {
@@ -790,14 +812,20 @@ impl Linker {
         }
     }
 
-    /// Looks a name up outside the loaded objects: resolver, then process.
-    fn lookup_external(resolver: &mut Option<Resolver>, process: bool, host: &host::HostLookups, name: &CStr) -> Option<u64> {
+    /// Looks a name up outside the loaded objects: resolver, then runtime
+    /// helpers (when `helpers`), then process (when `process`).
+    fn lookup_external(
+        resolver: &mut Option<Resolver>,
+        (process, helpers): (bool, bool),
+        host: &host::HostLookups,
+        name: &CStr,
+    ) -> Option<u64> {
         if let Some(r) = resolver.as_mut() {
             if let Some(a) = r(&name.to_string_lossy()) {
                 return Some(a);
             }
         }
-        if let Some(a) = crate::runtime::lookup(name) {
+        if let Some(a) = helpers.then(|| crate::runtime::lookup(name)).flatten() {
             return Some(a);
         }
         if process {
@@ -919,7 +947,12 @@ impl Linker {
             if self.symbols.get(g).definition().is_some() {
                 continue;
             }
-            if let Some(addr) = Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(g)) {
+            if let Some(addr) = Self::lookup_external(
+                &mut self.resolver,
+                (self.process_symbols, self.runtime_helpers),
+                &host_lookups,
+                self.symbols.cname(g),
+            ) {
                 externals.push((sym, addr, host::read_only_object_size(addr)));
             }
         }
@@ -1467,8 +1500,10 @@ impl Linker {
         let mut unresolved = Vec::new();
         let host_lookups = host::HostLookups::new();
         let mut names = std::mem::take(&mut self.changes.externals);
+        // (Settings that re-apply everything, as dropping relocations or
+        // registering unwind tables, do not change what names resolve to.)
         let all = std::mem::take(&mut self.changes.all_externals);
-        if self.changes.everything || all {
+        if all {
             names.clear();
             names.extend(0..self.symbols.len() as u32);
         } else if self.changes.externals_repeat {
@@ -1481,7 +1516,12 @@ impl Linker {
             s.references > 0 && s.definition().is_none()
         });
         for &id in &names {
-            let addr = Self::lookup_external(&mut self.resolver, self.process_symbols, &host_lookups, self.symbols.cname(id));
+            let addr = Self::lookup_external(
+                &mut self.resolver,
+                (self.process_symbols, self.runtime_helpers),
+                &host_lookups,
+                self.symbols.cname(id),
+            );
             let s = self.symbols.get_mut(id);
             let changed = s.external() != addr;
             s.set_external(addr);

@@ -404,6 +404,13 @@ fn the_resolver_is_asked_about_a_name_once_until_told_it_changed() {
     l.finalize().unwrap();
     assert_eq!(take(&asked), ["host_op", "maybe"]);
     assert_eq!(call1(&l, "e", 4), 7);
+    // Settings that re-apply every relocation ask nothing.
+    l.set_register_eh_frames(true);
+    l.finalize().unwrap();
+    l.set_retain_relocations(false);
+    l.finalize().unwrap();
+    assert!(take(&asked).is_empty());
+    assert_eq!(call1(&l, "e", 4), 7);
 }
 
 #[test]
