@@ -960,6 +960,26 @@ fn assert_overflow_message(e: &rtdyld::Error, parts: &[&str]) {
 const NO_EH: &[&str] = &["-O2", "-fPIC", "-fno-asynchronous-unwind-tables"];
 
 #[test]
+fn an_overflowing_got_reference_names_its_slot() {
+    // What a GOTPCREL field reaches is the GOT slot, not the symbol.
+    let obj = assemble(
+        ".data\n.globl gv\ngv: .quad 7\n.text\n.globl get\nget:\n\tmovq gv@GOTPCREL(%rip), %rax\n\tmovq (%rax), %rax\n\tret\n\
+         .section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    let mut linker = Linker::new();
+    linker.set_register_eh_frames(false);
+    let id = linker.load_object(&obj, "got_far.o").unwrap();
+    let (got, target, _, _) = find_section(&linker, id, "__rtdyld_got").unwrap();
+    let far = target + (8 << 30);
+    // SAFETY: nothing is registered, resolved or run at the far target:
+    // the finalize fails (the overflow), and nothing runs.
+    unsafe { linker.map_section(got, far) }.unwrap();
+    let e = linker.finalize().unwrap_err();
+    assert_overflow_message(&e, &["got_far.o", ".text", "R_X86_64_REX_GOTPCRELX", "gv", &format!("its GOT slot {far:#x}")]);
+}
+
+#[test]
 fn far_data_overflows_and_the_linker_recovers() {
     let mut linker = Linker::with_memory_manager(Box::new(FarMm::new(8 << 30)));
 
