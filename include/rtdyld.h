@@ -550,6 +550,8 @@ rtdyld_result rtdyld_linker_remove_object(struct rtdyld_linker *linker,
  * Sets the address at which the section whose local address (where rtdyld
  * wrote it) is `local_address` will run. Takes effect at the next finalize.
  * (A `.tbss` section has no local address: NULL is an invalid argument.)
+ * The target must keep the section's alignment (`RTDYLD_RESULT_INVALID_ARGUMENT`
+ * otherwise).
  */
 rtdyld_result rtdyld_linker_map_section_address(struct rtdyld_linker *linker,
                                                 const void *local_address,

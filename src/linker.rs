@@ -81,6 +81,8 @@ struct Section {
     removed: bool,
     /// Part of a TLS template: memory of the C library's, never moved.
     tls_template: bool,
+    /// Its alignment, as a power of two (a target must keep it).
+    align_log2: u8,
 }
 
 /// The relocations of one section: `start..end` of [`LoadedObject::relocs`].
@@ -1270,6 +1272,7 @@ impl Linker {
                 applied_target: None,
                 removed: false,
                 tls_template: kind.is_tls(),
+                align_log2: plan[k].align.max(1).trailing_zeros() as u8,
             });
             if !kind.is_tls() && !local.is_null() {
                 self.latest_target = Some(local as u64);
@@ -2243,6 +2246,17 @@ impl Linker {
                 format!(
                     "section {} (id {id}) is part of a thread-local storage template, which the C library owns; it cannot be moved",
                     name_in(&self.section_names, s.name_at).to_string_lossy()
+                ),
+            ));
+        }
+        if target & ((1u64 << s.align_log2) - 1) != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "section {} (id {id}) cannot run at {target:#x}: its contents are aligned to {} bytes (aligned data \
+                     instructions and tables rely on it), and that address is not",
+                    name_in(&self.section_names, s.name_at).to_string_lossy(),
+                    1u64 << s.align_log2
                 ),
             ));
         }
@@ -3221,6 +3235,7 @@ mod tests {
                 applied_target: None,
                 removed: true,
                 tls_template: false,
+                align_log2: 0,
             });
         }
         let cap = l.sections.capacity();

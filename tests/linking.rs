@@ -1484,3 +1484,24 @@ fn code_placed_in_another_process_is_not_read_or_run_here() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.message().contains("IFUNC") && e.message().contains("`chosen`"), "{e}");
 }
+
+#[test]
+fn a_target_must_keep_the_sections_alignment() {
+    // Code may rely on its data's alignment (SSE loads of 16-byte
+    // constants, page-aligned buffers): a misaligned target is refused.
+    let obj = cc("_Alignas(64) static const float k[16] = {1, 2, 3};\nfloat first(int i) { return k[i & 15]; }", &["-O2", "-fPIC"]);
+    let mut l = dual();
+    let id = l.load_object(&obj, "aligned.o").unwrap();
+    let &rodata = l.object_sections(id).unwrap().iter().find(|&&s| l.section(s).unwrap().name.to_bytes().starts_with(b".rodata")).unwrap();
+    let target = l.section(rodata).unwrap().target;
+    assert_eq!(target % 64, 0);
+    for off in [1, 8, 32] {
+        // SAFETY: refused, so nothing is mapped anywhere new.
+        let e = unsafe { l.map_section(rodata, target + off) }.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.message().contains("aligned to 64 bytes"), "{e}");
+    }
+    // SAFETY: the section's own address.
+    unsafe { l.map_section(rodata, target) }.unwrap();
+    l.finalize().unwrap();
+}

@@ -773,6 +773,8 @@ pub extern "C" fn rtdyld_linker_remove_object(linker: *mut rtdyld_linker, object
 /// Sets the address at which the section whose local address (where rtdyld
 /// wrote it) is `local_address` will run. Takes effect at the next finalize.
 /// (A `.tbss` section has no local address: NULL is an invalid argument.)
+/// The target must keep the section's alignment (`RTDYLD_RESULT_INVALID_ARGUMENT`
+/// otherwise).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_map_section_address(
     linker: *mut rtdyld_linker,
