@@ -2718,6 +2718,12 @@ fn global_value(g: u32, sections: &[Section], symbols: &SymbolTable) -> u64 {
     let gs = symbols.get(g);
     match gs.definition() {
         Some(d) if d.is_ifunc && symbols.ifunc_value(g).is_some() => symbols.ifunc_value(g).unwrap_or(0),
+        // A thread-local variable is an offset in its object's TLS block;
+        // TLS relocations take its module and offsets from the object
+        // (`tls_of`), so the value here only has to change when they do:
+        // with the offset, and with the object (one removed and loaded
+        // again gets a new TLS module, and a new place in static TLS).
+        Some(d) if d.is_tls => (u64::from(d.object) + 1) << 40 | d.value,
         Some(d) => d.section.map_or(d.value, |s| sections[s as usize].target.wrapping_add(d.value)),
         None => match (gs.external(), symbols.canonical(g)) {
             (Some(_), Some(c)) => sections[c.section as usize].target.wrapping_add(c.offset),
