@@ -285,16 +285,19 @@ typedef struct rtdyld_section_info {
 typedef struct rtdyld_symbol_info {
   const char *name;
   /**
-   * Where the symbol runs.
+   * Where the symbol runs: the definition in its object. For an IFUNC
+   * symbol that is its resolver (`rtdyld_linker_lookup` gives the
+   * implementation the resolver chose); for a thread-local variable,
+   * its offset in its object's TLS block.
    */
   uint64_t target_address;
   /**
-   * Where rtdyld wrote it (NULL for absolute symbols).
+   * Where rtdyld wrote it (NULL for absolute and thread-local symbols).
    */
   uint8_t *local_address;
   uint64_t size;
   /**
-   * `UINT32_MAX` for absolute symbols.
+   * `UINT32_MAX` for absolute and thread-local symbols.
    */
   uint32_t section_id;
   bool is_function;
@@ -569,7 +572,10 @@ rtdyld_result rtdyld_linker_map_section_id(struct rtdyld_linker *linker,
  * Stores in `*target_address_out` the address at which the symbol `name`,
  * defined by a loaded object, runs. Code and data there are ready only
  * after a successful finalize (before one, or after a failed one, their
- * relocations are not all applied).
+ * relocations are not all applied). An IFUNC symbol gives the
+ * implementation its resolver chose (after finalize); a thread-local
+ * variable gives its offset in its object's TLS block, not an address
+ * (each thread has its own copy: take its address in loaded code).
  */
 rtdyld_result rtdyld_linker_lookup(struct rtdyld_linker *linker,
                                    const char *name,

@@ -2928,10 +2928,23 @@ fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u
             ),
         );
     }
+    // glibc puts a module in static TLS only when its alignment is at most
+    // that of the static TLS block, fixed at start-up (64 bytes, unless the
+    // program's own TLS asks for more): no reserve helps beyond it.
+    let align = owner.map_or(obj, |o| o.1).tls.as_ref().map_or(0, |m| m.align);
+    let why = if align > 64 {
+        format!(
+            "its module's thread-local variables are aligned to {align} bytes, more than the C library's static TLS \
+             block (64 bytes unless the program's own TLS asks for more) can place: compile with -ftls-model=global-dynamic, \
+             or align them to at most 64"
+        )
+    } else {
+        "compile with -ftls-model=global-dynamic, or raise GLIBC_TUNABLES=glibc.rtld.optional_static_tls".to_owned()
+    };
     Error::new(
         ErrorKind::Unsupported,
         format!(
-            "{}: an initial- or local-exec reference to thread-local {what} needs static TLS, which the C library could not provide for its module (compile with -ftls-model=global-dynamic, or raise GLIBC_TUNABLES=glibc.rtld.optional_static_tls)",
+            "{}: an initial- or local-exec reference to thread-local {what} needs static TLS, which the C library could not provide for its module ({why})",
             obj.display(oi)
         ),
     )

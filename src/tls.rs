@@ -41,6 +41,8 @@ pub struct TlsModule {
     /// Static TLS was asked for (and `tp_offset` is `None` only when the C
     /// library could not provide it).
     pub static_requested: bool,
+    /// The block's alignment.
+    pub align: usize,
 }
 
 // SAFETY: the handle and template belong to this module; the C library's
@@ -222,6 +224,7 @@ impl TlsModule {
                 tp_offset,
                 template: (l_addr as usize + tls_off) as *mut u8,
                 static_requested: prefer_static,
+                align,
             });
         }
         Err(format!("the C library refused the TLS module: {last}"))

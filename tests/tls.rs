@@ -459,3 +459,16 @@ fn initial_values_that_are_addresses_are_relocated_in_the_threads_that_read_them
         assert_eq!(std::thread::spawn(move || f()).join().unwrap(), 15, "{flags:?}: a new thread, after a remap");
     }
 }
+
+#[test]
+fn static_tls_aligned_beyond_the_c_librarys_block_says_why_it_fails() {
+    // glibc places a dlopen'ed module in static TLS only up to the static
+    // block's alignment (64 bytes here): raising the reserve does not help.
+    let obj = common::compile_c("__thread _Alignas(128) long wide[2] = {5, 6};\nlong get(void) { return wide[1]; }", &["-O2", "-fno-pic"]);
+    let mut l = Linker::new();
+    l.load_object(&obj, "wide.o").unwrap();
+    let e = l.finalize().unwrap_err();
+    let m = e.to_string();
+    assert!(m.contains("wide.o") && m.contains("`wide`") && m.contains("aligned to 128 bytes"), "{m}");
+    assert!(!m.contains("optional_static_tls"), "{m}");
+}

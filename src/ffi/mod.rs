@@ -193,12 +193,15 @@ pub struct rtdyld_section_info {
 #[repr(C)]
 pub struct rtdyld_symbol_info {
     pub name: *const c_char,
-    /// Where the symbol runs.
+    /// Where the symbol runs: the definition in its object. For an IFUNC
+    /// symbol that is its resolver (`rtdyld_linker_lookup` gives the
+    /// implementation the resolver chose); for a thread-local variable,
+    /// its offset in its object's TLS block.
     pub target_address: u64,
-    /// Where rtdyld wrote it (NULL for absolute symbols).
+    /// Where rtdyld wrote it (NULL for absolute and thread-local symbols).
     pub local_address: *mut u8,
     pub size: u64,
-    /// `UINT32_MAX` for absolute symbols.
+    /// `UINT32_MAX` for absolute and thread-local symbols.
     pub section_id: u32,
     pub is_function: bool,
     /// Weak or common.
@@ -797,7 +800,10 @@ pub extern "C" fn rtdyld_linker_map_section_id(linker: *mut rtdyld_linker, secti
 /// Stores in `*target_address_out` the address at which the symbol `name`,
 /// defined by a loaded object, runs. Code and data there are ready only
 /// after a successful finalize (before one, or after a failed one, their
-/// relocations are not all applied).
+/// relocations are not all applied). An IFUNC symbol gives the
+/// implementation its resolver chose (after finalize); a thread-local
+/// variable gives its offset in its object's TLS block, not an address
+/// (each thread has its own copy: take its address in loaded code).
 #[no_mangle]
 pub extern "C" fn rtdyld_linker_lookup(linker: *mut rtdyld_linker, name: *const c_char, target_address_out: *mut u64) -> rtdyld_result {
     with_linker_shared(linker, |l| {
