@@ -87,7 +87,8 @@ const DF_STATIC_TLS: u64 = 0x10;
 /// at the returned offset.
 fn library_image(image: &[u8], memsz: usize, align: usize, static_tls: bool) -> (Vec<u8>, usize, usize) {
     let align = align.max(16);
-    let (dynsym, dynstr, hash, rela, slot, dynamic) = (0x100usize, 0x118usize, 0x120usize, 0x130usize, 0x148usize, 0x150usize);
+    // (After the ELF header and four program headers, which end at 0x120.)
+    let (dynsym, dynstr, hash, rela, slot, dynamic) = (0x140usize, 0x158usize, 0x160usize, 0x170usize, 0x188usize, 0x190usize);
     let mut dyn_entries: Vec<(u64, u64)> = vec![(4, hash as u64), (5, dynstr as u64), (6, dynsym as u64), (10, 1), (11, 24)];
     if static_tls {
         // DT_RELA, DT_RELASZ, DT_RELAENT, DT_FLAGS = DF_STATIC_TLS.
@@ -107,9 +108,11 @@ fn library_image(image: &[u8], memsz: usize, align: usize, static_tls: bool) -> 
     put(&mut b, 32, &64u64.to_le_bytes()); // e_phoff
     put(&mut b, 52, &64u16.to_le_bytes()); // e_ehsize
     put(&mut b, 54, &56u16.to_le_bytes()); // e_phentsize
-    put(&mut b, 56, &3u16.to_le_bytes()); // e_phnum
+    put(&mut b, 56, &4u16.to_le_bytes()); // e_phnum
     put(&mut b, 58, &64u16.to_le_bytes()); // e_shentsize
-                                           // Program headers: PT_LOAD (rw), PT_DYNAMIC, PT_TLS.
+                                           // Program headers: PT_LOAD (rw), PT_DYNAMIC, PT_TLS, PT_GNU_STACK (rw:
+                                           // without it the C library takes the library to need an executable
+                                           // stack, and makes every thread's stack writable and executable).
     let phdr = |b: &mut Vec<u8>, k: usize, p_type: u32, flags: u32, off: usize, filesz: usize, memsz: usize, palign: usize| {
         let at = 64 + k * 56;
         put(b, at, &p_type.to_le_bytes());
@@ -124,6 +127,7 @@ fn library_image(image: &[u8], memsz: usize, align: usize, static_tls: bool) -> 
     phdr(&mut b, 0, 1, 6, 0, file_size, file_size, 0x1000);
     phdr(&mut b, 1, 2, 6, dynamic, dyn_size, dyn_size, 8);
     phdr(&mut b, 2, 7, 4, tls_off, image.len(), memsz, align);
+    phdr(&mut b, 3, 0x6474_e551, 6, 0, 0, 0, 16);
     // .dynsym (the null symbol), .dynstr (""), .hash (one empty bucket).
     put(&mut b, hash, &[1, 0, 0, 0, 1, 0, 0, 0]);
     if static_tls {

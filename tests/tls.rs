@@ -472,3 +472,27 @@ fn static_tls_aligned_beyond_the_c_librarys_block_says_why_it_fails() {
     assert!(m.contains("wide.o") && m.contains("`wide`") && m.contains("aligned to 128 bytes"), "{m}");
     assert!(!m.contains("optional_static_tls"), "{m}");
 }
+
+#[test]
+fn thread_local_storage_leaves_every_stack_non_executable() {
+    // The C library keeps thread-local storage for rtdyld in a small
+    // library it opens; one that does not say its stack is RW (PT_GNU_STACK)
+    // made glibc turn every thread's stack writable and executable.
+    let writable_and_executable = || {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1).is_some_and(|p| p.contains('w') && p.contains('x')))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(writable_and_executable().is_empty(), "{:?}", writable_and_executable());
+    for flags in [&["-O2", "-fPIC"][..], &["-O2", "-fno-pic"]] {
+        let mut l = Linker::new();
+        l.load_object(&common::compile_c(DEFINER, flags), "definer.o").unwrap();
+        l.finalize().unwrap();
+        let spawned = std::thread::spawn(writable_and_executable).join().unwrap();
+        assert!(spawned.is_empty(), "{flags:?}: {spawned:?}");
+        assert!(writable_and_executable().is_empty(), "{flags:?}: {:?}", writable_and_executable());
+    }
+}
