@@ -139,9 +139,12 @@ struct LoadedObject {
     applied: bool,
     /// The global symbols its relocations, GOT slots and stubs refer to.
     global_refs: Vec<u32>,
-    /// Its `.eh_frame` section, and the target address it is registered at.
+    /// Its `.eh_frame` section, and the target address it is registered at
+    /// with the [`code_key`] of the object's sections then (the unwinder
+    /// keeps what it read of the table: moved code needs it registered
+    /// again).
     eh_frame: Option<u32>,
-    eh_registered: Option<u64>,
+    eh_registered: Option<(u64, u64)>,
     /// Constructor and destructor tables: kind, priority, section.
     tables: Vec<(TableKind, u32, u32)>,
     /// Its constructors ran (so its destructors are due).
@@ -612,7 +615,8 @@ impl Linker {
             }
             let Some(sec) = o.eh_frame else { continue };
             let target = self.sections[sec as usize].target;
-            if o.eh_registered == Some(target) {
+            let key = code_key(o, &self.sections);
+            if o.eh_registered == Some((target, key)) {
                 continue;
             }
             deregister_eh_frame(o, &self.sections);
@@ -620,7 +624,7 @@ impl Linker {
             // at `target` in this process (the client said so by leaving
             // registration on).
             if unsafe { crate::unwind::register(target, self.sections[sec as usize].size) } {
-                o.eh_registered = Some(target);
+                o.eh_registered = Some((target, key));
             }
         }
     }
@@ -636,7 +640,7 @@ impl Linker {
         for (oi, o) in self.objects.iter().enumerate().filter(|(_, o)| !o.removed) {
             let Some(sec) = o.eh_frame else { continue };
             let s = &self.sections[sec as usize];
-            if o.eh_registered == Some(s.target) || s.target == s.local as u64 || crate::pages::mapped(s.target, s.size) {
+            if o.eh_registered.map(|r| r.0) == Some(s.target) || s.target == s.local as u64 || crate::pages::mapped(s.target, s.size) {
                 continue;
             }
             return Err(Error::new(
@@ -2477,9 +2481,15 @@ fn own_definition(o: &LoadedObject, g: u32, symbols: &SymbolTable) -> Option<Def
     }
 }
 
+/// Where an object's sections run, in one number: it changes when any of
+/// them moves (the unwind table's code addresses then change in place).
+fn code_key(o: &LoadedObject, sections: &[Section]) -> u64 {
+    o.sections.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, &sid| (h ^ sections[sid as usize].target).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// Withdraws an object's unwind tables from the unwinder, if registered.
 fn deregister_eh_frame(o: &mut LoadedObject, sections: &[Section]) {
-    if let (Some(addr), Some(sec)) = (o.eh_registered.take(), o.eh_frame) {
+    if let (Some((addr, _)), Some(sec)) = (o.eh_registered.take(), o.eh_frame) {
         // SAFETY: registered by `register_eh_frames` at `addr`, and still
         // mapped there (the memory manager outlives the objects).
         unsafe { crate::unwind::deregister(addr, sections[sec as usize].size) };

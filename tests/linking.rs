@@ -691,6 +691,53 @@ fn cross_object_references_follow_a_remap_and_later_definitions() {
 }
 
 #[test]
+fn cxx_exceptions_work_after_only_the_code_moved() {
+    // The unwinder sorts an object's table at the first throw and keeps
+    // what it learned (libgcc: the lowest code address, below which it does
+    // not look); moving the code (not .eh_frame) changes the table's
+    // addresses in place, so it must be registered again. The code moves
+    // down here, below where it was at the first throw.
+    let src = "#include <stdexcept>\n\
+               __attribute__((noinline)) static int thrower(int x) { if (x > 0) throw std::runtime_error(\"boom\"); return x; }\n\
+               extern \"C\" long catch_it(long x) { try { return thrower(x); } catch (const std::exception &e) { return 100 + e.what()[0]; } }";
+    let obj = common::compile("g++", "c++", src, &["-O2", "-fPIC"]);
+    rtdyld::host::open_library("stdc++").unwrap();
+    let mut l = dual();
+    l.set_process_symbols(true);
+    let id = l.load_object(&obj, "eh.o").unwrap();
+    let sections = l.object_sections(id).unwrap().to_vec();
+    let local_base = l.section(sections[0]).unwrap().local;
+    let a = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().alias(local_base).unwrap();
+    let alias_of = |local: *mut u8| a.alias_base as u64 + (local as u64 - a.local_base as u64);
+    let alias_is_lower = (a.alias_base as u64) < a.local_base as u64;
+    if !alias_is_lower {
+        // Everything at the (higher) alias first.
+        for &sid in &sections {
+            let s = l.section(sid).unwrap();
+            if !s.kind.is_tls() {
+                // SAFETY: the target is the alias of the section's own memory.
+                unsafe { l.map_section(sid, alias_of(s.local)) }.unwrap();
+            }
+        }
+    }
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64);
+    // Only the code moves: down to the alias, or back down to the local view.
+    for &sid in &sections {
+        let s = l.section(sid).unwrap();
+        if s.kind == SectionKind::Code {
+            let target = if alias_is_lower { alias_of(s.local) } else { s.local as u64 };
+            assert!(target < s.target);
+            // SAFETY: the target is the section's memory or its alias.
+            unsafe { l.map_section(sid, target) }.unwrap();
+        }
+    }
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "catch_it", 1), 100 + b'b' as i64, "a throw after the code moved");
+    assert_eq!(call1(&l, "catch_it", -3), -3);
+}
+
+#[test]
 fn cxx_exceptions_cross_jit_frames_after_a_remap() {
     let src = "#include <stdexcept>\n\
                static int thrower(int x) { if (x > 0) throw std::runtime_error(\"boom\"); return x; }\n\
