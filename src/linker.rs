@@ -1812,11 +1812,14 @@ impl Linker {
             s.is_some_and(|s| sections[s as usize].kind.is_code() && off < sections[s as usize].size)
         };
         let mut bad = Vec::new();
-        // Resolvers at a target address this process has not mapped (code
-        // placed in another process) cannot be called here.
+        // Resolvers at a target address that is not executable here (code
+        // placed in another process, or an alias the client has not made
+        // executable yet) cannot be called. (Read once, when a section moved.)
         let mut elsewhere = Vec::new();
-        let not_here = |sections: &[Section], s: Option<u32>, addr: u64| {
-            s.is_some_and(|s| sections[s as usize].target != sections[s as usize].local as u64) && !crate::pages::mapped(addr, 1)
+        let mut executable: Option<Vec<(u64, u64)>> = None;
+        let mut not_here = |sections: &[Section], s: Option<u32>, addr: u64| {
+            s.is_some_and(|s| sections[s as usize].target != sections[s as usize].local as u64)
+                && !executable.get_or_insert_with(crate::pages::executable_ranges).iter().any(|&(b, e)| b <= addr && addr < e)
         };
         for g in 0..self.symbols.len() as u32 {
             let gs = self.symbols.get(g);
@@ -1864,7 +1867,11 @@ impl Linker {
         if !elsewhere.is_empty() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("IFUNC resolvers run in this process at their target address, which is not mapped here: {}", elsewhere.join(", ")),
+                format!(
+                    "IFUNC resolvers run during finalize, in this process, at their target address, which must be executable \
+                     here once the memory manager's finalize has returned; these are not: {}",
+                    elsewhere.join(", ")
+                ),
             ));
         }
         if bad.is_empty() {

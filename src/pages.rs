@@ -66,6 +66,23 @@ pub(crate) fn mapped(addr: u64, len: u64) -> bool {
     rc == 0
 }
 
+/// The executable mappings of this process (start, end), from
+/// `/proc/self/maps`; empty when it cannot be read.
+pub(crate) fn executable_ranges() -> Vec<(u64, u64)> {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return Vec::new() };
+    maps.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (range, perms) = (fields.next()?, fields.next()?);
+            if perms.as_bytes().get(2) != Some(&b'x') {
+                return None;
+            }
+            let (start, end) = range.split_once('-')?;
+            Some((u64::from_str_radix(start, 16).ok()?, u64::from_str_radix(end, 16).ok()?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +94,16 @@ mod tests {
         // (Far from where the kernel places mappings and the heap.)
         assert!(!mapped(0x5000_0000_0000, 1));
         assert!(!mapped(u64::MAX - 8, 100));
+    }
+
+    #[test]
+    fn executable_ranges_hold_this_code_and_not_the_heap() {
+        let ranges = executable_ranges();
+        let here = executable_ranges as usize as u64;
+        assert!(ranges.iter().any(|&(s, e)| s <= here && here < e), "{ranges:x?}");
+        let heap = Box::new(0u64);
+        let at = &*heap as *const u64 as u64;
+        assert!(!ranges.iter().any(|&(s, e)| s <= at && at < e));
     }
 
     /// The `THPeligible` line of the /proc/self/smaps entry that maps `addr`.

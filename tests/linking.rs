@@ -1530,6 +1530,32 @@ fn code_placed_in_another_process_is_not_read_or_run_here() {
     let e = l.finalize().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.message().contains("IFUNC") && e.message().contains("`chosen`"), "{e}");
+
+    // Mapped here but not executable (an alias the client makes executable
+    // only later): not called either.
+    let buffer = vec![0u8; 1 << 20];
+    let readable = (buffer.as_ptr() as u64).next_multiple_of(1 << 16);
+    // (Without unwind tables, whose references to the code could not
+    // reach a heap buffer.)
+    let obj = cc(
+        "static long one(long x) { return x; }\n\
+         static long (*pick(void))(long) { return one; }\n\
+         long chosen(long) __attribute__((ifunc(\"pick\")));",
+        &["-O2", "-fPIC", "-fno-asynchronous-unwind-tables"],
+    );
+    let mut l = Linker::new();
+    let id = l.load_object(&obj, "ifunc.o").unwrap();
+    for &sid in l.object_sections(id).unwrap().to_vec().iter() {
+        let s = l.section(sid).unwrap();
+        if s.kind == SectionKind::Code {
+            // SAFETY: refused at finalize: nothing runs at the buffer.
+            unsafe { l.map_section(sid, readable + (s.local as u64 & 0xffff)) }.unwrap();
+        }
+    }
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.message().contains("must be executable") && e.message().contains("`chosen`"), "{e}");
+    drop(buffer);
 }
 
 #[test]
