@@ -550,6 +550,9 @@ const HAS_GOT_SLOT: u16 = 1 << 13;
 const HAS_STUB: u16 = 1 << 14;
 const TLS_DESC: u16 = 1 << 15;
 
+/// Compact relocation sections (LLVM 19's `--crel`).
+const SHT_CREL: u32 = 0x4000_0014;
+
 /// `section_slot` of an empty allocatable section, not loaded unless a
 /// global symbol lies in it (`u32::MAX`: a section not loaded).
 const EMPTY_SECTION: u32 = u32::MAX - 1;
@@ -1107,6 +1110,14 @@ pub fn parse<'a>(
         if size > u64::from(u32::MAX) {
             return Err(unsupported(&format!("section {} (index {index}): size {size} exceeds 4 GiB", lossy())));
         }
+        let wx = u64::from(elf::SHF_ALLOC | elf::SHF_WRITE | elf::SHF_EXECINSTR);
+        if flags & wx == wx {
+            return Err(unsupported(&format!(
+                "section {} (index {index}) is writable and executable (flags \"awx\"): rtdyld never maps memory writable \
+                 and executable at once (self-modifying code needs its own W^X switching: write through a data alias)",
+                lossy()
+            )));
+        }
         let bytes = if sh_type == elf::SHT_NOBITS {
             None
         } else {
@@ -1271,7 +1282,7 @@ pub fn parse<'a>(
     reloc_groups.reserve(sections.len());
     for (index, sh) in table.enumerate() {
         let sh_type = sh.sh_type(endian);
-        if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL {
+        if sh_type != elf::SHT_RELA && sh_type != elf::SHT_REL && sh_type != SHT_CREL {
             continue;
         }
         let target = sh.sh_info(endian) as usize;
@@ -1287,6 +1298,13 @@ pub fn parse<'a>(
         let sec_name = |sections: &[ParsedSection<'_>]| sections[slot as usize].name_str().to_owned();
         if sh_type == elf::SHT_REL {
             return Err(unsupported(&format!("section {}: SHT_REL relocations are not used on x86-64", sec_name(&sections))));
+        }
+        if sh_type == SHT_CREL {
+            return Err(unsupported(&format!(
+                "section {}: its relocations are in the compact SHT_CREL form (assembled with --crel), which rtdyld does not \
+                 read: assemble without --crel",
+                sec_name(&sections)
+            )));
         }
         if sh.sh_link(endian) as usize != symtab.section().0 && !elf_syms.is_empty() {
             return Err(bad(&format!(

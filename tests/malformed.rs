@@ -322,6 +322,25 @@ fn truncated_at_every_7th_length() {
 }
 
 #[test]
+fn compact_relocations_and_writable_code_are_refused_by_name() {
+    // clang -Wa,--crel writes SHT_CREL sections: refused, not skipped
+    // (skipping them left every field unrelocated).
+    let mut obj = good_object().to_vec();
+    let secs = sections(&obj);
+    let text = secs.iter().position(|s| s.name == ".text").unwrap();
+    let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == text).unwrap();
+    put_u32(&mut obj, rela.header + 4, 0x4000_0014);
+    check_bad(&obj, "crel.o", UNSUPPORTED, &[".text", "SHT_CREL", "--crel"]);
+    // A section that is writable and executable ("awx", as `.section
+    // .smc,"awx"` or nasm's `write exec` make).
+    let obj = common::assemble(
+        ".section .smc,\"awx\",@progbits\n.globl smc\nsmc:\n\tmovb $1, smc(%rip)\n\tret\n.section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    check_bad(&obj, "smc.o", UNSUPPORTED, &[".smc", "writable and executable"]);
+}
+
+#[test]
 fn section_headers_past_the_end() {
     let mut obj = good_object().to_vec();
     let len = obj.len() as u64;
