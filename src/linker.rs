@@ -2488,6 +2488,44 @@ fn own_definition(o: &LoadedObject, g: u32, symbols: &SymbolTable) -> Option<Def
     }
 }
 
+/// Refuses references that are not thread-local ones (an address, a GOT
+/// slot, a call) to a thread-local variable another object defines, as a
+/// static link does ("TLS definition mismatches non-TLS reference"): the
+/// variable has no address shared by all threads, and the value would be
+/// its offset in its TLS block. (Declared without `__thread` on one side.)
+fn check_tls_references(oi: u32, obj: &LoadedObject, symbols: &SymbolTable, w: &Writer<'_>) -> Result<()> {
+    let tls_global = |sym: u32| match obj.symbols[sym as usize] {
+        SymTarget::Global(g) => symbols.get(g).definition().is_some_and(|d| d.is_tls),
+        _ => false,
+    };
+    if !(0..obj.symbols.len() as u32).any(tls_global) {
+        return Ok(());
+    }
+    for g in &obj.reloc_groups {
+        for r in &obj.relocs[g.start as usize..g.end as usize] {
+            let t = u32::from(r.r_type);
+            let tls_type = matches!(t, 16..=23 | 34..=36 | x86_64::R_SIZE32 | x86_64::R_SIZE64);
+            if !tls_type && tls_global(r.symbol) {
+                let SymTarget::Global(sym) = obj.symbols[r.symbol as usize] else { continue };
+                let owner = symbols.get(sym).definition().map_or(0, |d| d.object);
+                return Err(Error::new(
+                    ErrorKind::MalformedObject,
+                    format!(
+                        "{} {}+{:#x}: {} refers to `{}` as an ordinary symbol, but obj {owner} defines it as thread-local \
+                         (declared `__thread`/`thread_local` on one side only?)",
+                        obj.display(oi),
+                        name_in(w.names, w.sections[g.section as usize].name_at).to_string_lossy(),
+                        r.offset,
+                        x86_64::type_name(t),
+                        symbols.name_str(sym)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where an object's sections run, in one number: it changes when any of
 /// them moves (the unwind table's code addresses then change in place).
 fn code_key(o: &LoadedObject, sections: &[Section]) -> u64 {
@@ -2985,6 +3023,9 @@ fn apply_object(
     s_values: &mut Vec<u64>,
 ) -> Result<()> {
     let name_of = |sym: u32, w: &Writer<'_>| symbol_name(obj, sym, w.sections, w.names, symbols);
+    if symbols.any_tls_definition() {
+        check_tls_references(oi, obj, symbols, w)?;
+    }
     if let Some(got) = obj.got {
         for (k, &sym) in obj.got_symbols.iter().enumerate() {
             let v = symbol_value(obj, sym, w.sections, values);

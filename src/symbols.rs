@@ -174,6 +174,8 @@ pub struct SymbolTable {
     /// Host functions whose address in the loaded code is a stub (see
     /// [`Canonical`]).
     canonical: std::collections::HashMap<u32, Canonical>,
+    /// A thread-local definition was ever set.
+    tls_defined: bool,
 }
 
 /// The stub that stands for a host function wherever loaded code takes
@@ -198,6 +200,7 @@ impl Default for SymbolTable {
             seed: RandomState::new().hash_one(0x5eed_u64),
             ifunc_answers: Default::default(),
             canonical: Default::default(),
+            tls_defined: false,
         }
     }
 }
@@ -391,10 +394,17 @@ impl SymbolTable {
     /// Replaces the definition in use of `id` (`None`: withdrawn).
     #[inline]
     pub fn set_definition(&mut self, id: u32, def: Option<Definition>) {
+        self.tls_defined |= def.is_some_and(|d| d.is_tls);
         self.symbols[id as usize].set_definition(def);
         if !self.ifunc_answers.is_empty() {
             self.ifunc_answers.remove(&id);
         }
+    }
+
+    /// Whether any thread-local definition was ever set (so that a
+    /// finalize need not look for references to one otherwise).
+    pub fn any_tls_definition(&self) -> bool {
+        self.tls_defined
     }
 
     /// The answer of the resolver of `id`'s IFUNC definition, once asked.

@@ -496,3 +496,27 @@ fn thread_local_storage_leaves_every_stack_non_executable() {
         assert!(writable_and_executable().is_empty(), "{flags:?}: {:?}", writable_and_executable());
     }
 }
+
+#[test]
+fn an_ordinary_reference_to_a_thread_local_definition_is_refused() {
+    // `extern int tv;` in one object, `__thread int tv` in another: a
+    // static link refuses the mix; the value would have been tv's offset in
+    // its TLS block, read as an address.
+    let def = common::compile_c("__thread int tv = 5;\nint *own(void) { return &tv; }", &["-O2", "-fPIC"]);
+    for flags in [&["-O2", "-fPIC"][..], &["-O2", "-fpie"], &["-O2", "-fno-pic"]] {
+        let user = common::compile_c("extern int tv;\nint get(void) { return tv; }", flags);
+        for user_first in [false, true] {
+            let mut l = Linker::new();
+            if user_first {
+                l.load_object(&user, "use.o").unwrap();
+                l.load_object(&def, "def.o").unwrap();
+            } else {
+                l.load_object(&def, "def.o").unwrap();
+                l.load_object(&user, "use.o").unwrap();
+            }
+            let e = l.finalize().unwrap_err();
+            let m = e.to_string();
+            assert!(m.contains("use.o") && m.contains("`tv`") && m.contains("thread-local"), "{flags:?}: {m}");
+        }
+    }
+}
