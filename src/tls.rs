@@ -156,7 +156,7 @@ fn dl_error() -> String {
 
 /// Opens the library built from `bytes`. Returns the handle and the memfd,
 /// which stays open while the library is loaded: the C library knows a
-/// library by its path, `/proc/self/fd/N`, which must not be reused.
+/// library by its path, `/proc/PID/fd/N`, which must not be reused.
 fn open(bytes: &[u8]) -> Result<(*mut c_void, i32), String> {
     // SAFETY: plain syscalls on a memfd we own; the path names it.
     unsafe {
@@ -169,7 +169,10 @@ fn open(bytes: &[u8]) -> Result<(*mut c_void, i32), String> {
             libc::close(fd);
             return Err("could not write the TLS library".into());
         }
-        let path = CString::new(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+        // (With this process's id, not `self`: a debugger reads the name
+        // from the C library's list and opens it in its own process, where
+        // `/proc/self/fd/N` is one of its own files, a pipe it then waits on.)
+        let path = CString::new(format!("/proc/{}/fd/{fd}", libc::getpid())).unwrap_or_default();
         let h = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
         if h.is_null() {
             let e = dl_error();

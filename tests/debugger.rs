@@ -41,6 +41,33 @@ fn gdb_breaks_in_jit_code_and_shows_its_frames() {
 }
 
 #[test]
+fn gdb_runs_a_program_with_thread_local_variables() {
+    // The C library lists the library that holds an object's TLS by its
+    // path; `/proc/self/fd/N` there made gdb open (and wait on) its own
+    // file N.
+    if !common::have_tool("gdb") {
+        println!("gdb not installed: skipped");
+        return;
+    }
+    let dir = common::TempDir::new("gdb-tls");
+    let obj = dir.join("tls.o");
+    let src = "__thread int tv = 3;\n__attribute__((noinline)) int jit_tls(int x) { return x * tv; }\n\
+               int main(void) { return jit_tls(2) == 6 ? 0 : 1; }\n";
+    std::fs::write(&obj, common::compile_c(src, &["-O1", "-g", "-fPIC"])).unwrap();
+    // (Killed after two minutes rather than hanging the test run.)
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "120", "gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex", "break jit_tls", "-ex", "run"])
+        .args(["-ex", "continue", "--args", rtdyld(), "run"])
+        .arg(&obj)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.code().is_some(), "gdb was killed (it hung): {text}");
+    assert!(text.contains("Breakpoint 1, jit_tls (x=x@entry=2) at"), "{text}");
+    assert!(text.contains("exited normally"), "{text}");
+}
+
+#[test]
 fn perf_map_names_jit_functions() {
     let dir = common::TempDir::new("perf");
     let obj = dir.join("prog.o");
