@@ -670,6 +670,10 @@ impl SymbolRefs<'_, '_> {
             UNREF_LOCAL if sym == 0 => (SymTarget::Absolute(0), SYM_NO_STUB | SYM_ABSOLUTE),
             UNREF_LOCAL => {
                 let s = &self.elf_syms[sym];
+                let bind = s.st_bind();
+                if !matches!(bind, elf::STB_LOCAL | elf::STB_GLOBAL | elf::STB_WEAK | elf::STB_GNU_UNIQUE) {
+                    return Err(RefFault::Bad(format!("symbol {sym}: binding {bind} is none of LOCAL, GLOBAL, WEAK and GNU_UNIQUE")));
+                }
                 let place = match quick_place(s, self.section_slot, self.sections) {
                     Some(place) => place,
                     None => {

@@ -490,6 +490,22 @@ fn a_local_symbol_is_checked_where_a_relocation_first_refers_to_it() {
 }
 
 #[test]
+fn a_local_symbol_of_an_unknown_binding_is_refused() {
+    // Binding 4 or 15 with type IFUNC on a local (one flipped byte): its
+    // code would have been called as an IFUNC resolver at finalize.
+    for info in [0x4a_u8, 0xfa] {
+        let mut obj = common::assemble(".data\n.quad local_fn\n.text\nlocal_fn: ret\n", &[]);
+        let secs = sections(&obj);
+        let data = secs.iter().position(|s| s.name == ".data").unwrap();
+        let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == data).unwrap();
+        let sym = (u64_at(&obj, rela.offset as usize + 8) >> 32) as usize;
+        let symtab = secs.iter().find(|s| s.sh_type == 2).unwrap();
+        obj[symtab.offset as usize + sym * 24 + 4] = info;
+        check_bad(&obj, "local-binding.o", MALFORMED, &[".data+0x0 (relocation 0)", &format!("binding {}", info >> 4)]);
+    }
+}
+
+#[test]
 fn relocation_section_with_bad_links() {
     let good = good_object();
     let secs = sections(good);
