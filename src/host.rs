@@ -115,6 +115,12 @@ fn symbol_at(addr: u64) -> Option<(u8, u64)> {
     }
 }
 
+/// The size of the host symbol that starts at `addr` (its `st_size`), for
+/// `R_X86_64_SIZE32`/`SIZE64` references to it.
+pub fn symbol_size(addr: u64) -> Option<u64> {
+    symbol_at(addr).map(|(_, size)| size)
+}
+
 /// Whether one program header of a loaded object that `accepts` covers
 /// `start..end`.
 fn segment_covers(start: u64, end: u64, accepts: fn(&libc::Elf64_Phdr) -> bool) -> bool {

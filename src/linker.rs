@@ -2871,7 +2871,11 @@ fn stub_target(obj: &LoadedObject, sym: u32, sections: &[Section], values: &[u64
 fn symbol_size(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> u64 {
     match obj.symbols[sym as usize] {
         SymTarget::Section { size, .. } | SymTarget::Copy { size, .. } => size,
-        SymTarget::Global(g) => symbols.get(g).definition().map_or(0, |d| d.size),
+        SymTarget::Global(g) => match symbols.get(g).definition() {
+            Some(d) => d.size,
+            // A symbol of the host: the size its library's symbol table gives.
+            None => symbols.get(g).external().and_then(host::symbol_size).unwrap_or(0),
+        },
         _ => 0,
     }
 }

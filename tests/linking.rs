@@ -1578,3 +1578,24 @@ fn a_target_must_keep_the_sections_alignment() {
     unsafe { l.map_section(rodata, target) }.unwrap();
     l.finalize().unwrap();
 }
+
+#[test]
+fn size_relocations_against_host_symbols_use_their_size() {
+    // `sym@SIZE` of a variable of the C library: the size in its symbol
+    // table (both pointers, 8 bytes), as a static link writes it.
+    let obj = common::assemble(
+        ".data\n.globl sizes\nsizes:\n\t.quad environ@SIZE\n\t.quad stdout@SIZE+4\n\t.long environ@SIZE\n\
+         .section .note.GNU-stack,\"\",@progbits\n",
+        &[],
+    );
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&obj, "sizes.o").unwrap();
+    l.finalize().unwrap();
+    let at = l.lookup("sizes").unwrap() as *const u8;
+    // SAFETY: `sizes` is 20 bytes of finalized data.
+    let (a, b, c) = unsafe {
+        ((at as *const u64).read_unaligned(), (at.add(8) as *const u64).read_unaligned(), (at.add(16) as *const u32).read_unaligned())
+    };
+    assert_eq!((a, b, c), (8, 12, 8));
+}
