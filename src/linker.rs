@@ -2966,12 +2966,31 @@ fn tls_owner(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> Option<u32>
     }
 }
 
+/// Whether symbol `sym` of `obj` is a thread-local variable of the host
+/// (no loaded object defines it).
+fn host_tls(obj: &LoadedObject, sym: u32, symbols: &SymbolTable) -> bool {
+    matches!(obj.symbols.get(sym as usize), Some(SymTarget::Global(g)) if symbols.get(*g).definition().is_none())
+}
+
 /// Why an initial- or local-exec reference of `obj` to thread-local `what`
 /// cannot be applied: its block is in dynamic TLS. `owner`: the object
 /// that defines it, when another one; if that object never asked for
 /// static TLS (it was loaded before any object referred to its variables
 /// so), the message says what to do about it.
-fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u32, &LoadedObject)>) -> Error {
+fn static_tls_error_in(oi: u32, obj: &LoadedObject, what: &str, owner: Option<(u32, &LoadedObject)>, host: bool) -> Error {
+    if host {
+        // A variable of a library the process opened with dlopen (`-l`,
+        // `--dylib`): the C library never moves one into static TLS.
+        return Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{}: an initial-exec reference to thread-local {what}, which a library of the process has in dynamic TLS \
+                 (a library opened with dlopen, as -l and --dylib do, never gets static TLS): compile this object with \
+                 -fPIC (general-dynamic access), or load the library at start-up (link the host with it, or LD_PRELOAD it)",
+                obj.display(oi)
+            ),
+        );
+    }
     let unrequested = |o: &LoadedObject| o.tls.as_ref().is_some_and(|m| !m.static_requested);
     if let Some((o, owner)) = owner.filter(|&(o, owner)| o != oi && unrequested(owner)) {
         return Error::new(
@@ -3048,7 +3067,8 @@ fn apply_object(
                 }
                 x86_64::TlsGot::TpOffset => {
                     let owner = tls_owner(obj, sym, symbols).map(|o| (o, &tls.0[o as usize]));
-                    let tp = tp.ok_or_else(|| static_tls_error_in(oi, obj, &name_of(sym, w), owner))?;
+                    let host = host_tls(obj, sym, symbols);
+                    let tp = tp.ok_or_else(|| static_tls_error_in(oi, obj, &name_of(sym, w), owner, host))?;
                     w.write(got, at, &tp.to_le_bytes())?;
                 }
                 x86_64::TlsGot::Desc => {
@@ -3183,7 +3203,8 @@ fn apply_object(
                 (tls_module, dtp_offset) = (m, off);
                 if matches!(r_type, x86_64::R_TPOFF32 | x86_64::R_TPOFF64) {
                     let owner = tls_owner(obj, r.symbol, symbols).map(|o| (o, &tls.0[o as usize]));
-                    tp_offset = tp.ok_or_else(|| static_tls_error_in(oi, obj, &name_of(r.symbol, w), owner))? as u64;
+                    let host = host_tls(obj, r.symbol, symbols);
+                    tp_offset = tp.ok_or_else(|| static_tls_error_in(oi, obj, &name_of(r.symbol, w), owner, host))? as u64;
                 }
                 let kind = match r_type {
                     x86_64::R_TLSGD => Some(x86_64::TlsGot::Index),

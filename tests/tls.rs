@@ -520,3 +520,32 @@ fn an_ordinary_reference_to_a_thread_local_definition_is_refused() {
         }
     }
 }
+
+#[test]
+fn initial_exec_code_and_a_dlopened_librarys_variable_says_what_works() {
+    // A library the process opened with dlopen has its TLS in dynamic
+    // TLS for good: no tunable helps, -fPIC or loading it at start-up does.
+    let dir = common::TempDir::new("tls-dylib");
+    let src = dir.join("tl.c");
+    std::fs::write(&src, "__thread int tl_in_lib = 5;\n").unwrap();
+    let lib = dir.join("libtl_probe.so");
+    let st = std::process::Command::new("gcc").args(["-shared", "-fPIC", "-O2", "-o"]).arg(&lib).arg(&src).status().unwrap();
+    assert!(st.success());
+    rtdyld::host::open_path(&lib).unwrap();
+    let user = common::compile_c("extern __thread int tl_in_lib;\nint get(void) { return tl_in_lib; }", &["-O2", "-fno-pic"]);
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&user, "use.o").unwrap();
+    let m = l.finalize().unwrap_err().to_string();
+    assert!(m.contains("use.o") && m.contains("`tl_in_lib`") && m.contains("dlopen") && m.contains("-fPIC"), "{m}");
+    assert!(!m.contains("optional_static_tls"), "{m}");
+    // General-dynamic access works.
+    let user = common::compile_c("extern __thread int tl_in_lib;\nint get(void) { return tl_in_lib; }", &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&user, "use.o").unwrap();
+    l.finalize().unwrap();
+    // SAFETY: `int get(void)`.
+    let get: extern "C" fn() -> i32 = unsafe { std::mem::transmute(l.lookup("get").unwrap() as usize) };
+    assert_eq!(get(), 5);
+}
