@@ -3274,7 +3274,7 @@ fn apply_object(
                 return Err(Error::new(
                     ErrorKind::RelocationOverflow,
                     format!(
-                        "{} {}+{:#x}: {} to {} overflows: value {:#x} (target {:#x}{}, place {:#x}) does not fit in a {}",
+                        "{} {}+{:#x}: {} to {} overflows: value {:#x} (target {:#x}{}{}, place {:#x}) does not fit in a {}",
                         obj.display(oi),
                         name_in(w.names, w.sections[g.section as usize].name_at).to_string_lossy(),
                         r.offset,
@@ -3282,6 +3282,11 @@ fn apply_object(
                         name_of(r.symbol, w),
                         value,
                         s,
+                        match inputs.a {
+                            0 => String::new(),
+                            a if a < 0 => format!(", addend -{:#x}", a.unsigned_abs()),
+                            a => format!(", addend {a:#x}"),
+                        },
                         // (What a GOT-relative field reaches is the slot.)
                         if matches!(r_type, x86_64::R_GOTPCREL | x86_64::R_GOTPCRELX | x86_64::R_REX_GOTPCRELX | x86_64::R_GOT32) {
                             format!(", its GOT slot {:#x}", inputs.slot)

@@ -991,7 +991,7 @@ fn far_data_overflows_and_the_linker_recovers() {
     let data = linker.lookup("far_data").unwrap();
     assert!(data.abs_diff(code) > 4 << 30, "code {code:#x} and data {data:#x} are not 4 GiB apart");
     let e = linker.finalize().unwrap_err();
-    assert_overflow_message(&e, &["far_pc32.o", ".text", "0x4", "R_X86_64_PC32", "far_data"]);
+    assert_overflow_message(&e, &["far_pc32.o", ".text", "0x4", "R_X86_64_PC32", "far_data", "addend -0x4"]);
     let field = linker.lookup_local("far_code").unwrap().wrapping_add(4);
     assert_eq!(read_le(field, 4), 0, "an overflowing field was written");
     // The error is stable: finalizing again fails the same way.
