@@ -317,16 +317,109 @@ fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// What a GNU ld script (`libm.so`, `libncurses.so` and the like are such
+/// text files) names in its `GROUP(...)` and `INPUT(...)` commands, those
+/// within `AS_NEEDED(...)` included: file names, and `-lNAME` as
+/// `Err(NAME)`. Static archives (`libc_nonshared.a`) are left out: their
+/// members are for a static link.
+fn script_inputs(text: &str) -> Vec<std::result::Result<String, String>> {
+    // Comments out, parentheses and commas as separators.
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/*") {
+        plain.push_str(&rest[..at]);
+        rest = rest[at + 2..].split_once("*/").map_or("", |(_, after)| after);
+    }
+    plain.push_str(rest);
+    let spaced = plain.replace('(', " ( ").replace(')', " ) ").replace(',', " ");
+    let mut out = Vec::new();
+    let mut tokens = spaced.split_whitespace().peekable();
+    while let Some(t) = tokens.next() {
+        if !matches!(t, "GROUP" | "INPUT") || tokens.peek() != Some(&"(") {
+            continue;
+        }
+        tokens.next();
+        let mut depth = 1;
+        for t in tokens.by_ref() {
+            match t {
+                "(" => depth += 1,
+                ")" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                "AS_NEEDED" => {}
+                t if t.ends_with(".a") => {}
+                t => out.push(t.strip_prefix("-l").map_or_else(|| Ok(t.to_owned()), |n| Err(n.to_owned()))),
+            }
+        }
+    }
+    out
+}
+
+/// Loads what the linker script at `path` names (see [`script_inputs`]),
+/// looking up bare file names next to the script and on the loader's path,
+/// as ld does. `depth` bounds scripts that name scripts.
+fn open_script(path: &Path, depth: u32) -> Result<(), String> {
+    if depth > 8 {
+        return Err(format!("{}: linker scripts nested too deep", path.display()));
+    }
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let inputs = script_inputs(&String::from_utf8_lossy(&text));
+    if inputs.is_empty() {
+        return Err(format!("{}: a linker script that names no library", path.display()));
+    }
+    for input in inputs {
+        match input {
+            Err(lib) => open_library_at(&lib, depth + 1)?,
+            Ok(file) if file.contains('/') => open_file(Path::new(&file), depth + 1)?,
+            Ok(file) => {
+                let dirs = path.parent().map(Path::to_path_buf).into_iter().chain(search_dirs());
+                match dirs.map(|d| d.join(&file)).find(|p| p.exists()) {
+                    Some(p) => open_file(&p, depth + 1)?,
+                    None => open_path(Path::new(&file))?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the shared library at `path`, or what it names if it is a linker
+/// script.
+fn open_file(path: &Path, depth: u32) -> Result<(), String> {
+    if is_text(path) {
+        open_script(path, depth)
+    } else {
+        open_path(path)
+    }
+}
+
+/// Whether the file at `path` can be read and does not start as ELF does.
+fn is_text(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && &magic != b"\x7fELF"
+}
+
 /// Loads `libNAME.so` as `-lNAME` would. When the plain name is missing or
 /// is a linker script (the development symlink may be absent, or be text),
-/// falls back to the highest versioned file `libNAME.so.N...` on the
+/// loads what the script names (as ld does: `libm.so` names libm and
+/// libmvec), else the highest versioned file `libNAME.so.N...` on the
 /// loader's path.
 pub fn open_library(name: &str) -> Result<(), String> {
+    open_library_at(name, 0)
+}
+
+fn open_library_at(name: &str, depth: u32) -> Result<(), String> {
     let plain = format!("lib{name}.so");
     let first = match open_path(Path::new(&plain)) {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
+    if let Some(script) = search_dirs().into_iter().map(|d| d.join(&plain)).find(|p| p.is_file()).filter(|p| is_text(p)) {
+        return open_script(&script, depth).map_err(|e| format!("cannot load library {name}: {e}"));
+    }
     let prefix = format!("{plain}.");
     let mut best: Option<(Vec<u64>, PathBuf)> = None;
     for dir in search_dirs() {
@@ -391,6 +484,25 @@ mod tests {
         assert_eq!(lookup(c"realpath@GLIBC_2.3"), default);
         assert_eq!(lookup(c"realpath@NO_SUCH_VERSION"), None);
         assert_eq!(lookup(c"@GLIBC_2.2.5"), None);
+    }
+
+    #[test]
+    fn linker_scripts_name_their_libraries() {
+        let script = "/* GNU ld script\n   Use the shared library */\nOUTPUT_FORMAT(elf64-x86-64)\n\
+                      GROUP ( /lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libc_nonshared.a  \
+                      AS_NEEDED ( /lib64/ld-linux-x86-64.so.2 ) )\n";
+        assert_eq!(script_inputs(script), [Ok("/lib/x86_64-linux-gnu/libc.so.6".to_owned()), Ok("/lib64/ld-linux-x86-64.so.2".to_owned())]);
+        assert_eq!(script_inputs("INPUT(libncurses.so.6 -ltinfo)"), [Ok("libncurses.so.6".to_owned()), Err("tinfo".to_owned())]);
+        assert_eq!(script_inputs("GROUP( libtinfo.so )"), [Ok("libtinfo.so".to_owned())]);
+        assert!(script_inputs("SEARCH_DIR(\"/x\")").is_empty());
+    }
+
+    #[test]
+    fn libm_brings_the_vector_math_library_its_script_names() {
+        // libm.so is `GROUP ( libm.so.6 AS_NEEDED ( libmvec.so.1 ) )`:
+        // gcc -O3 -ffast-math vectorizes `sin` into libmvec's `_ZGVdN4v_sin`.
+        open_library("m").unwrap();
+        assert!(lookup(c"_ZGVdN4v_sin").is_some());
     }
 
     #[test]
