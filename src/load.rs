@@ -1021,6 +1021,9 @@ pub fn parse<'a>(
     let mut discarded: Vec<bool> = Vec::new();
     let mut comdat_signatures = Vec::new();
     let mut many_signatures: Option<std::collections::HashSet<&[u8]>> = None;
+    // (The undefined `__start_X`/`__stop_X` symbols, listed at the first
+    // group that would be discarded; see `per_object_group`.)
+    let mut bound_syms: Option<Vec<u32>> = None;
     for (index, sh) in table.enumerate() {
         if sh.sh_type(endian) != elf::SHT_GROUP {
             let flags = sh.sh_flags(endian);
@@ -1055,7 +1058,12 @@ pub fn parse<'a>(
             Some(set) => set.contains(signature),
             None => comdat_signatures.contains(&signature),
         };
-        if comdat_kept(signature) || repeated {
+        let loaded = comdat_kept(signature) || repeated;
+        if loaded && per_object_group(members, syms, strtab, symtab_sh.sh_info(endian) as usize, &table, data, &mut bound_syms) {
+            // Kept in this object too (its signature stays the first copy's).
+            continue;
+        }
+        if loaded {
             for m in members {
                 let m = m.get(endian) as usize;
                 if m >= table.len() {
@@ -1475,6 +1483,49 @@ pub fn parse<'a>(
 
 /// The NUL-terminated string at `offset` of a string table, found eight
 /// bytes at a time.
+/// Whether a COMDAT group whose signature is loaded already must be kept
+/// all the same, because what it holds differs from object to object: its
+/// code refers to the object's own `__start_X`/`__stop_X` (sanitizer
+/// coverage and ASan put a module constructor in a group of one name in
+/// every object, each registering its own object's table; a static link
+/// keeps one, whose bounds span every object's table), and it defines no
+/// global symbol (so two copies do not clash). `bound_syms` caches the
+/// object's undefined `__start_`/`__stop_` symbols.
+fn per_object_group(
+    members: &[object::U32<LittleEndian>],
+    syms: &[elf::Sym64<LittleEndian>],
+    strtab: object::StringTable<'_>,
+    first_global: usize,
+    table: &object::read::elf::SectionTable<'_, elf::FileHeader64<LittleEndian>>,
+    data: &[u8],
+    bound_syms: &mut Option<Vec<u32>>,
+) -> bool {
+    let e = LittleEndian;
+    let bounds = bound_syms.get_or_insert_with(|| {
+        (first_global.min(syms.len())..syms.len())
+            .filter(|&i| {
+                let s = &syms[i];
+                s.st_shndx(e) == elf::SHN_UNDEF && s.name(e, strtab).is_ok_and(|n| n.starts_with(b"__start_") || n.starts_with(b"__stop_"))
+            })
+            .map(|i| i as u32)
+            .collect()
+    });
+    if bounds.is_empty() {
+        return false;
+    }
+    let member = |k: usize| members.iter().any(|m| m.get(e) as usize == k);
+    let refers_to_bounds = members.iter().any(|m| {
+        let Ok(sh) = table.section(SectionIndex(m.get(e) as usize)) else { return false };
+        sh.sh_type(e) == elf::SHT_RELA
+            && sh
+                .rela(e, data)
+                .ok()
+                .flatten()
+                .is_some_and(|(rela, _)| rela.iter().any(|r| bounds.contains(&((r.r_info.get(e) >> 32) as u32))))
+    });
+    refers_to_bounds && !syms[first_global.min(syms.len())..].iter().any(|s| member(usize::from(s.st_shndx(e))))
+}
+
 fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
     scan::<false>(strings, offset).map(|n| n.0)
 }

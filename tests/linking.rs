@@ -1599,3 +1599,41 @@ fn size_relocations_against_host_symbols_use_their_size() {
     };
     assert_eq!((a, b, c), (8, 12, 8));
 }
+
+static REGISTERED: std::sync::Mutex<Vec<Vec<u64>>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn register_table(start: *const u64, stop: *const u64) {
+    // SAFETY: the loaded constructor passes its object's `tbl` bounds.
+    let words = unsafe { std::slice::from_raw_parts(start, stop.offset_from(start) as usize) };
+    REGISTERED.lock().unwrap().push(words.to_vec());
+}
+
+#[test]
+fn a_comdat_module_constructor_that_registers_its_objects_table_is_kept_in_every_object() {
+    // Sanitizer coverage and ASan put in every object a constructor of one
+    // COMDAT name that registers `__start_X`..`__stop_X`. A static link
+    // keeps one, whose bounds span all objects' tables; here each object
+    // has its own bounds, so each keeps its copy (it defines nothing global).
+    let module = |words: &str| {
+        common::assemble(
+            &format!(
+                ".section tbl,\"aw\",@progbits\n.quad {words}\n\
+                 .section .text.modctor,\"axG\",@progbits,modctor,comdat\n.type modctor,@function\nmodctor:\n\
+                 \tleaq __start_tbl(%rip), %rdi\n\tleaq __stop_tbl(%rip), %rsi\n\tjmp register_table@PLT\n\
+                 .section .init_array,\"awG\",@init_array,modctor,comdat\n.p2align 3\n.quad modctor\n\
+                 .weak __start_tbl\n.hidden __start_tbl\n.weak __stop_tbl\n.hidden __stop_tbl\n\
+                 .section .note.GNU-stack,\"\",@progbits\n"
+            ),
+            &[],
+        )
+    };
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(|n: &str| (n == "register_table").then_some(register_table as *const () as usize as u64))));
+    l.load_object(&module("1"), "a.o").unwrap();
+    l.load_object(&module("2, 3"), "b.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    let mut got = std::mem::take(&mut *REGISTERED.lock().unwrap());
+    got.sort();
+    assert_eq!(got, [vec![1], vec![2, 3]]);
+}
