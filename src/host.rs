@@ -139,13 +139,17 @@ fn segment_covers(start: u64, end: u64, accepts: fn(&libc::Elf64_Phdr) -> bool) 
             for k in 0..info.dlpi_phnum as usize {
                 let ph = &*info.dlpi_phdr.add(k);
                 let lo = info.dlpi_addr + ph.p_vaddr;
-                if q.start >= lo && q.end <= lo + ph.p_memsz && (q.accepts)(ph) {
+                if q.start >= lo && q.end <= lo.wrapping_add(ph.p_memsz) && (q.accepts)(ph) {
                     q.found = true;
                     return 1;
                 }
             }
             0
         }
+    }
+    if end <= start {
+        // (A range that wraps past the end of the address space lies in no segment.)
+        return false;
     }
     let mut q = Query { start, end, accepts, found: false };
     // SAFETY: iterating the loaded objects with a callback that only reads.
@@ -191,7 +195,7 @@ pub fn is_function(addr: u64) -> bool {
         // lists (strlen's is __strlen_avx2): code all the same, in an
         // executable segment. (A symbol that is listed is taken at its
         // word: data can share an executable segment.)
-        None => segment_covers(addr, addr + 1, |ph| ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0),
+        None => segment_covers(addr, addr.wrapping_add(1), |ph| ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0),
     }
 }
 
@@ -208,7 +212,7 @@ pub fn read_only_object_size(addr: u64) -> Option<u64> {
         libc::PT_LOAD => ph.p_flags & libc::PF_W == 0,
         _ => false,
     };
-    segment_covers(addr, addr + size, read_only).then_some(size)
+    segment_covers(addr, addr.wrapping_add(size), read_only).then_some(size)
 }
 
 /// Where a thread-local variable of the host lives: its TLS module id, its
@@ -484,6 +488,16 @@ mod tests {
         assert_eq!(lookup(c"realpath@GLIBC_2.3"), default);
         assert_eq!(lookup(c"realpath@NO_SUCH_VERSION"), None);
         assert_eq!(lookup(c"@GLIBC_2.2.5"), None);
+    }
+
+    #[test]
+    fn addresses_at_the_end_of_the_address_space_are_no_functions() {
+        // (The range check once wrapped around to "everything".)
+        assert!(!is_function(u64::MAX));
+        assert!(!is_function(u64::MAX - 8));
+        assert_eq!(read_only_object_size(u64::MAX), None);
+        let strlen = lookup(c"strlen").unwrap();
+        assert!(is_function(strlen));
     }
 
     #[test]
