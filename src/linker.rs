@@ -2377,10 +2377,15 @@ impl Linker {
     }
 
     fn definition(&self, name: &str) -> Result<Definition> {
-        self.symbols
-            .find(name.as_bytes())
-            .and_then(|g| self.symbols.get(g).definition())
-            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("symbol `{name}` is not defined by any loaded object")))
+        self.symbols.find(name.as_bytes()).and_then(|g| self.symbols.get(g).definition()).ok_or_else(|| {
+            // (A name of any length may be asked about; the message keeps
+            // its start.)
+            let shown = match name.char_indices().nth(256) {
+                Some((at, _)) => format!("{}... ({} bytes)", &name[..at], name.len()),
+                None => name.to_owned(),
+            };
+            Error::new(ErrorKind::NotFound, format!("symbol `{shown}` is not defined by any loaded object"))
+        })
     }
 
     /// The address at which symbol `name` runs (its target address).

@@ -878,6 +878,16 @@ fn many_unresolved_symbols_are_counted_and_the_first_hundred_named() {
 }
 
 #[test]
+fn a_lookup_of_a_huge_name_keeps_the_message_short() {
+    let l = Linker::new();
+    let name = "x".repeat(16 << 20);
+    let e = l.lookup(&name).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.message().len() < 400 && e.message().contains(&format!("({} bytes)", 16 << 20)), "{}", e.message().len());
+    assert!(l.lookup("short_name").unwrap_err().message().contains("`short_name`"));
+}
+
+#[test]
 fn a_section_cannot_be_moved_past_the_end_of_the_address_space() {
     let mut l = Linker::new();
     let id = l.load_object(good_object(), "good.o").unwrap();
