@@ -630,29 +630,60 @@ impl Linker {
     }
 
     /// Refuses, before anything is written, a finalize that would have the
-    /// unwinder of this process read an unwind table at a target address
-    /// that is not mapped here (sections mapped into another process with
-    /// registration left on): it would crash.
+    /// unwinder of this process read an unwind table where it is not
+    /// readable here: at its new target (sections mapped into another
+    /// process with registration left on), or at its old one, where it is
+    /// withdrawn before it is registered again (an old mapping the client
+    /// has given up already). It would crash. Looks only at the objects
+    /// loaded or moved since the last finalize.
     fn check_unwind_targets(&self) -> Result<()> {
         if !self.register_eh_frames {
             return Ok(());
         }
-        for (oi, o) in self.objects.iter().enumerate().filter(|(_, o)| !o.removed) {
-            let Some(sec) = o.eh_frame else { continue };
+        let every: Vec<u32>;
+        let candidates: &[u32] = if self.changes.everything {
+            every = (0..self.objects.len() as u32).collect();
+            &every
+        } else {
+            &self.changes.objects
+        };
+        let mut readable: Option<Vec<(u64, u64)>> = None;
+        for &oi in candidates {
+            let o = &self.objects[oi as usize];
+            let Some(sec) = o.eh_frame.filter(|_| !o.removed) else { continue };
             let s = &self.sections[sec as usize];
-            if o.eh_registered.map(|r| r.0) == Some(s.target) || s.target == s.local as u64 || crate::pages::mapped(s.target, s.size) {
+            if o.eh_registered == Some((s.target, code_key(o, &self.sections))) {
                 continue;
             }
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                format!(
-                    "{}: its unwind table (.eh_frame, section {sec}) has target address {:#x}, which is not mapped in this \
-                     process, where the unwinder would read it: turn unwind-table registration off for code that runs in \
-                     another process",
-                    o.display(oi as u32),
-                    s.target
-                ),
-            ));
+            let mut readable_at = |addr: u64| {
+                addr == s.local as u64
+                    || crate::pages::covered(readable.get_or_insert_with(|| crate::pages::ranges_allowing(b'r')), addr, s.size)
+            };
+            if !readable_at(s.target) {
+                return Err(Error::new(
+                    ErrorKind::InvalidState,
+                    format!(
+                        "{}: its unwind table (.eh_frame, section {sec}) has target address {:#x}, which is not readable in \
+                         this process, where the unwinder would read it: turn unwind-table registration off for code that \
+                         runs in another process",
+                        o.display(oi),
+                        s.target
+                    ),
+                ));
+            }
+            if let Some((old, _)) = o.eh_registered.filter(|r| r.0 != s.target) {
+                if !readable_at(old) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidState,
+                        format!(
+                            "{}: its unwind table is registered with this process's unwinder at {old:#x}, where it was before \
+                             the remap, and that is no longer readable: the unwinder reads it there to withdraw it. Keep the \
+                             old mapping until the finalize after the remap, or turn unwind-table registration off first",
+                            o.display(oi)
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -1819,7 +1850,7 @@ impl Linker {
         let mut executable: Option<Vec<(u64, u64)>> = None;
         let mut not_here = |sections: &[Section], s: Option<u32>, addr: u64| {
             s.is_some_and(|s| sections[s as usize].target != sections[s as usize].local as u64)
-                && !executable.get_or_insert_with(crate::pages::executable_ranges).iter().any(|&(b, e)| b <= addr && addr < e)
+                && !crate::pages::covered(executable.get_or_insert_with(|| crate::pages::ranges_allowing(b'x')), addr, 1)
         };
         for g in 0..self.symbols.len() as u32 {
             let gs = self.symbols.get(g);

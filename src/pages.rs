@@ -49,32 +49,17 @@ pub(crate) fn populate_spare<T>(buffer: &Vec<T>, count: usize) {
     }
 }
 
-/// Whether every page of `[addr, addr + len)` is mapped in this process
-/// (whatever its protection): where rtdyld is about to read or run memory
-/// at a section's target address, which the client may have placed in
-/// another process.
-pub(crate) fn mapped(addr: u64, len: u64) -> bool {
-    const PAGE: u64 = 4096;
-    let start = addr / PAGE * PAGE;
-    let Some(end) = addr.checked_add(len.max(1)) else { return false };
-    let pages = (end - start).div_ceil(PAGE);
-    // (mincore fills one byte per page; only its failure matters here.)
-    let mut residency = vec![0u8; pages as usize];
-    // SAFETY: mincore only reads the page tables of the range and writes
-    // one byte per page into `residency`, which has room for them.
-    let rc = unsafe { libc::mincore(start as *mut libc::c_void, (end - start) as usize, residency.as_mut_ptr()) };
-    rc == 0
-}
-
-/// The executable mappings of this process (start, end), from
-/// `/proc/self/maps`; empty when it cannot be read.
-pub(crate) fn executable_ranges() -> Vec<(u64, u64)> {
+/// The mappings of this process (start, end, in address order) that
+/// allow `access` (`b'r'` or `b'x'`), from `/proc/self/maps`; empty when
+/// it cannot be read.
+pub(crate) fn ranges_allowing(access: u8) -> Vec<(u64, u64)> {
+    let column = if access == b'x' { 2 } else { 0 };
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return Vec::new() };
     maps.lines()
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let (range, perms) = (fields.next()?, fields.next()?);
-            if perms.as_bytes().get(2) != Some(&b'x') {
+            if perms.as_bytes().get(column) != Some(&access) {
                 return None;
             }
             let (start, end) = range.split_once('-')?;
@@ -83,27 +68,40 @@ pub(crate) fn executable_ranges() -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Whether `ranges` (in address order) cover all of `[addr, addr + len)`.
+pub(crate) fn covered(ranges: &[(u64, u64)], addr: u64, len: u64) -> bool {
+    let Some(end) = addr.checked_add(len.max(1)) else { return false };
+    let mut at = addr;
+    for &(s, e) in ranges {
+        if s <= at && at < e {
+            at = e;
+            if at >= end {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn mapped_tells_mapped_memory_from_holes() {
-        let v = vec![0u8; 3 * 4096];
-        assert!(mapped(v.as_ptr() as u64 + 10, 8000));
-        // (Far from where the kernel places mappings and the heap.)
-        assert!(!mapped(0x5000_0000_0000, 1));
-        assert!(!mapped(u64::MAX - 8, 100));
-    }
-
-    #[test]
-    fn executable_ranges_hold_this_code_and_not_the_heap() {
-        let ranges = executable_ranges();
-        let here = executable_ranges as usize as u64;
-        assert!(ranges.iter().any(|&(s, e)| s <= here && here < e), "{ranges:x?}");
-        let heap = Box::new(0u64);
-        let at = &*heap as *const u64 as u64;
-        assert!(!ranges.iter().any(|&(s, e)| s <= at && at < e));
+    fn permissions_come_from_the_process_maps() {
+        let executable = ranges_allowing(b'x');
+        let here = ranges_allowing as usize as u64;
+        assert!(covered(&executable, here, 1), "{executable:x?}");
+        let heap = vec![0u64; 4096];
+        let at = heap.as_ptr() as u64;
+        assert!(!covered(&executable, at, 1));
+        let readable = ranges_allowing(b'r');
+        assert!(covered(&readable, at, 4096 * 8));
+        assert!(!covered(&readable, 0x5000_0000_0000, 1));
+        // Adjacent ranges cover what spans them; a gap does not.
+        assert!(covered(&[(0x1000, 0x2000), (0x2000, 0x3000)], 0x1800, 0x1000));
+        assert!(!covered(&[(0x1000, 0x2000), (0x2400, 0x3000)], 0x1800, 0x1000));
+        assert!(!covered(&[(0x1000, 0x2000)], u64::MAX - 1, 8));
     }
 
     /// The `THPeligible` line of the /proc/self/smaps entry that maps `addr`.

@@ -1637,3 +1637,66 @@ fn a_comdat_module_constructor_that_registers_its_objects_table_is_kept_in_every
     got.sort();
     assert_eq!(got, [vec![1], vec![2, 3]]);
 }
+
+#[test]
+fn unwind_tables_are_registered_and_withdrawn_only_where_readable() {
+    // The unwinder reads a table where it registers it, and where it
+    // withdraws it (its target before a remap): finalize refuses when either
+    // place is not readable, instead of crashing in the unwinder.
+    let obj = cc("long twice(long x) { return 2 * x; }", &["-O2", "-fPIC", "-fasynchronous-unwind-tables"]);
+    // A target reserved but inaccessible (a remote JIT's placeholder).
+    // SAFETY: a fresh PROT_NONE mapping, unmapped at the end of the test.
+    let reserved = unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            1 << 24,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        p as u64
+    };
+    let mut l = Linker::new();
+    let id = l.load_object(&obj, "inaccessible.o").unwrap();
+    let sections = l.object_sections(id).unwrap().to_vec();
+    let base = l.section(sections[0]).unwrap().local as u64 & !0xffff;
+    for &sid in &sections {
+        let s = l.section(sid).unwrap();
+        // SAFETY: refused at finalize: nothing is registered or run there.
+        unsafe { l.map_section(sid, reserved + (s.local as u64 - base)) }.unwrap();
+    }
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidState, "{e}");
+    assert!(e.message().contains(".eh_frame") && e.message().contains("not readable"), "{e}");
+
+    // Registered at an alias, moved back, the alias made inaccessible.
+    let mut l = dual();
+    let id = l.load_object(&obj, "moved.o").unwrap();
+    let local = l.section(l.object_sections(id).unwrap()[0]).unwrap().local;
+    let a = l.memory_manager_mut::<DefaultMemoryManager>().unwrap().alias(local).unwrap();
+    let sections = l.object_sections(id).unwrap().to_vec();
+    for &sid in &sections {
+        let s = l.section(sid).unwrap();
+        // SAFETY: the target is the alias of the section's own memory.
+        unsafe { l.map_section(sid, a.alias_base as u64 + (s.local as u64 - a.local_base as u64)) }.unwrap();
+    }
+    l.finalize().unwrap();
+    for &sid in &sections {
+        let s = l.section(sid).unwrap();
+        // SAFETY: the section's own memory.
+        unsafe { l.map_section(sid, s.local as u64) }.unwrap();
+    }
+    // SAFETY: the alias is the test's; made readable again below.
+    assert_eq!(unsafe { libc::mprotect(a.alias_base.cast(), a.len, libc::PROT_NONE) }, 0);
+    let e = l.finalize().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidState, "{e}");
+    assert!(e.message().contains("moved.o") && e.message().contains("no longer readable"), "{e}");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mprotect(a.alias_base.cast(), a.len, libc::PROT_READ) }, 0);
+    l.finalize().unwrap();
+    assert_eq!(call1(&l, "twice", 21), 42);
+    // SAFETY: the reservation above, no longer used.
+    unsafe { libc::munmap(reserved as *mut libc::c_void, 1 << 24) };
+}
