@@ -299,6 +299,9 @@ pub struct Linker {
     latest_target: Option<u64>,
     resolver: Option<Resolver>,
     process_symbols: bool,
+    /// Objects whose constructors have not run (may hold removed ones):
+    /// `run_constructors` looks at these only.
+    unconstructed: Vec<u32>,
     /// Names of the implementation's namespace come from this process when
     /// the resolver does not know them (see `set_runtime_helpers`).
     runtime_helpers: bool,
@@ -433,6 +436,7 @@ impl Linker {
             referrers: None,
             resolver: None,
             process_symbols: false,
+            unconstructed: Vec::new(),
             runtime_helpers: true,
             program_args: None,
             retain_relocations: true,
@@ -1482,6 +1486,7 @@ impl Linker {
             }
         }
         self.changes.objects.push(id);
+        self.unconstructed.push(id);
         self.has_ifuncs |= defines_ifuncs || !local_ifuncs_empty;
         if plan.capacity() <= 4096 {
             self.buffers.plan = load::recycle(plan);
@@ -1924,7 +1929,8 @@ impl Linker {
     /// runs at its target address in this process.
     pub fn run_constructors(&mut self) -> Result<()> {
         let mut calls: Vec<((u32, u32), usize, u64)> = Vec::new();
-        for (oi, o) in self.objects.iter().enumerate() {
+        for &oi in &self.unconstructed {
+            let (oi, o) = (oi as usize, &self.objects[oi as usize]);
             if o.removed || o.constructed {
                 continue;
             }
@@ -1953,7 +1959,8 @@ impl Linker {
         }
         calls.sort_by_key(|&(order, oi, _)| (order, oi));
         let args = self.program_args.unwrap_or_else(crate::runtime::process_args);
-        for o in &mut self.objects {
+        for oi in std::mem::take(&mut self.unconstructed) {
+            let o = &mut self.objects[oi as usize];
             if !o.removed {
                 o.constructed = true;
             }
@@ -2042,7 +2049,10 @@ impl Linker {
             calls.extend(self.table_entries(kind, sec));
         }
         for &i in ids {
-            self.objects[i].constructed = false;
+            // (Constructed again by a later `run_constructors`, as before.)
+            if std::mem::take(&mut self.objects[i].constructed) {
+                self.unconstructed.push(i as u32);
+            }
         }
         for f in calls {
             // SAFETY: an entry of a destructor table of a constructed object.
@@ -2207,7 +2217,8 @@ impl Linker {
         if local.is_null() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                "local address NULL: no section starts there (a thread-local .tbss has none; use the section's id)".to_string(),
+                "local address NULL: no section starts there (a thread-local .tbss has none, and thread-local sections do not move)"
+                    .to_string(),
             ));
         }
         let sections = &self.sections;
