@@ -299,6 +299,8 @@ pub struct Linker {
     latest_target: Option<u64>,
     resolver: Option<Resolver>,
     process_symbols: bool,
+    /// Some object dropped its relocations (retention was off at a finalize).
+    relocations_ever_dropped: bool,
     /// Objects whose constructors have not run (may hold removed ones):
     /// `run_constructors` looks at these only.
     unconstructed: Vec<u32>,
@@ -437,6 +439,7 @@ impl Linker {
             resolver: None,
             process_symbols: false,
             unconstructed: Vec::new(),
+            relocations_ever_dropped: false,
             runtime_helpers: true,
             program_args: None,
             retain_relocations: true,
@@ -1685,6 +1688,7 @@ impl Linker {
                 o.reloc_groups = Vec::new();
                 o.wide_addends = Vec::new();
                 o.relocations_dropped = true;
+                self.relocations_ever_dropped = true;
             }
         }
         self.changes.everything = false;
@@ -2243,6 +2247,11 @@ impl Linker {
     /// stub stands for a host function there).
     fn check_relinkable_without(&self, id: u32) -> Result<()> {
         let o = &self.objects[id as usize];
+        // (Retention was never off: no object dropped its relocations. Not
+        // a walk over every object ever loaded at each removal.)
+        if self.retain_relocations && !self.relocations_ever_dropped {
+            return Ok(());
+        }
         if !self.objects.iter().any(|x| x.relocations_dropped && !x.removed) {
             return Ok(());
         }
