@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn permissions_come_from_the_process_maps() {
         let executable = ranges_allowing(b'x');
-        let here = ranges_allowing as usize as u64;
+        let here = ranges_allowing as *const () as u64;
         assert!(covered(&executable, here, 1), "{executable:x?}");
         let heap = vec![0u64; 4096];
         let at = heap.as_ptr() as u64;
