@@ -36,11 +36,48 @@ type AtExitFn = unsafe extern "C" fn(*mut c_void);
 /// A pending `__cxa_atexit` registration: sequence number, function, argument.
 type Registration = (u64, usize, usize);
 
-/// Pending `__cxa_atexit` registrations, by DSO handle address.
-fn registry() -> &'static Mutex<HashMap<usize, Vec<Registration>>> {
-    static R: OnceLock<Mutex<HashMap<usize, Vec<Registration>>>> = OnceLock::new();
+/// A loaded object's pending `__cxa_atexit` registrations. `generation`
+/// tells this object from one loaded later at the same address (the memory
+/// of a removed object, or of a freed linker, is used again).
+#[derive(Default)]
+struct Dso {
+    generation: u64,
+    list: Vec<Registration>,
+}
+
+/// Pending `__cxa_atexit` registrations, by DSO handle address; and how
+/// many `thread_local` destructors of each generation are running now.
+#[derive(Default)]
+struct Registry {
+    dsos: HashMap<usize, Dso>,
+    running: HashMap<u64, usize>,
+}
+
+impl Registry {
+    fn get(&self, dso: &usize) -> Option<&Vec<Registration>> {
+        self.dsos.get(dso).map(|d| &d.list)
+    }
+    fn get_mut(&mut self, dso: &usize) -> Option<&mut Vec<Registration>> {
+        self.dsos.get_mut(dso).map(|d| &mut d.list)
+    }
+    fn generation(&self, dso: usize) -> Option<u64> {
+        self.dsos.get(&dso).map(|d| d.generation)
+    }
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static R: OnceLock<Mutex<Registry>> = OnceLock::new();
     R.get_or_init(Default::default)
 }
+
+thread_local! {
+    /// The generation whose `thread_local` destructor this thread runs (0:
+    /// none).
+    static RUNNING_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Numbers the objects registered, never twice.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Orders registrations across objects, as the C library's single list does.
 static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -237,15 +274,16 @@ fn cxa_atexit_of_libc() -> Option<CxaAtExit> {
 
 /// Marks `dso` as a handle of a loaded object.
 pub fn register_dso(dso: usize) {
-    registry().lock().unwrap_or_else(|e| e.into_inner()).insert(dso, Vec::new());
+    let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    registry().lock().unwrap_or_else(|e| e.into_inner()).dsos.insert(dso, Dso { generation, list: Vec::new() });
 }
 
 /// Keeps what was registered under `old` under `new` (the object's
 /// `__dso_handle` moved with a remap).
 pub fn rekey_dso(old: usize, new: usize) {
     let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let list = r.remove(&old).unwrap_or_default();
-    r.insert(new, list);
+    let entry = r.dsos.remove(&old).unwrap_or_default();
+    r.dsos.insert(new, entry);
 }
 
 /// Runs the functions registered for any of `dsos`, and those registered
@@ -285,8 +323,17 @@ pub fn run_atexit(dsos: &[usize], code: &[std::ops::Range<u64>]) {
         }
     }
     let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
-    for d in dsos {
-        r.remove(d);
+    let generations: Vec<u64> = dsos.iter().filter_map(|d| r.dsos.remove(d)).map(|d| d.generation).collect();
+    // A thread that is running one of their `thread_local` destructors
+    // (it began before they were forgotten) finishes before their code can
+    // be released. (None starts now: the objects are forgotten.)
+    // (Not for one this thread is running: its destructor removes it.)
+    let own = RUNNING_HERE.with(std::cell::Cell::get);
+    let others = |r: &Registry, g: &u64| r.running.get(g).map_or(0, |&n| n - usize::from(own == *g));
+    while generations.iter().any(|g| others(&r, g) > 0) {
+        drop(r);
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        r = registry().lock().unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -313,16 +360,33 @@ struct ThreadDtor {
     f: usize,
     obj: usize,
     dso: usize,
+    /// Of the object that registered it (see [`Dso`]).
+    generation: u64,
 }
 
 extern "C" fn run_thread_dtor(p: *mut c_void) {
     // SAFETY: `p` is the record boxed by `cxa_thread_atexit_impl`, handed
     // back once by the C library at thread exit.
     let rec = unsafe { Box::from_raw(p as *mut ThreadDtor) };
-    let alive = registry().lock().unwrap_or_else(|e| e.into_inner()).contains_key(&rec.dso);
-    if alive {
-        // SAFETY: a destructor of a still-loaded object, with its argument.
-        unsafe { std::mem::transmute::<usize, AtExitFn>(rec.f)(rec.obj as *mut c_void) };
+    {
+        let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if r.generation(rec.dso) != Some(rec.generation) {
+            // Removed, maybe with another object at its address now.
+            return;
+        }
+        *r.running.entry(rec.generation).or_default() += 1;
+    }
+    let outer = RUNNING_HERE.with(|c| c.replace(rec.generation));
+    // SAFETY: a destructor of a still-loaded object, with its argument; a
+    // removal waits for it to return before releasing the code.
+    unsafe { std::mem::transmute::<usize, AtExitFn>(rec.f)(rec.obj as *mut c_void) };
+    RUNNING_HERE.with(|c| c.set(outer));
+    let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = r.running.get_mut(&rec.generation) {
+        *n -= 1;
+        if *n == 0 {
+            r.running.remove(&rec.generation);
+        }
     }
 }
 
@@ -340,13 +404,13 @@ extern "C" fn cxa_thread_atexit_impl(f: Option<AtExitFn>, obj: *mut c_void, dso:
     }
     // SAFETY: the C library's function has this signature.
     let libc_impl = unsafe { std::mem::transmute::<usize, Impl>(libc_fn) };
-    let ours = registry().lock().unwrap_or_else(|e| e.into_inner()).contains_key(&(dso as usize));
-    if !ours {
+    let ours = registry().lock().unwrap_or_else(|e| e.into_inner()).generation(dso as usize);
+    let Some(generation) = ours else {
         // SAFETY: forwarding the caller's own arguments.
         return unsafe { libc_impl(f, obj, dso) };
-    }
+    };
     let Some(f) = f else { return -1 };
-    let rec = Box::into_raw(Box::new(ThreadDtor { f: f as usize, obj: obj as usize, dso: dso as usize }));
+    let rec = Box::into_raw(Box::new(ThreadDtor { f: f as usize, obj: obj as usize, dso: dso as usize, generation }));
     static ANCHOR: u8 = 0;
     // SAFETY: registering our trampoline; the handle is one of rtdyld's
     // own addresses, so the C library keeps rtdyld loaded until it ran.

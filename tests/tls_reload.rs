@@ -22,6 +22,7 @@ fn f(l: &Linker, name: &str) -> P {
 
 #[test]
 fn references_to_a_reloaded_objects_thread_local_variables_follow_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // (definer's flags, user's flags): static TLS reached with initial-exec
     // GOT slots and local-exec offsets, general dynamic (module ids),
     // descriptors.
@@ -57,4 +58,97 @@ fn references_to_a_reloaded_objects_thread_local_variables_follow_it() {
             assert_eq!(*f(&l, "use_w")(), 7);
         }
     }
+}
+
+/// Serializes the tests here: the first needs the recycled memory of the
+/// linker it frees for the next one.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+static NOTES: std::sync::Mutex<Vec<i64>> = std::sync::Mutex::new(Vec::new());
+static IN_DTOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static DTOR_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn host_note(v: i64) {
+    NOTES.lock().unwrap().push(v);
+}
+
+extern "C" fn slow_note(v: i64) {
+    IN_DTOR.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    NOTES.lock().unwrap().push(v);
+    DTOR_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn cxx_thread_local(val: i64, note: &str) -> Vec<u8> {
+    let src = format!(
+        "extern \"C\" void {note}(long);\n\
+         struct D {{ long v; D() : v({val}) {{}} ~D() {{ {note}(2000 + v); }} }};\n\
+         thread_local D d;\nextern \"C\" long tld_touch(long) {{ return d.v; }}"
+    );
+    common::compile("g++", "c++", &src, &["-O2", "-fPIC"])
+}
+
+fn linker_with(obj: &[u8]) -> Linker {
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(|n: &str| match n {
+        "host_note" => Some(host_note as *const () as usize as u64),
+        "slow_note" => Some(slow_note as *const () as usize as u64),
+        _ => None,
+    })));
+    l.load_object(obj, "tld.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    l
+}
+
+#[test]
+fn a_thread_local_destructor_of_a_freed_object_does_not_run_code_loaded_in_its_place() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    rtdyld::host::open_library("stdc++").unwrap();
+    let (a, b) = (cxx_thread_local(1, "host_note"), cxx_thread_local(2, "host_note"));
+    let l1 = linker_with(&a);
+    let touch_a = l1.lookup("tld_touch").unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (touched, was_touched) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        // SAFETY: `long tld_touch(long)`, loaded until the main thread frees it.
+        let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(touch_a as usize) };
+        assert_eq!(f(0), 1);
+        touched.send(()).unwrap();
+        wait.recv().unwrap();
+        // Exits: A's destructor is due, and A is gone.
+    });
+    was_touched.recv().unwrap();
+    drop(l1);
+    // The next linker reuses the freed one's memory: B lands where A was.
+    let l2 = linker_with(&b);
+    assert_eq!(l2.lookup("tld_touch").unwrap(), touch_a, "B is not where A was: the test shows nothing");
+    NOTES.lock().unwrap().clear();
+    go.send(()).unwrap();
+    worker.join().unwrap();
+    assert!(NOTES.lock().unwrap().is_empty(), "a destructor ran for the freed object: {:?}", NOTES.lock().unwrap());
+    drop(l2);
+}
+
+#[test]
+fn a_removal_waits_for_a_thread_local_destructor_that_is_running() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    rtdyld::host::open_library("stdc++").unwrap();
+    let obj = cxx_thread_local(3, "slow_note");
+    let mut l = linker_with(&obj);
+    let touch = l.lookup("tld_touch").unwrap();
+    IN_DTOR.store(false, std::sync::atomic::Ordering::SeqCst);
+    DTOR_DONE.store(false, std::sync::atomic::Ordering::SeqCst);
+    let worker = std::thread::spawn(move || {
+        // SAFETY: `long tld_touch(long)`, loaded until the removal below,
+        // which waits for this thread's destructor.
+        let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(touch as usize) };
+        assert_eq!(f(0), 3);
+    });
+    while !IN_DTOR.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    l.remove_object(0).unwrap();
+    assert!(DTOR_DONE.load(std::sync::atomic::Ordering::SeqCst), "the removal returned while the destructor ran");
+    worker.join().unwrap();
 }
