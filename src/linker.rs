@@ -1158,8 +1158,21 @@ impl Linker {
                 self.initial_exec_refs.contains(&found[k])
                     && matches!(parsed.global(k).place, GlobalPlace::Section { section, .. } if plan[section as usize].tls.is_some())
             };
+            // Descriptors are one load in static TLS, but the C library
+            // copies a static module's template into the threads that exist
+            // when it opens it, before finalize relocates it: with addresses
+            // among the initial values, those threads would keep zeros.
+            // Such objects take dynamic TLS (each thread's block is copied
+            // when it is first used, from the relocated template).
+            let addresses_in_template = || {
+                parsed
+                    .reloc_groups
+                    .iter()
+                    .any(|g| parsed.sections[g.section as usize].tls && parsed.sections[g.section as usize].data.is_some())
+            };
             self.static_tls_for_all
                 || parsed.static_tls
+                || (parsed.tls_descriptors && !addresses_in_template())
                 || (!self.initial_exec_refs.is_empty() && (0..parsed.globals.len()).any(defines_initial_exec_target))
         };
 

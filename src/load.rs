@@ -425,6 +425,8 @@ pub struct ParsedObject<'a> {
     pub tls_got: Vec<(x86_64::TlsGot, u32)>,
     /// The object uses initial- or local-exec TLS references.
     pub static_tls: bool,
+    /// The object uses TLS descriptors (`-mtls-dialect=gnu2`).
+    pub tls_descriptors: bool,
     pub needs_got: bool,
     /// Signatures of the COMDAT groups this object brings (not discarded).
     pub comdat_signatures: Vec<&'a [u8]>,
@@ -595,6 +597,9 @@ const T_LOW_MEMORY: u16 = 1 << 7;
 const T_NEAR: u16 = 1 << 8;
 /// Initial- or local-exec TLS.
 const T_STATIC_TLS: u16 = 1 << 9;
+/// TLS descriptors: they work in dynamic TLS, and take static TLS (one
+/// load) where it serves.
+const T_TLS_DESC: u16 = 1 << 13;
 /// A TLS GOT entry, of the kind in the two bits at `T_TLS_KIND_SHIFT`.
 const T_TLS_GOT: u16 = 1 << 10;
 const T_TLS_KIND_SHIFT: u16 = 11;
@@ -618,7 +623,8 @@ fn classify(r_type: u32) -> std::result::Result<u16, &'static str> {
     t |= bit(needs.low_memory, T_LOW_MEMORY);
     t |= bit(needs.near_symbol, T_NEAR);
     // (Descriptors work in dynamic TLS too, but static TLS makes them one load.)
-    t |= bit(matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64 | x86_64::R_GOTPC32_TLSDESC), T_STATIC_TLS);
+    t |= bit(matches!(r_type, x86_64::R_GOTTPOFF | x86_64::R_TPOFF32 | x86_64::R_TPOFF64), T_STATIC_TLS);
+    t |= bit(r_type == x86_64::R_GOTPC32_TLSDESC, T_TLS_DESC);
     if let Some(kind) = needs.tls_got {
         let k = match kind {
             x86_64::TlsGot::Index => 0,
@@ -1381,6 +1387,7 @@ pub fn parse<'a>(
         wants_low_memory,
     } = pass;
     let static_tls = seen & T_STATIC_TLS != 0;
+    let tls_descriptors = seen & T_TLS_DESC != 0;
     needs_got |= seen & T_NEEDS_GOT != 0;
     if empty_sections {
         // (Empty sections that neither a global symbol nor a relocation
@@ -1470,6 +1477,7 @@ pub fn parse<'a>(
         address_stub_symbols,
         tls_got,
         static_tls,
+        tls_descriptors,
         needs_got,
         comdat_signatures,
         comdat_discarded: discarded,
