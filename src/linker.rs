@@ -3000,10 +3000,17 @@ fn tls_of(oi: u32, obj: &LoadedObject, sym: u32, symbols: &SymbolTable, tls: &Tl
             None => {
                 // A thread-local variable of the host (libstdc++'s, say).
                 return host::tls_symbol(symbols.cname(*g)).map(|t| (t.module, t.offset, t.tp_offset)).ok_or_else(|| {
+                    // (A resolver answers with an address, which says nothing
+                    // of a variable every thread has a copy of.)
+                    let answered = if symbols.get(*g).external().is_some() {
+                        " (the address the resolver or the process gave for the name cannot stand for a thread-local variable)"
+                    } else {
+                        ""
+                    };
                     Error::new(
                         ErrorKind::UnresolvedSymbol,
                         format!(
-                            "{}: thread-local `{}` is defined neither by a loaded object nor as a thread-local variable of the host",
+                            "{}: thread-local `{}` is defined neither by a loaded object nor as a thread-local variable of the host{answered}",
                             obj.display(oi),
                             symbols.name_str(*g)
                         ),

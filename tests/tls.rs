@@ -560,3 +560,14 @@ fn initial_exec_code_and_a_dlopened_librarys_variable_says_what_works() {
     let get: extern "C" fn() -> i32 = unsafe { std::mem::transmute(l.lookup("get").unwrap() as usize) };
     assert_eq!(get(), 5);
 }
+
+#[test]
+fn a_resolvers_answer_for_a_thread_local_name_is_refused_and_said_why() {
+    static PLAIN: i32 = 5;
+    let obj = common::compile_c("extern __thread int rt;\nint get(void) { return rt; }", &["-O2", "-fPIC"]);
+    let mut l = Linker::new();
+    l.set_resolver(Some(Box::new(|n: &str| (n == "rt").then_some(&PLAIN as *const i32 as u64))));
+    l.load_object(&obj, "rt.o").unwrap();
+    let m = l.finalize().unwrap_err().to_string();
+    assert!(m.contains("`rt`") && m.contains("cannot stand for a thread-local variable"), "{m}");
+}
