@@ -149,6 +149,16 @@ struct LoadedObject {
     tables: Vec<(TableKind, u32, u32)>,
     /// Its constructors ran (so its destructors are due).
     constructed: bool,
+    /// The objects whose copies of COMDAT groups it uses instead of its own
+    /// (inline functions, templates, vtables), and how many loaded objects
+    /// use its copies so.
+    borrows_from: Vec<u32>,
+    lent_to: u32,
+    /// Removed while others used its COMDAT copies: its memory and unwind
+    /// table stay until none does, for what their code took from those
+    /// copies at run time (vtable pointers of objects they created,
+    /// destructors they registered, function pointers).
+    release_deferred: bool,
     /// The section its `__dso_handle` stands for (it is referred to
     /// PC-relatively, so it lives with the object), and the address the
     /// `__cxa_atexit` registrations made through it are kept under.
@@ -887,9 +897,22 @@ impl Linker {
         let id = self.objects.len() as u32;
         let display = || format!("obj {id} ({name})");
         let comdats = &self.comdats;
+        // The objects whose copies of COMDAT groups this one uses instead
+        // of its own.
+        let lenders = std::cell::RefCell::new(Vec::new());
+        let comdat_kept = |sig: &[u8]| match comdats.get(sig) {
+            Some(&owner) => {
+                lenders.borrow_mut().push(owner);
+                true
+            }
+            None => false,
+        };
         // (Lost, not returned, when the load fails.)
         let mut scratch = std::mem::take(&mut self.scratch);
-        let mut parsed = load::parse(data, &display, self.perf_map, &|sig| comdats.contains_key(sig), &mut scratch)?;
+        let mut parsed = load::parse(data, &display, self.perf_map, &comdat_kept, &mut scratch)?;
+        let mut borrows_from = lenders.into_inner();
+        borrows_from.sort_unstable();
+        borrows_from.dedup();
 
         // Every global name is interned once, here; a duplicate strong
         // definition fails before anything else changes. (A name interned
@@ -1480,6 +1503,9 @@ impl Linker {
             global_refs,
             eh_frame: slot_id(eh_frame_slot),
             eh_registered: None,
+            borrows_from,
+            lent_to: 0,
+            release_deferred: false,
             tables,
             constructed: false,
             dso_handle,
@@ -1503,6 +1529,10 @@ impl Linker {
         }
         self.changes.objects.push(id);
         self.unconstructed.push(id);
+        for k in 0..self.objects[id as usize].borrows_from.len() {
+            let lender = self.objects[id as usize].borrows_from[k];
+            self.objects[lender as usize].lent_to += 1;
+        }
         self.has_ifuncs |= defines_ifuncs || !local_ifuncs_empty;
         if plan.capacity() <= 4096 {
             self.buffers.plan = load::recycle(plan);
@@ -2104,7 +2134,6 @@ impl Linker {
         self.check_relinkable_without(id)?;
         let oi = id as usize;
         self.run_destructors_of(&[oi]);
-        deregister_eh_frame(&mut self.objects[oi], &self.sections);
         // The debugger forgets the code while it can still read it (to take
         // out its breakpoints: left in, they are lost when new code is
         // copied over the same addresses).
@@ -2172,19 +2201,30 @@ impl Linker {
                 self.comdats.remove(&sig);
             }
         }
-        // Release the memory.
+        // Release the memory, unless other objects use its COMDAT copies
+        // (then when the last of them goes); and that of the objects whose
+        // copies only this one still used.
         let mut failure = None;
         for &sid in &self.objects[oi].sections {
             let s = &mut self.sections[sid as usize];
-            if !s.tls_template {
-                if let Err(e) = self.mm.release(s.local, s.size as usize, sid) {
-                    failure.get_or_insert(e);
-                }
-            }
             if let Some(index) = &mut self.by_local {
                 index.remove(&(s.local as usize));
             }
             s.removed = true;
+        }
+        if self.objects[oi].lent_to > 0 {
+            self.objects[oi].release_deferred = true;
+        } else if let Err(e) = self.release_memory(oi) {
+            failure.get_or_insert(e);
+        }
+        for lender in std::mem::take(&mut self.objects[oi].borrows_from) {
+            let l = &mut self.objects[lender as usize];
+            l.lent_to -= 1;
+            if l.lent_to == 0 && std::mem::take(&mut l.release_deferred) {
+                if let Err(e) = self.release_memory(lender as usize) {
+                    failure.get_or_insert(e);
+                }
+            }
         }
         let o = &mut self.objects[oi];
         o.removed = true;
@@ -2213,6 +2253,22 @@ impl Linker {
                 format!("{} was removed, but the memory manager failed to release its memory: {e}", o.display(id)),
             )),
         }
+    }
+
+    /// Withdraws the unwind table of removed object `oi` and gives its
+    /// sections' memory back to the memory manager.
+    fn release_memory(&mut self, oi: usize) -> std::result::Result<(), String> {
+        deregister_eh_frame(&mut self.objects[oi], &self.sections);
+        let mut failure = Ok(());
+        for &sid in &self.objects[oi].sections {
+            let s = &self.sections[sid as usize];
+            if !s.tls_template {
+                if let Err(e) = self.mm.release(s.local, s.size as usize, sid) {
+                    failure = failure.and(Err(e));
+                }
+            }
+        }
+        failure
     }
 
     /// Sets the address at which the section starting at local address

@@ -1700,3 +1700,84 @@ fn unwind_tables_are_registered_and_withdrawn_only_where_readable() {
     // SAFETY: the reservation above, no longer used.
     unsafe { libc::munmap(reserved as *mut libc::c_void, 1 << 24) };
 }
+
+#[test]
+fn what_other_objects_took_from_a_removed_objects_comdat_copies_stays_valid() {
+    // b uses a's copies of inline code (its own were dropped): the
+    // destructor of b's global vector (registered with __cxa_atexit by b's
+    // constructor), the vtable of an inline class whose object b created.
+    // a is removed and loaded again: until b goes, a's old copies stay.
+    let hdr = "#include <vector>\n\
+               struct Base { virtual long v() const = 0; virtual ~Base() {} };\n\
+               struct Inl : Base { long x; Inl(long x) : x(x) {} long v() const override { return x * 10; } };\n";
+    let a = common::compile("g++", "c++", &format!("{hdr}std::vector<int> va = {{1, 2, 3}};\nextern \"C\" long a_make(long x) {{ Base *p = new Inl(x); long r = p->v(); delete p; return r; }}"), &["-O2", "-fPIC"]);
+    let b = common::compile(
+        "g++",
+        "c++",
+        &format!(
+            "{hdr}std::vector<int> vb = {{4, 5, 6}};\nstatic Base *kept;\n\
+             extern \"C\" long b_sum(long) {{ long s = 0; for (int v : vb) s += v; return s; }}\n\
+             extern \"C\" long b_make(long x) {{ kept = new Inl(x); return 0; }}\n\
+             extern \"C\" long b_call(long) {{ return kept->v(); }}"
+        ),
+        &["-O2", "-fPIC"],
+    );
+    rtdyld::host::open_library("stdc++").unwrap();
+    /// The default manager, noting the sections given back.
+    struct Noting(DefaultMemoryManager, std::sync::Arc<std::sync::Mutex<Vec<u32>>>);
+    // SAFETY: allocations come from the default manager.
+    unsafe impl rtdyld::MemoryManager for Noting {
+        fn reserve(&mut self, r: &rtdyld::ReserveRequest) -> Result<(), String> {
+            self.0.reserve(r)
+        }
+        fn allocates_zeroed_memory(&self) -> bool {
+            self.0.allocates_zeroed_memory()
+        }
+        fn allocate(&mut self, r: &rtdyld::AllocationRequest<'_>) -> Result<*mut u8, String> {
+            self.0.allocate(r)
+        }
+        fn make_writable(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+            self.0.make_writable(local, size, id)
+        }
+        fn release(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+            self.1.lock().unwrap().push(id);
+            self.0.release(local, size, id)
+        }
+        fn finalize(&mut self) -> Result<(), String> {
+            self.0.finalize()
+        }
+    }
+    let released = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut l = Linker::with_memory_manager(Box::new(Noting(DefaultMemoryManager::new(), released.clone())));
+    l.set_process_symbols(true);
+    let a_id = l.load_object(&a, "a.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    let b_id = l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    assert_eq!(call1(&l, "a_make", 2), 20);
+    call1(&l, "b_make", 4);
+    assert_eq!(call1(&l, "b_call", 0), 40);
+    let a_text = l.lookup("a_make").unwrap();
+    let a_sections = l.object_sections(a_id).unwrap().to_vec();
+    l.remove_object(a_id).unwrap();
+    assert!(released.lock().unwrap().is_empty(), "a's memory stays while b uses its copies");
+    l.load_object(&a, "a2.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    assert_ne!(l.lookup("a_make").unwrap(), a_text, "a2 lies elsewhere: a's memory was kept");
+    assert_eq!(call1(&l, "b_sum", 0), 15);
+    assert_eq!(call1(&l, "b_call", 0), 40, "the object b made keeps its vtable (a's old copy)");
+    // b's destructors run its vector's destructor from a's old copy; then
+    // a's memory goes too.
+    let b_sections = l.object_sections(b_id).unwrap().to_vec();
+    l.remove_object(b_id).unwrap();
+    let mut gone = released.lock().unwrap().clone();
+    gone.sort_unstable();
+    let mut expected: Vec<u32> =
+        a_sections.iter().chain(&b_sections).copied().filter(|&s| !l.section(s).is_ok_and(|s| s.kind.is_tls())).collect();
+    expected.sort_unstable();
+    assert_eq!(gone, expected);
+    drop(l);
+}
