@@ -50,6 +50,11 @@ impl HostLookups {
 /// `.symver` makes, to bind to an older `memcpy@GLIBC_2.2.5`, say), asks
 /// for that version of `base`.
 fn dl_lookup(name: &CStr) -> Option<u64> {
+    // (Not found: libraries a linker script named as needed may have it.)
+    dl_lookup_loaded(name).or_else(|| open_as_needed().then(|| dl_lookup_loaded(name)).flatten())
+}
+
+fn dl_lookup_loaded(name: &CStr) -> Option<u64> {
     let bytes = name.to_bytes();
     let p = match bytes.iter().position(|&b| b == b'@') {
         Some(at) if at > 0 => {
@@ -326,7 +331,7 @@ fn search_dirs() -> Vec<PathBuf> {
 /// within `AS_NEEDED(...)` included: file names, and `-lNAME` as
 /// `Err(NAME)`. Static archives (`libc_nonshared.a`) are left out: their
 /// members are for a static link.
-fn script_inputs(text: &str) -> Vec<std::result::Result<String, String>> {
+fn script_inputs(text: &str) -> Vec<(std::result::Result<String, String>, bool)> {
     // Comments out, parentheses and commas as separators.
     let mut plain = String::with_capacity(text.len());
     let mut rest = text;
@@ -344,18 +349,29 @@ fn script_inputs(text: &str) -> Vec<std::result::Result<String, String>> {
         }
         tokens.next();
         let mut depth = 1;
+        // (The depth inside AS_NEEDED(...), when in it.)
+        let mut as_needed = None;
+        let mut after_as_needed = false;
         for t in tokens.by_ref() {
             match t {
-                "(" => depth += 1,
+                "(" => {
+                    depth += 1;
+                    if std::mem::take(&mut after_as_needed) {
+                        as_needed = Some(depth);
+                    }
+                }
                 ")" => {
+                    if as_needed == Some(depth) {
+                        as_needed = None;
+                    }
                     depth -= 1;
                     if depth == 0 {
                         break;
                     }
                 }
-                "AS_NEEDED" => {}
+                "AS_NEEDED" => after_as_needed = true,
                 t if t.ends_with(".a") => {}
-                t => out.push(t.strip_prefix("-l").map_or_else(|| Ok(t.to_owned()), |n| Err(n.to_owned()))),
+                t => out.push((t.strip_prefix("-l").map_or_else(|| Ok(t.to_owned()), |n| Err(n.to_owned())), as_needed.is_some())),
             }
         }
     }
@@ -374,20 +390,53 @@ fn open_script(path: &Path, depth: u32) -> Result<(), String> {
     if inputs.is_empty() {
         return Err(format!("{}: a linker script that names no library", path.display()));
     }
-    for input in inputs {
-        match input {
-            Err(lib) => open_library_at(&lib, depth + 1)?,
-            Ok(file) if file.contains('/') => open_file(Path::new(&file), depth + 1)?,
+    for (input, as_needed) in inputs {
+        let file = match input {
+            Err(lib) if as_needed => {
+                AS_NEEDED.lock().unwrap_or_else(|e| e.into_inner()).push(AsNeeded::Library(lib));
+                continue;
+            }
+            Err(lib) => {
+                open_library_at(&lib, depth + 1)?;
+                continue;
+            }
+            Ok(file) if file.contains('/') => PathBuf::from(file),
             Ok(file) => {
                 let dirs = path.parent().map(Path::to_path_buf).into_iter().chain(search_dirs());
-                match dirs.map(|d| d.join(&file)).find(|p| p.exists()) {
-                    Some(p) => open_file(&p, depth + 1)?,
-                    None => open_path(Path::new(&file))?,
-                }
+                dirs.map(|d| d.join(&file)).find(|p| p.exists()).unwrap_or_else(|| PathBuf::from(file))
             }
+        };
+        if as_needed {
+            AS_NEEDED.lock().unwrap_or_else(|e| e.into_inner()).push(AsNeeded::File(file));
+        } else {
+            open_file(&file, depth + 1)?;
         }
     }
     Ok(())
+}
+
+/// A library a linker script names within `AS_NEEDED(...)`: loaded only
+/// when a name is not found in what the process has (ld links it only if
+/// it defines a name the program needs: `libm.so` names libmvec so).
+enum AsNeeded {
+    File(PathBuf),
+    Library(String),
+}
+
+static AS_NEEDED: std::sync::Mutex<Vec<AsNeeded>> = std::sync::Mutex::new(Vec::new());
+
+/// Loads the libraries waiting in `AS_NEEDED`; whether there were any.
+fn open_as_needed() -> bool {
+    let waiting = std::mem::take(&mut *AS_NEEDED.lock().unwrap_or_else(|e| e.into_inner()));
+    for lib in &waiting {
+        // (A library that fails to load leaves the name unresolved, which
+        // the linker reports.)
+        let _ = match lib {
+            AsNeeded::File(path) => open_file(path, 1),
+            AsNeeded::Library(name) => open_library_at(name, 1),
+        };
+    }
+    !waiting.is_empty()
 }
 
 /// Loads the shared library at `path`, or what it names if it is a linker
@@ -505,9 +554,11 @@ mod tests {
         let script = "/* GNU ld script\n   Use the shared library */\nOUTPUT_FORMAT(elf64-x86-64)\n\
                       GROUP ( /lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libc_nonshared.a  \
                       AS_NEEDED ( /lib64/ld-linux-x86-64.so.2 ) )\n";
-        assert_eq!(script_inputs(script), [Ok("/lib/x86_64-linux-gnu/libc.so.6".to_owned()), Ok("/lib64/ld-linux-x86-64.so.2".to_owned())]);
-        assert_eq!(script_inputs("INPUT(libncurses.so.6 -ltinfo)"), [Ok("libncurses.so.6".to_owned()), Err("tinfo".to_owned())]);
-        assert_eq!(script_inputs("GROUP( libtinfo.so )"), [Ok("libtinfo.so".to_owned())]);
+        let file = |f: &str, as_needed: bool| (Ok(f.to_owned()), as_needed);
+        assert_eq!(script_inputs(script), [file("/lib/x86_64-linux-gnu/libc.so.6", false), file("/lib64/ld-linux-x86-64.so.2", true)]);
+        assert_eq!(script_inputs("INPUT(libncurses.so.6 -ltinfo)"), [file("libncurses.so.6", false), (Err("tinfo".to_owned()), false)]);
+        assert_eq!(script_inputs("GROUP( libtinfo.so )"), [file("libtinfo.so", false)]);
+        assert_eq!(script_inputs("GROUP ( a.so AS_NEEDED ( b.so ) c.so )"), [file("a.so", false), file("b.so", true), file("c.so", false)]);
         assert!(script_inputs("SEARCH_DIR(\"/x\")").is_empty());
     }
 
@@ -515,6 +566,7 @@ mod tests {
     fn libm_brings_the_vector_math_library_its_script_names() {
         // libm.so is `GROUP ( libm.so.6 AS_NEEDED ( libmvec.so.1 ) )`:
         // gcc -O3 -ffast-math vectorizes `sin` into libmvec's `_ZGVdN4v_sin`.
+        // (libmvec is loaded once a name is not found elsewhere.)
         open_library("m").unwrap();
         assert!(lookup(c"_ZGVdN4v_sin").is_some());
     }
