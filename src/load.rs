@@ -1489,8 +1489,6 @@ pub fn parse<'a>(
     })
 }
 
-/// The NUL-terminated string at `offset` of a string table, found eight
-/// bytes at a time.
 /// Whether a COMDAT group whose signature is loaded already must be kept
 /// all the same, because what it holds differs from object to object: its
 /// code refers to the object's own `__start_X`/`__stop_X` (sanitizer
@@ -1534,6 +1532,8 @@ fn per_object_group(
     refers_to_bounds && !syms[first_global.min(syms.len())..].iter().any(|s| member(usize::from(s.st_shndx(e))))
 }
 
+/// The NUL-terminated string at `offset` of a string table, found eight
+/// bytes at a time.
 fn name_at(strings: &[u8], offset: u32) -> Option<&[u8]> {
     scan::<false>(strings, offset).map(|n| n.0)
 }
