@@ -2283,9 +2283,10 @@ impl Linker {
     /// any of these apply, the target must be where the section's bytes are
     /// mapped in this process by the next finalize (an alias of the local
     /// memory, say); a target elsewhere (another process) needs them off.
-    /// (Finalize refuses, with an error, to register or call at a target
-    /// that is not mapped in this process at all; memory of other contents
-    /// mapped there it cannot tell from the section's.)
+    /// (Finalize refuses, with an error, to register an unwind table at a
+    /// target that is not readable in this process, or call a resolver at
+    /// one that is not executable; other memory mapped there it cannot
+    /// tell from the section's.)
     pub unsafe fn map_section_address(&mut self, local: *const u8, target: u64) -> Result<()> {
         if local.is_null() {
             return Err(Error::new(
@@ -2366,9 +2367,10 @@ impl Linker {
     /// any of these apply, the target must be where the section's bytes are
     /// mapped in this process by the next finalize (an alias of the local
     /// memory, say); a target elsewhere (another process) needs them off.
-    /// (Finalize refuses, with an error, to register or call at a target
-    /// that is not mapped in this process at all; memory of other contents
-    /// mapped there it cannot tell from the section's.)
+    /// (Finalize refuses, with an error, to register an unwind table at a
+    /// target that is not readable in this process, or call a resolver at
+    /// one that is not executable; other memory mapped there it cannot
+    /// tell from the section's.)
     pub unsafe fn map_section(&mut self, id: u32, target: u64) -> Result<()> {
         let s = self.section_ref(id)?;
         if s.tls_template {
