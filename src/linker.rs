@@ -149,16 +149,10 @@ struct LoadedObject {
     tables: Vec<(TableKind, u32, u32)>,
     /// Its constructors ran (so its destructors are due).
     constructed: bool,
-    /// The objects whose copies of COMDAT groups it uses instead of its own
-    /// (inline functions, templates, vtables), and how many loaded objects
-    /// use its copies so.
-    borrows_from: Vec<u32>,
-    lent_to: u32,
-    /// Removed while others used its COMDAT copies: its memory and unwind
-    /// table stay until none does, for what their code took from those
-    /// copies at run time (vtable pointers of objects they created,
-    /// destructors they registered, function pointers).
-    release_deferred: bool,
+    /// The globals it defines in the COMDAT groups it brought (inline
+    /// functions, templates, vtables), which objects loaded later use
+    /// instead of their own copies.
+    comdat_defs: Vec<u32>,
     /// The section its `__dso_handle` stands for (it is referred to
     /// PC-relatively, so it lives with the object), and the address the
     /// `__cxa_atexit` registrations made through it are kept under.
@@ -309,6 +303,12 @@ pub struct Linker {
     latest_target: Option<u64>,
     resolver: Option<Resolver>,
     process_symbols: bool,
+    /// Removed objects whose memory and unwind table stay because the
+    /// loaded objects listed use their COMDAT copies: what their code took
+    /// from those copies at run time (vtable pointers of objects they made,
+    /// destructors they registered, function pointers) stays valid until
+    /// the last of them is removed.
+    kept_for: Vec<(u32, Vec<u32>)>,
     /// Some object dropped its relocations (retention was off at a finalize).
     relocations_ever_dropped: bool,
     /// Objects whose constructors have not run (may hold removed ones):
@@ -449,6 +449,7 @@ impl Linker {
             resolver: None,
             process_symbols: false,
             unconstructed: Vec::new(),
+            kept_for: Vec::new(),
             relocations_ever_dropped: false,
             runtime_helpers: true,
             program_args: None,
@@ -897,22 +898,9 @@ impl Linker {
         let id = self.objects.len() as u32;
         let display = || format!("obj {id} ({name})");
         let comdats = &self.comdats;
-        // The objects whose copies of COMDAT groups this one uses instead
-        // of its own.
-        let lenders = std::cell::RefCell::new(Vec::new());
-        let comdat_kept = |sig: &[u8]| match comdats.get(sig) {
-            Some(&owner) => {
-                lenders.borrow_mut().push(owner);
-                true
-            }
-            None => false,
-        };
         // (Lost, not returned, when the load fails.)
         let mut scratch = std::mem::take(&mut self.scratch);
-        let mut parsed = load::parse(data, &display, self.perf_map, &comdat_kept, &mut scratch)?;
-        let mut borrows_from = lenders.into_inner();
-        borrows_from.sort_unstable();
-        borrows_from.dedup();
+        let mut parsed = load::parse(data, &display, self.perf_map, &|sig| comdats.contains_key(sig), &mut scratch)?;
 
         // Every global name is interned once, here; a duplicate strong
         // definition fails before anything else changes. (A name interned
@@ -1358,6 +1346,7 @@ impl Linker {
         }
         let sid = |slot: u32| first_id + slot;
         let mut defined = Vec::with_capacity(defined_count);
+        let mut comdat_defs = Vec::new();
         let mut shadowed = Vec::new();
         let mut defines_ifuncs = false;
         let mut undefined_refs = Vec::with_capacity(parsed.globals.len() - defined_count);
@@ -1377,6 +1366,9 @@ impl Linker {
                 GlobalPlace::Section { section, value } => plan[section as usize].tls.map(|o| o + value),
                 _ => None,
             };
+            if matches!(place, GlobalPlace::Section { section, .. } if parsed.sections[section as usize].comdat) {
+                comdat_defs.push(g);
+            }
             let (section, value) = match place {
                 GlobalPlace::Undefined => {
                     let e = self.symbols.get_mut(g);
@@ -1503,9 +1495,7 @@ impl Linker {
             global_refs,
             eh_frame: slot_id(eh_frame_slot),
             eh_registered: None,
-            borrows_from,
-            lent_to: 0,
-            release_deferred: false,
+            comdat_defs,
             tables,
             constructed: false,
             dso_handle,
@@ -1529,10 +1519,6 @@ impl Linker {
         }
         self.changes.objects.push(id);
         self.unconstructed.push(id);
-        for k in 0..self.objects[id as usize].borrows_from.len() {
-            let lender = self.objects[id as usize].borrows_from[k];
-            self.objects[lender as usize].lent_to += 1;
-        }
         self.has_ifuncs |= defines_ifuncs || !local_ifuncs_empty;
         if plan.capacity() <= 4096 {
             self.buffers.plan = load::recycle(plan);
@@ -2133,6 +2119,8 @@ impl Linker {
         self.object(id)?;
         self.check_relinkable_without(id)?;
         let oi = id as usize;
+        // (While its definitions are still the ones in use.)
+        let holders = self.comdat_users(id);
         self.run_destructors_of(&[oi]);
         // The debugger forgets the code while it can still read it (to take
         // out its breakpoints: left in, they are lost when new code is
@@ -2202,8 +2190,8 @@ impl Linker {
             }
         }
         // Release the memory, unless other objects use its COMDAT copies
-        // (then when the last of them goes); and that of the objects whose
-        // copies only this one still used.
+        // (then when the last of them goes); and that of the removed objects
+        // whose copies only this one still used.
         let mut failure = None;
         for &sid in &self.objects[oi].sections {
             let s = &mut self.sections[sid as usize];
@@ -2212,18 +2200,22 @@ impl Linker {
             }
             s.removed = true;
         }
-        if self.objects[oi].lent_to > 0 {
-            self.objects[oi].release_deferred = true;
-        } else if let Err(e) = self.release_memory(oi) {
-            failure.get_or_insert(e);
+        let mut done = Vec::new();
+        for entry in &mut self.kept_for {
+            entry.1.retain(|&h| h != id);
+            if entry.1.is_empty() {
+                done.push(entry.0);
+            }
         }
-        for lender in std::mem::take(&mut self.objects[oi].borrows_from) {
-            let l = &mut self.objects[lender as usize];
-            l.lent_to -= 1;
-            if l.lent_to == 0 && std::mem::take(&mut l.release_deferred) {
-                if let Err(e) = self.release_memory(lender as usize) {
-                    failure.get_or_insert(e);
-                }
+        self.kept_for.retain(|e| !e.1.is_empty());
+        if holders.is_empty() {
+            done.push(id);
+        } else {
+            self.kept_for.push((id, holders));
+        }
+        for k in done {
+            if let Err(e) = self.release_memory(k as usize) {
+                failure.get_or_insert(e);
             }
         }
         let o = &mut self.objects[oi];
@@ -2253,6 +2245,30 @@ impl Linker {
                 format!("{} was removed, but the memory manager failed to release its memory: {e}", o.display(id)),
             )),
         }
+    }
+
+    /// The loaded objects (but `id`) that use COMDAT copies of object `id`:
+    /// they refer to a global that `id` defines in a group it brought, and
+    /// whose definition in use is `id`'s. (Before `id`'s definitions are
+    /// withdrawn.)
+    fn comdat_users(&self, id: u32) -> Vec<u32> {
+        let o = &self.objects[id as usize];
+        let in_use: Vec<u32> =
+            o.comdat_defs.iter().copied().filter(|&g| self.symbols.get(g).definition().is_some_and(|d| d.object == id)).collect();
+        if in_use.is_empty() {
+            return Vec::new();
+        }
+        let mut users: Vec<u32> = match &self.referrers {
+            Some(referrers) => in_use.iter().flat_map(|&g| referrers.get(g as usize).into_iter().flatten().copied()).collect(),
+            None => {
+                let set: HashSet<u32> = in_use.into_iter().collect();
+                self.objects.iter().filter(|x| !x.removed && x.global_refs.iter().any(|g| set.contains(g))).map(|x| x.id).collect()
+            }
+        };
+        users.retain(|&k| k != id && !self.objects[k as usize].removed);
+        users.sort_unstable();
+        users.dedup();
+        users
     }
 
     /// Withdraws the unwind table of removed object `oi` and gives its

@@ -28,6 +28,9 @@ pub struct ParsedSection<'a> {
     /// A large-model section (`SHF_X86_64_LARGE`: `.ldata`, `.lbss`,
     /// `.lrodata` of -mcmodel=medium), reached only with 64-bit offsets.
     pub large: bool,
+    /// A member of a COMDAT group this object brings (inline functions,
+    /// templates, vtables: objects loaded later use this copy).
+    pub comdat: bool,
 }
 
 impl ParsedSection<'_> {
@@ -1030,6 +1033,8 @@ pub fn parse<'a>(
     // (The undefined `__start_X`/`__stop_X` symbols, listed at the first
     // group that would be discarded; see `per_object_group`.)
     let mut bound_syms: Option<Vec<u32>> = None;
+    // (Members of the groups it brings; allocated at the first one.)
+    let mut kept_members: Vec<bool> = Vec::new();
     for (index, sh) in table.enumerate() {
         if sh.sh_type(endian) != elf::SHT_GROUP {
             let flags = sh.sh_flags(endian);
@@ -1081,6 +1086,14 @@ pub fn parse<'a>(
                 discarded[m] = true;
             }
         } else {
+            for m in members {
+                if kept_members.is_empty() {
+                    kept_members = vec![false; table.len()];
+                }
+                if let Some(k) = kept_members.get_mut(m.get(endian) as usize) {
+                    *k = true;
+                }
+            }
             comdat_signatures.push(signature);
             match &mut many_signatures {
                 Some(set) => {
@@ -1147,7 +1160,8 @@ pub fn parse<'a>(
             Some(d)
         };
         let large = flags & SHF_X86_64_LARGE != 0;
-        Ok(ParsedSection { tls, large, elf_index: index, name, kind: kind_of(flags, sh_type), size, align, data: bytes })
+        let comdat = kept_members.get(index) == Some(&true);
+        Ok(ParsedSection { tls, large, comdat, elf_index: index, name, kind: kind_of(flags, sh_type), size, align, data: bytes })
     };
     for (index, sh) in table.enumerate() {
         let flags = sh.sh_flags(endian);

@@ -1763,20 +1763,32 @@ fn what_other_objects_took_from_a_removed_objects_comdat_copies_stays_valid() {
     let a_sections = l.object_sections(a_id).unwrap().to_vec();
     l.remove_object(a_id).unwrap();
     assert!(released.lock().unwrap().is_empty(), "a's memory stays while b uses its copies");
-    l.load_object(&a, "a2.o").unwrap();
+    let a2_id = l.load_object(&a, "a2.o").unwrap();
     l.finalize().unwrap();
     l.run_constructors().unwrap();
     assert_ne!(l.lookup("a_make").unwrap(), a_text, "a2 lies elsewhere: a's memory was kept");
     assert_eq!(call1(&l, "b_sum", 0), 15);
     assert_eq!(call1(&l, "b_call", 0), 40, "the object b made keeps its vtable (a's old copy)");
-    // b's destructors run its vector's destructor from a's old copy; then
-    // a's memory goes too.
+    // b now uses a2's copies: a new object of b's has a2's vtable, which
+    // stays when a2 is removed in turn.
+    call1(&l, "b_make", 5);
+    let a2_sections = l.object_sections(a2_id).unwrap().to_vec();
+    l.remove_object(a2_id).unwrap();
+    assert!(released.lock().unwrap().is_empty(), "a2's memory stays while b uses its copies");
+    assert_eq!(call1(&l, "b_call", 0), 50, "the object b made from a2's copies");
+    // b's destructors run its vector's destructor from the kept copies;
+    // then a's and a2's memory go too.
     let b_sections = l.object_sections(b_id).unwrap().to_vec();
     l.remove_object(b_id).unwrap();
     let mut gone = released.lock().unwrap().clone();
     gone.sort_unstable();
-    let mut expected: Vec<u32> =
-        a_sections.iter().chain(&b_sections).copied().filter(|&s| !l.section(s).is_ok_and(|s| s.kind.is_tls())).collect();
+    let mut expected: Vec<u32> = a_sections
+        .iter()
+        .chain(&a2_sections)
+        .chain(&b_sections)
+        .copied()
+        .filter(|&s| !l.section(s).is_ok_and(|s| s.kind.is_tls()))
+        .collect();
     expected.sort_unstable();
     assert_eq!(gone, expected);
     drop(l);
