@@ -2230,7 +2230,9 @@ impl Linker {
         o.got_index = load::SlotIndex::Empty;
         o.stub_index = load::SlotIndex::Empty;
         o.image = None;
-        o.tls = None;
+        // (The TLS module goes with the memory: kept code may use its
+        // variables, and destructors registered for them are due at thread
+        // exit.)
         o.got_symbols = Vec::new();
         o.stub_symbols = Vec::new();
         o.address_stubs = Vec::new();
@@ -2275,6 +2277,7 @@ impl Linker {
     /// sections' memory back to the memory manager.
     fn release_memory(&mut self, oi: usize) -> std::result::Result<(), String> {
         deregister_eh_frame(&mut self.objects[oi], &self.sections);
+        self.objects[oi].tls = None;
         let mut failure = Ok(());
         for &sid in &self.objects[oi].sections {
             let s = &self.sections[sid as usize];

@@ -90,6 +90,8 @@ fn cxx_thread_local(val: i64, note: &str) -> Vec<u8> {
 
 fn linker_with(obj: &[u8]) -> Linker {
     let mut l = Linker::new();
+    // (operator new and delete.)
+    l.set_process_symbols(true);
     l.set_resolver(Some(Box::new(|n: &str| match n {
         "host_note" => Some(host_note as *const () as usize as u64),
         "slow_note" => Some(slow_note as *const () as usize as u64),
@@ -151,4 +153,46 @@ fn a_removal_waits_for_a_thread_local_destructor_that_is_running() {
     l.remove_object(0).unwrap();
     assert!(DTOR_DONE.load(std::sync::atomic::Ordering::SeqCst), "the removal returned while the destructor ran");
     worker.join().unwrap();
+}
+
+#[test]
+fn an_inline_thread_local_of_a_replaced_module_is_destroyed_once_per_copy() {
+    // `inline TL &tl() { thread_local TL t; ... }` in a header: b uses a's
+    // copy (its own was dropped). A thread makes a's variable, a is removed
+    // and loaded again, the thread makes the new copy's, then exits: each
+    // variable is destroyed once (the removed module's TLS, kept for b,
+    // is not handed to the new copy).
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    rtdyld::host::open_library("stdc++").unwrap();
+    let hdr = "extern \"C\" void host_note(long);\n\
+               struct TL { long *p; TL() : p(new long(7)) {} ~TL() { host_note(*p); *p = -1; delete p; } };\n\
+               inline long &tl() { thread_local TL t; return *t.p; }\n";
+    let a = common::compile("g++", "c++", &format!("{hdr}extern \"C\" long lend_tl(long) {{ return tl(); }}"), &["-O2", "-fPIC"]);
+    let b = common::compile("g++", "c++", &format!("{hdr}extern \"C\" long borrow_tl(long) {{ return tl(); }}"), &["-O2", "-fPIC"]);
+    let mut l = linker_with(&a);
+    l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    let a_id = 0;
+    let borrow = l.lookup("borrow_tl").unwrap();
+    let (step, next) = std::sync::mpsc::channel::<()>();
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        // SAFETY: `long borrow_tl(long)`, loaded until the end of the test.
+        let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(borrow as usize) };
+        assert_eq!(f(0), 7);
+        done.send(()).unwrap();
+        next.recv().unwrap();
+        assert_eq!(f(0), 7, "the new copy's variable");
+    });
+    wait_done.recv().unwrap();
+    l.remove_object(a_id).unwrap();
+    l.load_object(&a, "a2.o").unwrap();
+    l.finalize().unwrap();
+    l.run_constructors().unwrap();
+    NOTES.lock().unwrap().clear();
+    step.send(()).unwrap();
+    worker.join().unwrap();
+    assert_eq!(*NOTES.lock().unwrap(), [7, 7], "each copy's variable destroyed once");
+    drop(l);
 }
