@@ -1175,12 +1175,8 @@ impl Linker {
             // among the initial values, those threads would keep zeros.
             // Such objects take dynamic TLS (each thread's block is copied
             // when it is first used, from the relocated template).
-            let addresses_in_template = || {
-                parsed
-                    .reloc_groups
-                    .iter()
-                    .any(|g| parsed.sections[g.section as usize].tls && parsed.sections[g.section as usize].data.is_some())
-            };
+            let addresses_in_template =
+                || parsed.reloc_groups.iter().any(|g| parsed.sections[g.section].tls && parsed.sections[g.section].data.is_some());
             self.static_tls_for_all
                 || parsed.static_tls
                 || (parsed.tls_descriptors && !addresses_in_template())
@@ -2996,6 +2992,13 @@ fn host_data_hint(obj: &LoadedObject, sym: u32, r_type: u32, symbols: &SymbolTab
     let Some(addr) = symbols.get(g).external() else { return String::new() };
     if x86_64::field(r_type).size() != 4 || host::is_function(addr) {
         return String::new();
+    }
+    if let Some(near) = obj.placed_near.filter(|&n| n != g) {
+        return format!(
+            "; it is data of the host, out of reach: the object was placed near `{}`, other host data it refers to with \
+             32-bit PC-relative references, and no place reaches both; compile with -fPIC to reach host data through the GOT",
+            symbols.name_str(near)
+        );
     }
     "; it is data of the host, out of reach: 32-bit references reach host data only within 2 GiB, or through a copy next to \
      the object, made for read-only data whose size the dynamic loader knows (the host's symbol must be exported, e.g. \

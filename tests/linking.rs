@@ -1793,3 +1793,38 @@ fn what_other_objects_took_from_a_removed_objects_comdat_copies_stays_valid() {
     assert_eq!(gone, expected);
     drop(l);
 }
+
+#[test]
+fn an_object_outgrowing_a_region_placed_near_host_data_stays_within_reach_of_it() {
+    // d needs nothing (its region goes low); a refers to the C library's
+    // writable `environ` with a 32-bit PC-relative reference (PIE code), so
+    // its region goes near the library; b, loaded last, holds 64 KiB that a
+    // reaches the same way: too big for the room left, it opens a region,
+    // which must lie near the last one, not next to d's.
+    let d = cc("long d_value(void) { return 1; }", &["-O2", "-fpie"]);
+    let a = cc("extern char **environ; extern int big[]; long a_value(void) { return (environ != 0) + big[16000]; }", &["-O2", "-fpie"]);
+    let b = cc("int big[16384] = { [16000] = 41 };", &["-O2", "-fpie"]);
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.load_object(&d, "d.o").unwrap();
+    l.load_object(&a, "a.o").unwrap();
+    l.load_object(&b, "b.o").unwrap();
+    l.finalize().unwrap();
+    assert_eq!(call0(&l, "a_value"), 42);
+}
+
+#[test]
+fn pie_code_using_two_far_apart_host_variables_is_told_why_it_cannot_link() {
+    // One object reaches the test program's variable and the C library's
+    // `environ` with 32-bit PC-relative references: they lie terabytes
+    // apart, and no place reaches both.
+    let obj = cc("extern long near_a; extern char **environ; long both(void) { return near_a + (environ != 0); }", &["-O2", "-fpie"]);
+    let addr_a = std::ptr::addr_of!(NEAR_A) as u64;
+    assert!(addr_a.abs_diff(std::ptr::addr_of!(environ) as u64) > 1 << 32);
+    let mut l = Linker::new();
+    l.set_process_symbols(true);
+    l.set_resolver(Some(Box::new(move |n: &str| (n == "near_a").then_some(addr_a))));
+    l.load_object(&obj, "both.o").unwrap();
+    let m = l.finalize().unwrap_err().to_string();
+    assert!(m.contains("placed near `") && m.contains("no place reaches both") && m.contains("-fPIC"), "{m}");
+}

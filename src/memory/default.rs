@@ -719,11 +719,17 @@ impl DefaultMemoryManager {
         let mut c = Vec::new();
         let bounds = self.extents.bounds();
         if let Some((lo, hi)) = bounds {
-            // Right after the highest region, or right before the lowest.
+            // Right after the highest region, or right before it (regions
+            // placed near host data lie high, where the kernel maps top
+            // down and the room above is taken), or right before the lowest.
             c.push(hi);
-            if let Some(below) = lo.checked_sub(len) {
-                c.push(below & !(page - 1));
+            let top = self.extents.starts.keys().next_back().copied().unwrap_or(lo);
+            for start in [top, lo] {
+                if let Some(below) = start.checked_sub(len) {
+                    c.push(below & !(page - 1));
+                }
             }
+            c.dedup();
         }
         let reaches = |a: u64, x: u64| a.abs_diff(x) < REACH && (a + len).abs_diff(x) < REACH;
         if let Some(x) = near {
