@@ -1047,6 +1047,8 @@ fn unwind_entries_of_dropped_comdat_copies_refer_to_nothing() {
 struct RecordingMm {
     inner: DefaultMemoryManager,
     requests: std::sync::Arc<std::sync::Mutex<Vec<Vec<u32>>>>,
+    /// The sections given back.
+    released: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 // SAFETY: every call goes to the default manager.
@@ -1068,6 +1070,7 @@ unsafe impl rtdyld::MemoryManager for RecordingMm {
         self.inner.make_writable_many(sections)
     }
     fn release(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
+        self.released.lock().unwrap().push(id);
         self.inner.release(local, size, id)
     }
     fn finalize(&mut self) -> Result<(), String> {
@@ -1078,7 +1081,7 @@ unsafe impl rtdyld::MemoryManager for RecordingMm {
 #[test]
 fn a_refinalize_rewrites_only_what_moved_and_asks_for_writable_memory_once() {
     let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mm = RecordingMm { inner: DefaultMemoryManager::new(), requests: requests.clone() };
+    let mm = RecordingMm { inner: DefaultMemoryManager::new(), requests: requests.clone(), released: Default::default() };
     let mut l = Linker::with_memory_manager(Box::new(mm));
     let a = l.load_object(&cc("long f(void) { return 7; }", &["-O2", "-fPIC"]), "a.o").unwrap();
     let callers = "long f(void); long g(void) { return f() + 1; } long g2(void) { return f() + 2; }";
@@ -1723,32 +1726,9 @@ fn what_other_objects_took_from_a_removed_objects_comdat_copies_stays_valid() {
         &["-O2", "-fPIC"],
     );
     rtdyld::host::open_library("stdc++").unwrap();
-    /// The default manager, noting the sections given back.
-    struct Noting(DefaultMemoryManager, std::sync::Arc<std::sync::Mutex<Vec<u32>>>);
-    // SAFETY: allocations come from the default manager.
-    unsafe impl rtdyld::MemoryManager for Noting {
-        fn reserve(&mut self, r: &rtdyld::ReserveRequest) -> Result<(), String> {
-            self.0.reserve(r)
-        }
-        fn allocates_zeroed_memory(&self) -> bool {
-            self.0.allocates_zeroed_memory()
-        }
-        fn allocate(&mut self, r: &rtdyld::AllocationRequest<'_>) -> Result<*mut u8, String> {
-            self.0.allocate(r)
-        }
-        fn make_writable(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
-            self.0.make_writable(local, size, id)
-        }
-        fn release(&mut self, local: *mut u8, size: usize, id: u32) -> Result<(), String> {
-            self.1.lock().unwrap().push(id);
-            self.0.release(local, size, id)
-        }
-        fn finalize(&mut self) -> Result<(), String> {
-            self.0.finalize()
-        }
-    }
     let released = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut l = Linker::with_memory_manager(Box::new(Noting(DefaultMemoryManager::new(), released.clone())));
+    let mm = RecordingMm { inner: DefaultMemoryManager::new(), requests: Default::default(), released: released.clone() };
+    let mut l = Linker::with_memory_manager(Box::new(mm));
     l.set_process_symbols(true);
     let a_id = l.load_object(&a, "a.o").unwrap();
     l.finalize().unwrap();

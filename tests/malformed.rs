@@ -470,17 +470,26 @@ fn a_global_symbol_of_an_unknown_binding_is_refused() {
     }
 }
 
-#[test]
-fn a_local_symbol_is_checked_where_a_relocation_first_refers_to_it() {
-    // Local symbols are decoded at their first reference: a bad one is
-    // reported with that relocation's place.
-    let mut obj = common::assemble(".data\n.quad local_fn\n.text\nlocal_fn: ret\n", &[]);
+/// An object whose `.data` holds the address of a local function: its
+/// bytes, the index of the symbol the relocation names, and the file
+/// offset of that symbol's entry.
+fn local_data_reference() -> (Vec<u8>, usize, usize) {
+    let obj = common::assemble(".data\n.quad local_fn\n.text\nlocal_fn: ret\n", &[]);
     let secs = sections(&obj);
     let data = secs.iter().position(|s| s.name == ".data").unwrap();
     let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == data).unwrap();
     let sym = (u64_at(&obj, rela.offset as usize + 8) >> 32) as usize;
     let symtab = secs.iter().find(|s| s.sh_type == 2).unwrap();
-    put_u16(&mut obj, symtab.offset as usize + sym * 24 + 6, 0x7f00);
+    let entry = symtab.offset as usize + sym * 24;
+    (obj, sym, entry)
+}
+
+#[test]
+fn a_local_symbol_is_checked_where_a_relocation_first_refers_to_it() {
+    // Local symbols are decoded at their first reference: a bad one is
+    // reported with that relocation's place.
+    let (mut obj, sym, entry) = local_data_reference();
+    put_u16(&mut obj, entry + 6, 0x7f00);
     check_bad(
         &obj,
         "local-shndx.o",
@@ -494,13 +503,8 @@ fn a_local_symbol_of_an_unknown_binding_is_refused() {
     // Binding 4 or 15 with type IFUNC on a local (one flipped byte): its
     // code would have been called as an IFUNC resolver at finalize.
     for info in [0x4a_u8, 0xfa] {
-        let mut obj = common::assemble(".data\n.quad local_fn\n.text\nlocal_fn: ret\n", &[]);
-        let secs = sections(&obj);
-        let data = secs.iter().position(|s| s.name == ".data").unwrap();
-        let rela = secs.iter().find(|s| s.sh_type == 4 && s.info as usize == data).unwrap();
-        let sym = (u64_at(&obj, rela.offset as usize + 8) >> 32) as usize;
-        let symtab = secs.iter().find(|s| s.sh_type == 2).unwrap();
-        obj[symtab.offset as usize + sym * 24 + 4] = info;
+        let (mut obj, _, entry) = local_data_reference();
+        obj[entry + 4] = info;
         check_bad(&obj, "local-binding.o", MALFORMED, &[".data+0x0 (relocation 0)", &format!("binding {}", info >> 4)]);
     }
 }
